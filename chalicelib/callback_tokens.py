@@ -1,0 +1,26 @@
+"""The result_url given to Fuse, and the token that proves a callback to it is genuine.
+
+Fuse signs nothing (see shared/fuse-api.md section 4), so the URL itself carries the proof: an
+HMAC-SHA256 of the call id under `callback_secret`. Rotating the secret invalidates the URLs of
+calls still in flight, which is why it is rotated rarely and deliberately.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+
+def callback_token(call_id: str, secret: str) -> str:
+    digest = hmac.new(secret.encode(), call_id.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def is_genuine_callback(call_id: str, token: str, secret: str) -> bool:
+    """Constant time, so a forger learns nothing from how long a wrong token takes."""
+    return hmac.compare_digest(callback_token(call_id, secret).encode(), token.encode())
+
+
+def result_url(public_base_url: str, call_id: str, secret: str) -> str:
+    return f"{public_base_url}/fuse/results/{call_id}?token={callback_token(call_id, secret)}"

@@ -1,0 +1,69 @@
+"""The one place where the bridge's collaborators are built: lazily, once per warm container.
+
+Nothing touches AWS or Fuse at import, so a cold start pays only for what a request uses, and a
+test can install its own Dependencies (moto-backed clients, a simulator URL) before the first call.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from chalicelib.fuse_client import FuseClient
+from chalicelib.secrets import SecretStore
+from chalicelib.settings import Settings, load_settings
+from chalicelib.store import CallStore
+
+# Bounded and retried a little: a slow AWS answer must not hold a request past its Lambda timeout.
+AWS_CONFIG = Config(
+    connect_timeout=2,
+    read_timeout=5,
+    retries={"mode": "standard", "max_attempts": 3},
+)
+
+
+@dataclass
+class Dependencies:
+    settings: Settings
+    secrets: SecretStore
+    fuse: FuseClient
+    store: CallStore
+    clock: Callable[[], float] = time.time
+
+
+def lazy_aws_client(service: str) -> Callable[[], Any]:
+    """A client made on first use; boto3 honours AWS_ENDPOINT_URL (how local/ points at moto)."""
+    return functools.cache(lambda: boto3.client(service, config=AWS_CONFIG))
+
+
+def build_dependencies(settings: Settings) -> Dependencies:
+    return Dependencies(
+        settings=settings,
+        secrets=SecretStore(
+            settings.ssm_prefix, settings.secrets_ttl_seconds, lazy_aws_client("ssm")
+        ),
+        fuse=FuseClient(settings.fuse_base_url, settings.fuse_timeout_seconds),
+        store=CallStore(settings.calls_table, lazy_aws_client("dynamodb")),
+    )
+
+
+_current: Dependencies | None = None
+
+
+def get_dependencies() -> Dependencies:
+    global _current  # noqa: PLW0603 - one set of collaborators per container, by design
+    if _current is None:
+        _current = build_dependencies(load_settings())
+    return _current
+
+
+def set_dependencies(dependencies: Dependencies | None) -> None:
+    """For tests and tools: install collaborators, or None to rebuild from the environment."""
+    global _current  # noqa: PLW0603
+    _current = dependencies

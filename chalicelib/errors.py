@@ -1,0 +1,137 @@
+"""Every failure a caller or an event handler must tell apart, each with its HTTP status and code.
+
+The codes are a stable public interface: integrations branch on them, so a code is never renamed.
+Messages name the field at fault and never carry a secret, a token or a full phone number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+RETRY_AFTER_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One bad field: `field` is a JSON path such as `variables.name` or a header name."""
+
+    field: str
+    message: str
+
+
+class BridgeError(Exception):
+    """Base of the errors the bridge answers deliberately; anything else is a bug (500)."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    retry_after: ClassVar[int | None] = None
+
+    def __init__(
+        self,
+        message: str,
+        details: Sequence[FieldError] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = tuple(details)
+        self.headers = dict(headers or {})
+        if self.retry_after is not None:
+            self.headers.setdefault("Retry-After", str(self.retry_after))
+
+    def body(self) -> dict[str, Any]:
+        """The JSON error shape every route answers with."""
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "details": [{"field": d.field, "message": d.message} for d in self.details],
+            }
+        }
+
+
+class InvalidJson(BridgeError):
+    status, code = 400, "invalid_json"
+
+
+class Unauthorized(BridgeError):
+    status, code = 401, "unauthorized"
+
+
+class NotFound(BridgeError):
+    status, code = 404, "not_found"
+
+
+class MethodNotAllowed(BridgeError):
+    status, code = 405, "method_not_allowed"
+
+
+class IdempotencyInProgress(BridgeError):
+    status, code = 409, "idempotency_in_progress"
+
+
+class PayloadTooLarge(BridgeError):
+    status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(BridgeError):
+    status, code = 415, "unsupported_media_type"
+
+
+class ValidationFailed(BridgeError):
+    status, code = 422, "validation_failed"
+
+
+class IdempotencyKeyReused(BridgeError):
+    status, code = 422, "idempotency_key_reused"
+
+
+class FuseRejectedRequest(BridgeError):
+    """Fuse answered 400: the request was understood and refused; nothing was queued."""
+
+    status, code = 422, "fuse_rejected_request"
+
+
+class ConfigurationIncomplete(BridgeError):
+    """A required setting or SSM parameter is missing: an operator must fix the deployment."""
+
+    status, code = 500, "configuration_incomplete"
+
+
+class FuseCredentialsRejected(BridgeError):
+    status, code = 502, "fuse_credentials_rejected"
+
+
+class FuseDeploymentNotFound(BridgeError):
+    status, code = 502, "fuse_deployment_not_found"
+
+
+class FuseUnexpectedResponse(BridgeError):
+    """Fuse answered a status its documentation does not list; nothing was queued."""
+
+    status, code = 502, "fuse_unexpected_response"
+
+
+class FuseUnavailable(BridgeError):
+    """Fuse could not take the request (500, refused, DNS): nothing queued, a retry may queue."""
+
+    status, code, retry_after = 503, "fuse_unavailable", RETRY_AFTER_SECONDS
+
+
+class SecretsUnavailable(BridgeError):
+    status, code, retry_after = 503, "secrets_unavailable", RETRY_AFTER_SECONDS
+
+
+class StoreUnavailable(BridgeError):
+    status, code, retry_after = 503, "store_unavailable", RETRY_AFTER_SECONDS
+
+
+class FuseOutcomeUnknown(BridgeError):
+    """The request reached Fuse but no readable answer came back: the call may be queued.
+
+    Never retried by the bridge; the record stays `unknown` until Fuse's callback settles it.
+    """
+
+    status, code = 504, "fuse_outcome_unknown"

@@ -1,0 +1,209 @@
+"""The only module that speaks HTTP to Plum Fuse.
+
+One requests.Session per warm container keeps the TLS connection to Fuse alive between calls. Each
+failure is classified by one question: could Fuse have queued the call? If the request never left
+(refused connection, DNS, connect timeout) or Fuse said no, a retry is safe. If it left and no
+readable answer came back, the outcome is unknown and the bridge must not retry.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from urllib3.exceptions import NewConnectionError
+
+from chalicelib.errors import (
+    FuseCredentialsRejected,
+    FuseDeploymentNotFound,
+    FuseOutcomeUnknown,
+    FuseRejectedRequest,
+    FuseUnavailable,
+    FuseUnexpectedResponse,
+)
+from chalicelib.logs import logger
+
+CONNECT_TIMEOUT_SECONDS = 3.05
+MAX_ERROR_MESSAGE = 300
+# Runs of 7+ digits (with the separators numbers are written with) are masked out of Fuse's
+# messages before a caller or a log sees them: Fuse may echo the phone number it refused.
+DIGIT_RUN = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+
+
+@dataclass(frozen=True, repr=False)
+class FuseCredentials:
+    email: str
+    developer_key: str
+
+    def __repr__(self) -> str:
+        return "FuseCredentials(<redacted>)"
+
+
+@dataclass(frozen=True)
+class QueuedCall:
+    fuse_call_id: str
+    status_url: str | None
+
+
+def redact_digits(text: str) -> str:
+    return DIGIT_RUN.sub(lambda m: m.group()[:2] + "…" + m.group()[-2:], text)
+
+
+def fuse_error_message(response: requests.Response) -> str:
+    """Fuse's own words: `error` from its JSON (or XML) body, cut short and with numbers masked."""
+    text = response.text or ""
+    message = ""
+    try:
+        body = json.loads(text)
+        if isinstance(body, dict) and body.get("error"):
+            message = str(body["error"])
+    except ValueError:
+        if match := re.search(r"<error>(.*?)</error>", text, re.DOTALL):
+            message = match.group(1)
+    message = " ".join((message or text or f"HTTP {response.status_code}").split())
+    return redact_digits(message[:MAX_ERROR_MESSAGE])
+
+
+def find_call_id(body: object) -> str | None:
+    """Fuse's queue answer is undocumented past "returns a unique call_id": look where it may be."""
+    if isinstance(body, dict):
+        for container in (body, body.get("result"), body.get("data"), body.get("call")):
+            if isinstance(container, dict):
+                value = container.get("call_id")
+                if (
+                    isinstance(value, int | str)
+                    and not isinstance(value, bool)
+                    and str(value).strip()
+                ):
+                    return str(value).strip().strip("'\"")
+    return None
+
+
+def call_id_from_link(link: str | None) -> str | None:
+    """The Link header points at `/api/outbound/{call_id}`, the call's status URL."""
+    if link and (match := re.search(r"/outbound/([^/>;?\s]+)", link)):
+        return match.group(1)
+    return None
+
+
+class FuseClient:
+    def __init__(
+        self,
+        base_url: str,
+        timeout_seconds: float,
+        session_factory: Callable[[], requests.Session] = requests.Session,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._timeout = (min(CONNECT_TIMEOUT_SECONDS, timeout_seconds), timeout_seconds)
+        self._session_factory = session_factory
+        self._session: requests.Session | None = None
+
+    @property
+    def session(self) -> requests.Session:
+        if self._session is None:
+            self._session = self._session_factory()
+            self._session.headers["Accept"] = "application/json"
+        return self._session
+
+    def queue_call(
+        self,
+        credentials: FuseCredentials,
+        application_id: str,
+        deployment_id: str,
+        fields: Mapping[str, str],
+    ) -> QueuedCall:
+        """POSTs one call as multipart/form-data; raises a BridgeError for every other outcome."""
+        url = f"{self._base_url}/apps/{application_id}/{deployment_id}/queue"
+        started = time.perf_counter()
+        try:
+            response = self.session.post(
+                url,
+                # (None, value) parts make requests send multipart/form-data with plain fields.
+                files={name: (None, value) for name, value in fields.items()},
+                auth=(credentials.email, credentials.developer_key),
+                timeout=self._timeout,
+            )
+        except requests.RequestException as err:
+            raise classify_transport_error(err) from None
+        finally:
+            elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        logger.info(
+            "fuse answered", extra={"fuse_status": response.status_code, "fuse_ms": elapsed_ms}
+        )
+        return read_queue_response(response)
+
+
+def classify_transport_error(err: requests.RequestException) -> Exception:
+    """Before the request left, a retry is safe; after, the call may exist."""
+    logger.warning("fuse request failed", extra={"error_type": type(err).__name__})
+    if isinstance(err, requests.ConnectTimeout) or (
+        isinstance(err, requests.ConnectionError) and _never_connected(err)
+    ):
+        return FuseUnavailable("Fuse could not be reached; nothing was queued, retry later")
+    return FuseOutcomeUnknown(
+        "Fuse did not answer in time; the call may have been queued. It will not be retried: "
+        "its result callback will settle it"
+    )
+
+
+def _never_connected(err: BaseException) -> bool:
+    """True when the chain of causes shows no connection was made (refused, DNS failure)."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, NewConnectionError):
+            return True
+        reason: Any = getattr(current, "reason", None)
+        if isinstance(reason, NewConnectionError):
+            return True
+        nested = (
+            current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
+        )
+        current = nested or current.__cause__ or current.__context__
+    return False
+
+
+def read_queue_response(response: requests.Response) -> QueuedCall:
+    status = response.status_code
+    if 200 <= status < 300:
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        call_id = find_call_id(body) or call_id_from_link(response.headers.get("Link"))
+        if call_id is None:
+            raise FuseOutcomeUnknown(
+                "Fuse accepted the request but its answer could not be read; the call may have "
+                "been queued. It will not be retried: its result callback will settle it"
+            )
+        return QueuedCall(fuse_call_id=call_id, status_url=response.headers.get("Link"))
+    message = fuse_error_message(response)
+    if status == 400:
+        raise FuseRejectedRequest(f"Fuse rejected the call: {message}")
+    if status in (401, 403):
+        raise FuseCredentialsRejected(
+            "Fuse rejected the bridge's credentials (check the fuse/email and fuse/developer_key "
+            f"parameters): {message}"
+        )
+    if status in (404, 409):
+        raise FuseDeploymentNotFound(
+            "Fuse has no such application/deployment (check the campaign's application_id and "
+            f"deployment_id parameters): {message}"
+        )
+    if status in (502, 504):
+        # A gateway in front of Fuse gave up waiting: Fuse itself may have queued the call.
+        raise FuseOutcomeUnknown(
+            f"a gateway in front of Fuse answered HTTP {status}; the call may have been queued. "
+            "It will not be retried: its result callback will settle it"
+        )
+    if status >= 500 or status == 429:
+        raise FuseUnavailable(
+            f"Fuse is unavailable (HTTP {status}); nothing was queued, retry later"
+        )
+    raise FuseUnexpectedResponse(f"Fuse answered HTTP {status}: {message}")

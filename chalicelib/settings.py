@@ -1,0 +1,69 @@
+"""Run-time settings, read once per container from environment variables (set per stage)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from chalicelib.errors import ConfigurationIncomplete
+
+DEFAULT_FUSE_BASE_URL = "https://fuse.plumvoice.com/api"
+
+
+@dataclass(frozen=True)
+class Settings:
+    ssm_prefix: str
+    calls_table: str
+    fuse_base_url: str
+    fuse_timeout_seconds: float
+    public_base_url: str  # empty: derived per request from API Gateway's own domain and stage
+    default_phone_region: str
+    secrets_ttl_seconds: float
+    retention_days: int
+
+    @property
+    def in_flight_seconds(self) -> float:
+        """How long a call being placed holds its idempotency key before replays call it unknown.
+
+        Longer than any one Fuse request (timeout plus margin for the rest of the invocation), so
+        a live request is never mistaken for a dead one.
+        """
+        return self.fuse_timeout_seconds + 20
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Reads and checks the environment; a missing or malformed value names its variable."""
+    env = os.environ if environ is None else environ
+
+    def required(name: str) -> str:
+        value = env.get(name, "").strip()
+        if not value:
+            raise ConfigurationIncomplete(f"environment variable {name} is not set")
+        return value
+
+    def number(name: str, default: float, low: float, high: float) -> float:
+        raw = env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigurationIncomplete(f"environment variable {name} must be a number") from None
+        if not low <= value <= high:
+            raise ConfigurationIncomplete(
+                f"environment variable {name} must be between {low:g} and {high:g}"
+            )
+        return value
+
+    prefix = "/" + required("BRIDGE_SSM_PREFIX").strip("/")
+    return Settings(
+        ssm_prefix=prefix,
+        calls_table=required("CALLS_TABLE"),
+        fuse_base_url=(env.get("FUSE_BASE_URL") or DEFAULT_FUSE_BASE_URL).rstrip("/"),
+        fuse_timeout_seconds=number("FUSE_TIMEOUT_SECONDS", 10, 0.1, 60),
+        public_base_url=env.get("PUBLIC_BASE_URL", "").strip().rstrip("/"),
+        default_phone_region=(env.get("DEFAULT_PHONE_REGION") or "US").strip().upper(),
+        secrets_ttl_seconds=number("SECRETS_TTL_SECONDS", 300, 0, 86400),
+        retention_days=int(number("RETENTION_DAYS", 90, 1, 3650)),
+    )

@@ -1,0 +1,1 @@
+"""Everything that runs the bridge on one machine with no AWS account (see README: make local)."""

@@ -1,0 +1,57 @@
+"""Creates the bridge's AWS resources and demo parameters in moto, for `make local` and the tests.
+
+The table's key schema here is the one the store expects (see README "Data"); the deployed table
+is declared by the deployment templates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+SECURE_PARAMETERS = {"fuse/developer_key", "callback_secret", "api_tokens"}
+
+
+def create_calls_table(dynamodb: Any, name: str) -> None:
+    dynamodb.create_table(
+        TableName=name,
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+    )
+
+
+def put_parameters(ssm: Any, prefix: str, values: Mapping[str, str]) -> None:
+    """Writes `values` (names relative to the prefix); secrets as SecureString, as in production."""
+    for name, value in values.items():
+        ssm.put_parameter(
+            Name=f"{prefix.rstrip('/')}/{name}",
+            Value=value,
+            Type="SecureString" if name in SECURE_PARAMETERS else "String",
+            Overwrite=True,
+        )
+
+
+def demo_parameters(api_token: str) -> dict[str, str]:
+    """Values for a local run: the simulator accepts exactly these credentials and ids."""
+    return {
+        "fuse/email": "demo@example.com",
+        "fuse/developer_key": "local-developer-key",
+        "campaigns/default/application_id": "101",
+        "campaigns/default/deployment_id": "201",
+        "campaigns/default/caller_id": "+16175550100",
+        "campaigns/reminders/application_id": "102",
+        "campaigns/reminders/deployment_id": "202",
+        "callback_secret": "local-callback-secret",
+        "api_tokens": api_token,
+    }

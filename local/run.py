@@ -1,0 +1,168 @@
+"""`make local`: the whole bridge on 127.0.0.1, offline, until Ctrl-C or SIGTERM.
+
+Starts moto in server mode (SSM and DynamoDB, created and seeded with demo values), the Fuse
+simulator (unless FUSE_BASE_URL names a real or other Fuse), and `chalice local` pointed at both.
+Everything it starts, it stops.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from local.aws_setup import create_calls_table, demo_parameters, put_parameters
+from local.fuse_simulator import FuseSimulator
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGE = "local"
+HOST = "127.0.0.1"
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+START_TIMEOUT_SECONDS = 60
+
+
+def stage_environment() -> dict[str, str]:
+    """The local stage's variables, from the same config.json that `chalice local` reads."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    return {**config["environment_variables"], **config["stages"][STAGE]["environment_variables"]}
+
+
+def require_free_port(port: int, variable: str) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            sys.exit(f"port {port} on {HOST} is in use; set {variable} to another port")
+
+
+def wait_until_healthy(url: str, bridge: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if bridge.poll() is not None:
+            sys.exit(f"chalice local exited with code {bridge.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - loopback URL
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    sys.exit(f"the bridge did not answer {url} within {START_TIMEOUT_SECONDS} s")
+
+
+def main() -> None:
+    moto_port = int(os.environ.get("MOTO_PORT", "5000"))
+    sim_port = int(os.environ.get("FUSE_SIM_PORT", "8089"))
+    bridge_port = int(os.environ.get("BRIDGE_PORT", "8000"))
+    token = os.environ.get("LOCAL_API_TOKEN", "local-dev-token")
+    external_fuse = os.environ.get("FUSE_BASE_URL")
+    require_free_port(moto_port, "MOTO_PORT")
+    require_free_port(bridge_port, "BRIDGE_PORT")
+    if not external_fuse:
+        require_free_port(sim_port, "FUSE_SIM_PORT")
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's and the simulator's access logs
+    stage = stage_environment()
+    aws_endpoint = f"http://{HOST}:{moto_port}"
+    os.environ.update(FAKE_AWS)
+    moto = ThreadedMotoServer(ip_address=HOST, port=moto_port, verbose=False)
+    moto.start()
+    simulator = None
+    bridge = None
+    try:
+        create_calls_table(
+            boto3.client("dynamodb", endpoint_url=aws_endpoint), stage["CALLS_TABLE"]
+        )
+        put_parameters(
+            boto3.client("ssm", endpoint_url=aws_endpoint),
+            stage["BRIDGE_SSM_PREFIX"],
+            demo_parameters(token),
+        )
+        if external_fuse:
+            fuse_url = external_fuse
+        else:
+            simulator = FuseSimulator(port=sim_port).start()
+            fuse_url = simulator.url
+        bridge_url = f"http://{HOST}:{bridge_port}"
+        env = {
+            **os.environ,
+            **FAKE_AWS,
+            "AWS_ENDPOINT_URL": aws_endpoint,
+            "FUSE_BASE_URL": fuse_url,
+            "PUBLIC_BASE_URL": bridge_url,
+        }
+        chalice = Path(sys.executable).parent / "chalice"
+        bridge = subprocess.Popen(
+            [
+                chalice,
+                "local",
+                "--host",
+                HOST,
+                "--port",
+                str(bridge_port),
+                "--stage",
+                STAGE,
+                "--no-autoreload",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        wait_until_healthy(f"{bridge_url}/health", bridge)
+        print_banner(bridge_url, aws_endpoint, fuse_url, token, simulated=simulator is not None)
+        while not stop.is_set() and bridge.poll() is None:
+            stop.wait(0.5)
+    finally:
+        if bridge is not None and bridge.poll() is None:
+            bridge.terminate()
+            try:
+                bridge.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                bridge.kill()
+                bridge.wait()
+        if simulator is not None:
+            simulator.stop()
+        moto.stop()
+        print("fuse-bridge local stack stopped", flush=True)
+
+
+def print_banner(bridge: str, aws: str, fuse: str, token: str, *, simulated: bool) -> None:
+    fuse_note = "Fuse simulator" if simulated else "Fuse (FUSE_BASE_URL)"
+    print(
+        f"""
+fuse-bridge is running locally (Ctrl-C stops everything):
+  bridge          {bridge}
+  moto (SSM, DynamoDB)  {aws}
+  {fuse_note:<15} {fuse}
+  API token       {token}
+
+Queue a call:
+  curl -i -X POST {bridge}/calls \\
+    -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\
+    -H 'Idempotency-Key: demo-1' \\
+    -d '{{"phone": "+16175551234", "reference": "lead-42", "variables": {{"name": "Ada"}}}}'
+""",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

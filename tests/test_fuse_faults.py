@@ -1,0 +1,148 @@
+"""Each fault of Fuse, SSM or DynamoDB gets its deliberate answer, and none of them dials twice."""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.dependencies import Dependencies
+from chalicelib.fuse_client import FuseClient
+from local.fuse_simulator import FuseSimulator
+from tests.conftest import DEVELOPER_KEY, PHONE, error_of, post_call
+
+
+def test_fuse_400_becomes_422_with_fuses_own_message(client: Client, fuse: FuseSimulator) -> None:
+    # The bridge validates first, so a 400 needs a rule only Fuse knows: the simulator is told.
+    fuse.fail_with = (400, "Invalid phone number 6175551234 supplied.")
+    response = post_call(client, {"phone": PHONE}, key="k-400")
+    assert response.status_code == 422
+    error = error_of(response)
+    assert error["code"] == "fuse_rejected_request"
+    assert "Invalid phone number" in error["message"]
+    assert "6175551234" not in error["message"]  # Fuse's echo of the number is masked
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "http"),
+    [
+        (401, "fuse_credentials_rejected", 502),
+        (403, "fuse_credentials_rejected", 502),
+        (404, "fuse_deployment_not_found", 502),
+        (409, "fuse_deployment_not_found", 502),
+        (500, "fuse_unavailable", 503),
+        (418, "fuse_unexpected_response", 502),
+    ],
+)
+def test_fuse_error_statuses_map_to_stable_codes(
+    client: Client, fuse: FuseSimulator, status: int, code: str, http: int
+) -> None:
+    fuse.fail_with = (status, "no")
+    response = post_call(client, {"phone": PHONE}, key=f"k-{status}")
+    assert response.status_code == http
+    assert error_of(response)["code"] == code
+    if http == 503:
+        assert response.headers["Retry-After"] == "30"
+
+
+def test_wrong_fuse_credentials_are_502(client: Client, fuse: FuseSimulator) -> None:
+    fuse.developer_key = "regenerated-in-the-fuse-ui"
+    try:
+        response = post_call(client, {"phone": PHONE})
+    finally:
+        fuse.developer_key = DEVELOPER_KEY
+    assert response.status_code == 502
+    assert error_of(response)["code"] == "fuse_credentials_rejected"
+
+
+def test_unknown_fuse_deployment_is_502(client: Client, fuse: FuseSimulator) -> None:
+    response = post_call(client, {"phone": PHONE, "campaign": "ghost"})
+    assert response.status_code == 502
+    assert error_of(response)["code"] == "fuse_deployment_not_found"
+
+
+def test_fuse_500_frees_the_key_so_a_retry_queues(client: Client, fuse: FuseSimulator) -> None:
+    fuse.mode = "error500"
+    first = post_call(client, {"phone": PHONE}, key="retry-me")
+    assert first.status_code == 503
+    assert error_of(first)["code"] == "fuse_unavailable"
+    fuse.mode = "normal"
+    second = post_call(client, {"phone": PHONE}, key="retry-me")
+    assert second.status_code == 202
+    assert len(fuse.queue_requests()) == 2  # the refused one and the queued one
+    assert len(fuse.queued) == 1
+
+
+def test_refused_connection_is_503_unavailable(deps: Dependencies, client: Client) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))  # a port nobody listens on
+        port = holder.getsockname()[1]
+    deps.fuse = FuseClient(f"http://127.0.0.1:{port}/api", 1)
+    response = post_call(client, {"phone": PHONE}, key="refused")
+    assert response.status_code == 503
+    assert error_of(response)["code"] == "fuse_unavailable"
+    assert response.headers["Retry-After"] == "30"
+
+
+def test_dns_failure_is_503_unavailable(deps: Dependencies, client: Client) -> None:
+    deps.fuse = FuseClient("http://fuse.invalid/api", 1)  # .invalid never resolves (RFC 2606)
+    response = post_call(client, {"phone": PHONE})
+    assert response.status_code == 503
+    assert error_of(response)["code"] == "fuse_unavailable"
+
+
+@pytest.mark.parametrize("mode", ["hang", "garbage"])
+def test_unknown_outcome_is_504_kept_and_replayed_without_redialling(
+    client: Client, fuse: FuseSimulator, mode: str
+) -> None:
+    fuse.mode = mode
+    first = post_call(client, {"phone": PHONE, "reference": "lead-7"}, key=f"unknown-{mode}")
+    assert first.status_code == 504
+    body = json.loads(first.body)
+    assert body["error"]["code"] == "fuse_outcome_unknown"
+    assert body["status"] == "unknown"
+    assert first.headers["Location"] == f"/calls/{body['id']}"
+    fuse.mode = "normal"
+    replay = post_call(client, {"phone": PHONE, "reference": "lead-7"}, key=f"unknown-{mode}")
+    assert replay.status_code == 504
+    assert json.loads(replay.body) == body
+    assert len(fuse.queue_requests()) == 1  # asked once, never again
+
+
+def test_unreachable_ssm_is_503_secrets_unavailable(
+    deps: Dependencies, client: Client, fuse: FuseSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deps.secrets._ssm_client = lambda: broken_client("ssm")
+    response = post_call(client, {"phone": PHONE})
+    assert response.status_code == 503
+    assert error_of(response)["code"] == "secrets_unavailable"
+    assert response.headers["Retry-After"] == "30"
+    assert fuse.queue_requests() == []
+
+
+def test_unreachable_dynamodb_is_503_and_nothing_is_dialled(
+    deps: Dependencies, client: Client, fuse: FuseSimulator
+) -> None:
+    deps.store._client = lambda: broken_client("dynamodb")
+    response = post_call(client, {"phone": PHONE}, key="no-store")
+    assert response.status_code == 503
+    assert error_of(response)["code"] == "store_unavailable"
+    assert fuse.queue_requests() == []
+
+
+def broken_client(service: str) -> Any:
+    """A real boto3 client aimed at a closed port: every request fails to connect."""
+    import boto3
+    from botocore.config import Config
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+    return boto3.client(
+        service,
+        endpoint_url=f"http://127.0.0.1:{port}",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )

@@ -1,0 +1,163 @@
+"""One idempotency key, one phone call: replays, reuse, in-flight duplicates and concurrency."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.calls import call_id_for_key, place_call
+from chalicelib.dependencies import Dependencies
+from chalicelib.errors import BridgeError
+from chalicelib.records import PENDING, CallRecord
+from local.fuse_simulator import FuseSimulator
+from tests.conftest import PHONE, PUBLIC_BASE_URL, Aws, error_of, post_call
+
+BODY = {"phone": PHONE, "reference": "lead-1", "variables": {"name": "Ada"}}
+
+
+def test_same_key_same_body_replays_the_first_answer_without_calling_fuse(
+    client: Client, fuse: FuseSimulator
+) -> None:
+    first = post_call(client, BODY, key="order-1")
+    again = post_call(client, dict(reversed(BODY.items())), key="order-1")  # key order is no change
+    assert first.status_code == again.status_code == 202
+    assert json.loads(again.body) == json.loads(first.body)
+    assert again.headers["Location"] == first.headers["Location"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert len(fuse.queue_requests()) == 1
+
+
+def test_the_key_may_come_in_the_body_and_the_header_wins(
+    client: Client, fuse: FuseSimulator
+) -> None:
+    in_body = post_call(client, {**BODY, "idempotency_key": "body-key"})
+    replay = post_call(client, {**BODY, "idempotency_key": "body-key"})
+    assert json.loads(replay.body)["id"] == json.loads(in_body.body)["id"]
+    header_wins = post_call(client, {**BODY, "idempotency_key": "body-key"}, key="header-key")
+    assert json.loads(header_wins.body)["id"] != json.loads(in_body.body)["id"]
+    assert len(fuse.queue_requests()) == 2
+
+
+def test_same_key_different_body_is_422_reused(client: Client, fuse: FuseSimulator) -> None:
+    assert post_call(client, BODY, key="order-2").status_code == 202
+    response = post_call(client, {**BODY, "reference": "lead-2"}, key="order-2")
+    assert response.status_code == 422
+    assert error_of(response)["code"] == "idempotency_key_reused"
+    assert len(fuse.queue_requests()) == 1
+
+
+def test_without_a_key_each_request_is_a_new_call(client: Client, fuse: FuseSimulator) -> None:
+    ids = {json.loads(post_call(client, BODY).body)["id"] for _ in range(2)}
+    assert len(ids) == 2
+    assert len(fuse.queue_requests()) == 2
+
+
+def test_a_rejected_body_does_not_use_up_its_key(client: Client, fuse: FuseSimulator) -> None:
+    assert post_call(client, {"phone": "12"}, key="fix-me").status_code == 422
+    assert post_call(client, BODY, key="fix-me").status_code == 202
+
+
+def test_an_invalid_key_header_names_the_header(client: Client) -> None:
+    response = post_call(client, BODY, key="has space")
+    assert response.status_code == 422
+    assert error_of(response)["details"][0]["field"] == "Idempotency-Key"
+
+
+def test_a_replay_after_start_at_has_passed_still_gets_the_first_answer(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    now = time.time()
+    body = {**BODY, "start_at": int(now) + 60}
+    first = post_call(client, body, key="scheduled")
+    deps.clock = lambda: now + 23 * 3600  # a day later the start is long past, the key still held
+    replay = post_call(client, body, key="scheduled")
+    assert replay.status_code == 202
+    assert json.loads(replay.body) == json.loads(first.body)
+    assert len(fuse.queue_requests()) == 1
+
+
+def test_keys_live_at_least_24_hours(client: Client, aws: Aws) -> None:
+    before = time.time()
+    post_call(client, BODY, key="lifetime")
+    item = aws.dynamodb.get_item(
+        TableName="fuse-bridge-test-calls",
+        Key={"pk": {"S": call_id_for_key("lifetime")}, "sk": {"S": "call"}},
+    )["Item"]
+    assert int(item["expires_at"]["N"]) >= before + 24 * 3600
+
+
+def pending_record(deps: Dependencies, key: str, lock_until: float) -> None:
+    deps.store.begin(
+        CallRecord(
+            id=call_id_for_key(key),
+            status=PENDING,
+            request_hash=_fingerprint(BODY),
+            created_at=int(time.time()),
+            lock_until=int(lock_until),
+        ),
+        expires_at=int(time.time()) + 86400,
+        now=int(time.time()),
+    )
+
+
+def _fingerprint(body: dict) -> str:
+    from chalicelib.calls import request_fingerprint
+
+    return request_fingerprint(body)
+
+
+def test_a_duplicate_while_the_first_is_in_flight_is_409(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    pending_record(deps, "busy", time.time() + 25)
+    response = post_call(client, BODY, key="busy")
+    assert response.status_code == 409
+    assert error_of(response)["code"] == "idempotency_in_progress"
+    assert 1 <= int(response.headers["Retry-After"]) <= 26
+    assert fuse.queue_requests() == []
+
+
+def test_a_call_whose_placing_died_is_unknown_and_never_redialled(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    pending_record(deps, "crashed", time.time() - 1)  # its invocation stopped before recording
+    first = post_call(client, BODY, key="crashed")
+    assert first.status_code == 504
+    assert error_of(first)["code"] == "fuse_outcome_unknown"
+    assert deps.store.get(call_id_for_key("crashed")).status == "unknown"
+    again = post_call(client, BODY, key="crashed")
+    assert again.status_code == 504
+    assert json.loads(again.body) == json.loads(first.body)
+    assert fuse.queue_requests() == []
+
+
+@pytest.mark.usefixtures("atomic_dynamodb")
+def test_twenty_concurrent_requests_with_one_key_make_one_fuse_call(
+    deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    secrets = deps.secrets.get()  # warm, as a container would be: clients made once
+    deps.store.get("warm-up")
+    raw = json.dumps(BODY).encode()
+    start = threading.Barrier(20)
+
+    def attempt() -> tuple[int, str]:
+        start.wait()
+        try:
+            reply = place_call(raw, "same-key", PUBLIC_BASE_URL, secrets, deps)
+        except BridgeError as err:
+            return err.status, err.code
+        return reply.status, reply.body["id"]
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = list(pool.map(lambda _: attempt(), range(20)))
+    assert len(fuse.queue_requests()) == 1
+    statuses = {status for status, _ in outcomes}
+    assert statuses <= {202, 409}
+    assert 202 in statuses
+    assert {detail for status, detail in outcomes if status == 202} == {call_id_for_key("same-key")}
+    assert {detail for status, detail in outcomes if status == 409} <= {"idempotency_in_progress"}
