@@ -54,8 +54,9 @@ def redact_digits(text: str) -> str:
     return DIGIT_RUN.sub(lambda m: m.group()[:2] + "…" + m.group()[-2:], text)
 
 
-def fuse_error_message(response: requests.Response) -> str:
-    """Fuse's own words: `error` from its JSON (or XML) body, cut short and with numbers masked."""
+def fuse_error_message(response: requests.Response, hide: tuple[str, ...] = ()) -> str:
+    """Fuse's own words: `error` from its JSON (or XML) body, cut short, numbers masked, and any
+    of `hide` (our credentials, should Fuse ever echo them) removed."""
     text = response.text or ""
     message = ""
     try:
@@ -66,6 +67,8 @@ def fuse_error_message(response: requests.Response) -> str:
         if match := re.search(r"<error>(.*?)</error>", text, re.DOTALL):
             message = match.group(1)
     message = " ".join((message or text or f"HTTP {response.status_code}").split())
+    for secret in hide:
+        message = message.replace(secret, "<redacted>")
     return redact_digits(message[:MAX_ERROR_MESSAGE])
 
 
@@ -135,7 +138,7 @@ class FuseClient:
         logger.info(
             "fuse answered", extra={"fuse_status": response.status_code, "fuse_ms": elapsed_ms}
         )
-        return read_queue_response(response)
+        return read_queue_response(response, hide=(credentials.developer_key,))
 
 
 def classify_transport_error(err: requests.RequestException) -> Exception:
@@ -169,7 +172,7 @@ def _never_connected(err: BaseException) -> bool:
     return False
 
 
-def read_queue_response(response: requests.Response) -> QueuedCall:
+def read_queue_response(response: requests.Response, hide: tuple[str, ...] = ()) -> QueuedCall:
     status = response.status_code
     if 200 <= status < 300:
         try:
@@ -183,7 +186,7 @@ def read_queue_response(response: requests.Response) -> QueuedCall:
                 "been queued. It will not be retried: its result callback will settle it"
             )
         return QueuedCall(fuse_call_id=call_id, status_url=response.headers.get("Link"))
-    message = fuse_error_message(response)
+    message = fuse_error_message(response, hide)
     if status == 400:
         raise FuseRejectedRequest(f"Fuse rejected the call: {message}")
     if status in (401, 403):

@@ -1,4 +1,4 @@
-"""The Fuse client's reading of answers the documentation leaves open, and its kept-alive session."""
+"""The Fuse client's reading of what the docs leave open, and its kept-alive session."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.dependencies import Dependencies
+from chalicelib.errors import StoreUnavailable
 from chalicelib.fuse_client import FuseClient
 from local.fuse_simulator import FuseSimulator
 from tests.conftest import DEVELOPER_KEY, PHONE, error_of, post_call
@@ -133,6 +134,23 @@ def test_unreachable_dynamodb_is_503_and_nothing_is_dialled(
     assert fuse.queue_requests() == []
 
 
+def test_a_store_fault_after_fuse_queued_still_answers_202_and_never_redials(
+    deps: Dependencies, client: Client, fuse: FuseSimulator
+) -> None:
+    settle = deps.store.settle
+
+    def store_down(*args: Any, **kwargs: Any) -> None:
+        raise StoreUnavailable("DynamoDB is throttling")
+
+    deps.store.settle = store_down  # type: ignore[method-assign]
+    first = post_call(client, {"phone": PHONE}, key="store-down")
+    assert first.status_code == 202  # the truth: Fuse queued it
+    deps.store.settle = settle  # type: ignore[method-assign]
+    again = post_call(client, {"phone": PHONE}, key="store-down")
+    assert again.status_code == 409  # still held: never a second dial
+    assert len(fuse.queue_requests()) == 1
+
+
 def broken_client(service: str) -> Any:
     """A real boto3 client aimed at a closed port: every request fails to connect."""
     import boto3
@@ -146,3 +164,22 @@ def broken_client(service: str) -> Any:
         endpoint_url=f"http://127.0.0.1:{port}",
         config=Config(retries={"max_attempts": 1}, connect_timeout=1),
     )
+
+
+def test_a_bug_mid_call_is_500_in_the_bridge_shape_and_holds_the_key(
+    deps: Dependencies, client: Client, fuse: FuseSimulator
+) -> None:
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("boom after sending, perhaps")
+
+    deps.fuse.queue_call = crash  # type: ignore[method-assign]
+    response = post_call(client, {"phone": PHONE}, key="bug")
+    assert response.status_code == 500
+    assert error_of(response) == {
+        "code": "internal_error",
+        "message": "an internal error occurred",
+        "details": [],
+    }
+    assert "boom" not in response.body.decode()
+    again = post_call(client, {"phone": PHONE}, key="bug")
+    assert again.status_code == 409  # the call may exist: the key is not freed for a redial

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` prints the figures (no timing assertions live in tests)."""

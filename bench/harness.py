@@ -1,0 +1,124 @@
+"""What the benchmarks share: a Lambda-shaped event, and the bridge wired to stubbed AWS.
+
+AWS is answered by botocore's Stubber (no network, no moto cost in the figures), Fuse by the
+simulator on 127.0.0.1, so the figures measure the bridge's own code and its HTTP client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from typing import Any
+
+import boto3
+from botocore.stub import Stubber
+
+from chalicelib.dependencies import AWS_CONFIG, Dependencies
+from chalicelib.fuse_client import FuseClient
+from chalicelib.secrets import SecretStore
+from chalicelib.settings import load_settings
+from chalicelib.store import CallStore
+
+PREFIX = "/fuse-bridge/bench"
+TABLE = "fuse-bridge-bench-calls"
+TOKEN = "bench-token"
+FUSE_EMAIL = "demo@example.com"
+DEVELOPER_KEY = "local-developer-key"
+CALL = {"phone": "+16175551234", "reference": "lead-42", "variables": {"name": "Ada"}}
+PARAMETERS = {
+    "fuse/email": FUSE_EMAIL,
+    "fuse/developer_key": DEVELOPER_KEY,
+    "campaigns/default/application_id": "101",
+    "campaigns/default/deployment_id": "201",
+    "campaigns/default/caller_id": "+16175550100",
+    "callback_secret": "bench-callback-secret",
+    "api_tokens": TOKEN,
+}
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def bridge_environment(fuse_url: str) -> dict[str, str]:
+    return {
+        **FAKE_AWS,
+        "BRIDGE_SSM_PREFIX": PREFIX,
+        "CALLS_TABLE": TABLE,
+        "FUSE_BASE_URL": fuse_url,
+        "PUBLIC_BASE_URL": "https://bridge.example.test/api",
+    }
+
+
+class LambdaContext:
+    function_name = "fuse-bridge-bench"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:fuse-bridge-bench"
+
+    def __init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def api_event(body: dict[str, Any], token: str = TOKEN) -> dict[str, Any]:
+    """An API Gateway proxy event for POST /calls, as Lambda hands it to Chalice."""
+    return {
+        "resource": "/calls",
+        "path": "/calls",
+        "httpMethod": "POST",
+        "headers": {"authorization": f"Bearer {token}", "content-type": "application/json"},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/calls",
+            "httpMethod": "POST",
+            "stage": "api",
+            "domainName": "bridge.example.test",
+            "requestId": str(uuid.uuid4()),
+        },
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def ssm_pages() -> list[dict[str, Any]]:
+    """GetParametersByPath answers, 10 parameters a page as SSM gives them."""
+    items = [
+        {"Name": f"{PREFIX}/{name}", "Value": value, "Type": "String"}
+        for name, value in PARAMETERS.items()
+    ]
+    pages = [items[i : i + 10] for i in range(0, len(items), 10)]
+    answers: list[dict[str, Any]] = [{"Parameters": page} for page in pages]
+    for number, answer in enumerate(answers[:-1]):
+        answer["NextToken"] = f"page-{number + 1}"
+    return answers
+
+
+def stubbed_dependencies(fuse_url: str, calls: int) -> tuple[Dependencies, list[Stubber]]:
+    """The bridge's collaborators with AWS answered for `calls` POST /calls (two writes each)."""
+    os.environ.update(FAKE_AWS)
+    ssm = boto3.client("ssm", config=AWS_CONFIG)
+    dynamodb = boto3.client("dynamodb", config=AWS_CONFIG)
+    ssm_stub, dynamodb_stub = Stubber(ssm), Stubber(dynamodb)
+    for page in ssm_pages():
+        ssm_stub.add_response("get_parameters_by_path", page)
+    for _ in range(calls):
+        dynamodb_stub.add_response("put_item", {})
+        dynamodb_stub.add_response("update_item", {})
+    ssm_stub.activate()
+    dynamodb_stub.activate()
+    settings = load_settings(bridge_environment(fuse_url))
+    deps = Dependencies(
+        settings=settings,
+        secrets=SecretStore(settings.ssm_prefix, settings.secrets_ttl_seconds, lambda: ssm),
+        fuse=FuseClient(settings.fuse_base_url, settings.fuse_timeout_seconds),
+        store=CallStore(settings.calls_table, lambda: dynamodb),
+    )
+    return deps, [ssm_stub, dynamodb_stub]

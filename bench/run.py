@@ -1,0 +1,201 @@
+"""`make bench`: prints the figures the issues ask for. Nothing here asserts a time.
+
+Figures:
+  1. AWS calls per warm POST /calls (SSM, DynamoDB), counted with botocore events against moto.
+  2. TCP connections to Fuse over 100 warm requests (one kept-alive session: 1, none new).
+  3. Cold start ratio: fresh process serving its first POST /calls / fresh process doing the floor.
+  4. Warm overhead ratio: POST /calls through the handler / a bare POST of the same form.
+  5. Deployment zip size from `chalice package`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import boto3
+import requests
+from moto import mock_aws
+
+from app import app
+from bench.harness import (
+    CALL,
+    DEVELOPER_KEY,
+    FUSE_EMAIL,
+    PARAMETERS,
+    PREFIX,
+    TABLE,
+    LambdaContext,
+    api_event,
+    bridge_environment,
+    stubbed_dependencies,
+)
+from chalicelib.call_request import parse_call_request
+from chalicelib.dependencies import build_dependencies, set_dependencies
+from chalicelib.fuse_form import fuse_form_fields
+from chalicelib.logs import SERVICE
+from chalicelib.secrets import parse_secrets
+from chalicelib.settings import load_settings
+from local.aws_setup import create_calls_table, put_parameters
+from local.fuse_simulator import FuseSimulator
+
+ROOT = Path(__file__).resolve().parent.parent
+COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "9"))
+WARM_RUNS = int(os.environ.get("BENCH_WARM_RUNS", "300"))
+
+
+def quiet_bridge_logs() -> None:
+    """Log lines are still formatted (their cost is real) but not printed over the figures."""
+    for handler in logging.getLogger(SERVICE).handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
+
+
+def invoke() -> dict:
+    answer = app(api_event(CALL), LambdaContext())
+    if answer["statusCode"] != 202:
+        raise RuntimeError(f"POST /calls answered {answer['statusCode']}: {answer['body']}")
+    return answer
+
+
+def aws_calls_and_connections(fuse: FuseSimulator) -> None:
+    os.environ.update(bridge_environment(fuse.url))
+    with mock_aws():
+        create_calls_table(boto3.client("dynamodb"), TABLE)
+        put_parameters(boto3.client("ssm"), PREFIX, PARAMETERS)
+        deps = build_dependencies(load_settings())
+        set_dependencies(deps)
+        fuse.reset()
+        invoke()  # the cold request: secrets walked, clients and the Fuse connection made
+        cold_ports = {r.client_port for r in fuse.queue_requests()}
+        counts: dict[str, int] = {}
+        for service, client in (
+            ("ssm", deps.secrets._ssm_client()),
+            ("dynamodb", deps.store._client()),
+        ):
+            client.meta.events.register(
+                f"before-call.{service}.*",
+                lambda service=service, **_: counts.__setitem__(
+                    service, counts.get(service, 0) + 1
+                ),
+            )
+        fuse.reset()
+        warm = 100
+        for _ in range(warm):
+            invoke()
+        ports = {r.client_port for r in fuse.queue_requests()}
+        set_dependencies(None)
+    print(
+        f"1. AWS calls per warm POST /calls: SSM {counts.get('ssm', 0) / warm:g}, "
+        f"DynamoDB {counts.get('dynamodb', 0) / warm:g}  (over {warm} requests, moto)"
+    )
+    print(
+        f"2. TCP connections to Fuse used by {warm} warm requests: {len(ports)} "
+        f"({'the one the cold request opened' if ports <= cold_ports else 'not the cold one'}; "
+        f"new ones opened: {len(ports - cold_ports)})"
+    )
+
+
+def cold_start(fuse: FuseSimulator) -> None:
+    env = {**os.environ, **bridge_environment(fuse.url), "BENCH_FUSE_URL": fuse.url}
+
+    def run(module: str) -> float:
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", module],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            timeout=60,
+        )
+        return time.perf_counter() - started
+
+    bridge, floor = [], []
+    for _ in range(COLD_RUNS):  # interleaved, so drift in the machine's load hits both alike
+        bridge.append(run("bench.cold_bridge"))
+        floor.append(run("bench.cold_baseline"))
+    b, f = statistics.median(bridge), statistics.median(floor)
+    print(
+        f"3. Cold start: bridge {b * 1000:.0f} ms / floor {f * 1000:.0f} ms = {b / f:.2f} "
+        f"(median of {COLD_RUNS} fresh processes each; target <= 1.3)"
+    )
+
+
+def warm_overhead(fuse: FuseSimulator) -> None:
+    deps, _ = stubbed_dependencies(fuse.url, calls=WARM_RUNS + 1)
+    set_dependencies(deps)
+    invoke()  # warm up: secrets, clients, connection
+    bridge = []
+    for _ in range(WARM_RUNS):
+        started = time.perf_counter()
+        invoke()
+        bridge.append(time.perf_counter() - started)
+    set_dependencies(None)
+    secrets = parse_secrets(PARAMETERS, PREFIX)
+    request = parse_call_request(
+        CALL, default_region="US", now=time.time(), campaigns=secrets.campaigns
+    )
+    fields = fuse_form_fields(request, "https://bridge.example.test/api/fuse/results/x?token=y")
+    session = requests.Session()  # kept alive, like the bridge's: a like-for-like floor
+    url = fuse.url + "/apps/101/201/queue"
+    parts = {name: (None, value) for name, value in fields.items()}
+    session.post(url, files=parts, auth=(FUSE_EMAIL, DEVELOPER_KEY), timeout=10)
+    floor = []
+    for _ in range(WARM_RUNS):
+        started = time.perf_counter()
+        session.post(url, files=parts, auth=(FUSE_EMAIL, DEVELOPER_KEY), timeout=10)
+        floor.append(time.perf_counter() - started)
+    b, f = statistics.median(bridge), statistics.median(floor)
+    print(
+        f"4. Warm POST /calls: bridge {b * 1000:.2f} ms / bare POST {f * 1000:.2f} ms = "
+        f"{b / f:.2f} (median of {WARM_RUNS}; AWS stubbed; target <= 2)"
+    )
+
+
+def package_size() -> None:
+    with tempfile.TemporaryDirectory() as out:
+        chalice = Path(sys.executable).parent / "chalice"
+        result = subprocess.run(
+            [chalice, "package", "--stage", "dev", out],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        zip_path = Path(out) / "deployment.zip"
+        if result.returncode != 0 or not zip_path.exists():
+            print(
+                f"5. Deployment zip: not measured (chalice package failed: "
+                f"{(result.stderr or result.stdout).strip().splitlines()[-1:]})"
+            )
+            return
+        with zipfile.ZipFile(zip_path) as archive:
+            unpacked = sum(i.file_size for i in archive.infolist())
+        print(
+            "5. Deployment zip (chalice package, stage dev): "
+            f"{zip_path.stat().st_size / 1e6:.2f} MB "
+            f"({unpacked / 1e6:.1f} MB unpacked; target < 3 MB)"
+        )
+
+
+def main() -> None:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    quiet_bridge_logs()
+    with FuseSimulator(email=FUSE_EMAIL, developer_key=DEVELOPER_KEY) as fuse:
+        aws_calls_and_connections(fuse)
+        cold_start(fuse)
+        warm_overhead(fuse)
+    package_size()
+
+
+if __name__ == "__main__":
+    main()

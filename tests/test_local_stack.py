@@ -1,0 +1,90 @@
+"""End to end through the real local stack processes: make local's runner, queued over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "e2e-token"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def local_stack() -> Iterator[dict[str, str]]:
+    ports = {"MOTO_PORT": free_port(), "FUSE_SIM_PORT": free_port(), "BRIDGE_PORT": free_port()}
+    env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "LOCAL_API_TOKEN": TOKEN}
+    env.pop("FUSE_BASE_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    bridge = f"http://127.0.0.1:{ports['BRIDGE_PORT']}"
+    urls = {"bridge": bridge, "fuse": f"http://127.0.0.1:{ports['FUSE_SIM_PORT']}"}
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline, "the local stack did not start in 60 s"
+            try:
+                if requests.get(f"{bridge}/health", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.3)
+        yield urls
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            output, _ = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+            pytest.fail(f"the local stack ignored SIGTERM:\n{output}")
+    assert process.returncode == 0, output
+    assert "fuse-bridge local stack stopped" in output
+    assert "curl -i -X POST" in output  # the banner showed a ready-to-paste request
+    for port in ports.values():  # everything it started has stopped listening
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.mark.timeout(120)
+def test_queue_a_call_through_the_local_stack(local_stack: dict[str, str]) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}", "Idempotency-Key": "e2e-1"}
+    body = {"phone": "+16175551234", "reference": "lead-42", "variables": {"name": "Ada"}}
+    first = requests.post(f"{local_stack['bridge']}/calls", json=body, headers=headers, timeout=15)
+    assert first.status_code == 202, first.text
+    call = first.json()
+    assert call["status"] == "queued"
+    assert first.headers["Location"] == f"/calls/{call['id']}"
+    again = requests.post(f"{local_stack['bridge']}/calls", json=body, headers=headers, timeout=15)
+    assert again.json() == call
+    received = requests.get(f"{local_stack['fuse']}/_sim/requests", timeout=5).json()
+    [queued] = [r for r in received if r["path"] == "/api/apps/101/201/queue"]
+    assert queued["form"]["phone_number"] == "tel:+16175551234;ani=6175550100"
+    assert json.loads(queued["form"]["metadata"]) == {"name": "Ada"}
+    assert queued["form"]["result_url"].startswith(
+        f"{local_stack['bridge']}/fuse/results/{call['id']}?token="
+    )
+    refused = requests.post(f"{local_stack['bridge']}/calls", json=body, timeout=15)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "unauthorized"

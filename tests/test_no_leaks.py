@@ -1,0 +1,67 @@
+"""Secrets, tokens and full phone numbers never appear in a log line, an answer or an error."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.callback_tokens import callback_token
+from chalicelib.calls import call_id_for_key
+from local.fuse_simulator import FuseSimulator
+from tests.conftest import API_TOKEN, CALLBACK_SECRET, DEVELOPER_KEY, OTHER_TOKEN, post_call
+
+PHONES = ["+16175551234", "6175551234", "(617) 555-1234", "+442079460958"]
+NEVER_SHOWN = [
+    DEVELOPER_KEY,
+    CALLBACK_SECRET,
+    API_TOKEN,
+    OTHER_TOKEN,
+    "6175551234",
+    "2079460958",
+    "617) 555-1234",
+    "6175550199",
+]
+
+
+def test_nothing_secret_in_logs_or_answers_across_every_outcome(
+    client: Client,
+    fuse: FuseSimulator,
+    bridge_logs: io.StringIO,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="fuse-bridge")
+    caplog.set_level(logging.INFO)
+    answers: list[Any] = []
+
+    def call(body: Any, **kwargs: Any) -> None:
+        answers.append(post_call(client, body, **kwargs))
+
+    for phone in PHONES:
+        call({"phone": phone, "caller_id": "+16175550199", "reference": "r1"})
+    call({"phone": "+1617555123", "caller_id": "617555019"})  # invalid numbers, echoed nowhere
+    call({"phone": PHONES[0]}, token=API_TOKEN[:-1])  # a near-miss token
+    call({"phone": PHONES[0]}, token=DEVELOPER_KEY)  # a secret used as a token
+    for mode in ("error500", "hang", "garbage"):
+        fuse.mode = mode
+        call({"phone": PHONES[0], "caller_id": "+16175550199"}, key=f"leak-{mode}")
+    fuse.mode = "normal"
+    fuse.fail_with = (400, "Bad phone_number tel:+16175551234;ani=6175550199")
+    call({"phone": PHONES[0], "caller_id": "+16175550199"})
+    fuse.fail_with = (401, f"Bad key {DEVELOPER_KEY}")  # even if Fuse echoed the key back
+    call({"phone": PHONES[0]})
+
+    shown = bridge_logs.getvalue() + caplog.text
+    shown += "".join(str(r.exc_text or "") + r.getMessage() for r in caplog.records)
+    for answer in answers:
+        shown += answer.body.decode() + json.dumps(dict(answer.headers))
+    assert "call queued" in shown  # the logs do carry what helps an operator
+    assert "+1*******1234" in shown
+    for value in NEVER_SHOWN:
+        assert value not in shown, value
+    # The callback token for a call is a secret too: it is only ever sent to Fuse.
+    assert callback_token(call_id_for_key("leak-hang"), CALLBACK_SECRET) not in shown
