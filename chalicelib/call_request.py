@@ -234,6 +234,8 @@ def check_variables(body: dict, errors: Errors) -> dict[str, Scalar]:
         elif value is not None and not isinstance(value, str | int | float | bool):
             message = "must be a string, number, boolean or null"
             errors.append(FieldError(f"variables.{key}", message))
+        elif isinstance(value, float) and not math.isfinite(value):  # 1e400 parses as infinity
+            errors.append(FieldError(f"variables.{key}", "must be a finite number"))
     size = len(json.dumps(variables, separators=(",", ":"), ensure_ascii=False).encode())
     if size > MAX_VARIABLES_BYTES:
         message = f"is {size} bytes as JSON; at most {MAX_VARIABLES_BYTES} are allowed"

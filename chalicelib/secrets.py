@@ -4,8 +4,12 @@ All parameters under the stage prefix come in one GetParametersByPath walk (10 a
 allows), so a cold start costs one or two SSM calls and a warm request none. The cache expires after
 SECRETS_TTL_SECONDS, so a rotated developer key or API token takes effect without a deploy.
 
-This is twenty lines of our own rather than Powertools Parameters: that module alone adds about
-30 ms to every cold start (measured in bench/), for a paginator and a timestamp.
+When SSM cannot be reached at refresh time, the values already held are kept for up to an hour
+more (and the refresh is tried again on every request): a blip of SSM must not stop calls that
+the bridge knows how to place. Only a container with nothing cached answers secrets_unavailable.
+
+This is a few lines of our own rather than Powertools Parameters: that module alone adds about
+30 ms to every cold start (measured with `python -X importtime`), for a paginator and a timestamp.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.errors import ConfigurationIncomplete, SecretsUnavailable
 from chalicelib.logs import logger
 
+STALE_IF_ERROR_SECONDS = 3600
 CAMPAIGN_PARAMETER = re.compile(
     r"^campaigns/([A-Za-z0-9_-]{1,64})/(application_id|deployment_id|caller_id)$"
 )
@@ -109,9 +114,19 @@ class SecretStore:
 
     def get(self) -> Secrets:
         with self._lock:
-            if self._cached is None or self._clock() - self._fetched_at >= self._ttl:
+            age = self._clock() - self._fetched_at
+            if self._cached is not None and age < self._ttl:
+                return self._cached
+            try:
                 self._cached = parse_secrets(self._fetch(), self._prefix)
-                self._fetched_at = self._clock()
+            except SecretsUnavailable:
+                if self._cached is None or age >= self._ttl + STALE_IF_ERROR_SECONDS:
+                    raise
+                logger.warning(
+                    "SSM unreachable; using secrets past their TTL", extra={"age_s": age}
+                )
+                return self._cached
+            self._fetched_at = self._clock()
             return self._cached
 
     def _fetch(self) -> dict[str, str]:

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import os
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from chalice.test import Client
 from moto import mock_aws
 from moto.dynamodb.models import DynamoDBBackend
@@ -173,3 +175,15 @@ def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
                 return __original(*args, **kwargs)
 
         monkeypatch.setattr(DynamoDBBackend, name, locked)
+
+
+def broken_client(service: str) -> Any:
+    """A real boto3 client aimed at a closed port: every request fails to connect."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+    return boto3.client(
+        service,
+        endpoint_url=f"http://127.0.0.1:{port}",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )

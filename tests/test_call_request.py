@@ -221,3 +221,7 @@ def test_the_message_lists_the_bad_fields() -> None:
     assert caught.value.message == "the request has invalid fields: phone, attempts"
     assert caught.value.status == 422
     assert caught.value.code == "validation_failed"
+
+
+def test_variables_must_be_finite_numbers() -> None:
+    assert problems(variables={"big": float("inf")})["variables.big"] == "must be a finite number"

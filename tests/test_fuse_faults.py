@@ -13,7 +13,7 @@ from chalicelib.dependencies import Dependencies
 from chalicelib.errors import StoreUnavailable
 from chalicelib.fuse_client import FuseClient
 from local.fuse_simulator import FuseSimulator
-from tests.conftest import DEVELOPER_KEY, PHONE, error_of, post_call
+from tests.conftest import DEVELOPER_KEY, PHONE, broken_client, error_of, post_call
 
 
 def test_fuse_400_becomes_422_with_fuses_own_message(client: Client, fuse: FuseSimulator) -> None:
@@ -149,21 +149,6 @@ def test_a_store_fault_after_fuse_queued_still_answers_202_and_never_redials(
     again = post_call(client, {"phone": PHONE}, key="store-down")
     assert again.status_code == 409  # still held: never a second dial
     assert len(fuse.queue_requests()) == 1
-
-
-def broken_client(service: str) -> Any:
-    """A real boto3 client aimed at a closed port: every request fails to connect."""
-    import boto3
-    from botocore.config import Config
-
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        port = holder.getsockname()[1]
-    return boto3.client(
-        service,
-        endpoint_url=f"http://127.0.0.1:{port}",
-        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
-    )
 
 
 def test_a_bug_mid_call_is_500_in_the_bridge_shape_and_holds_the_key(

@@ -11,7 +11,7 @@ from chalicelib.dependencies import Dependencies
 from chalicelib.errors import ConfigurationIncomplete
 from chalicelib.secrets import SecretStore, parse_secrets
 from local.aws_setup import put_parameters
-from tests.conftest import PARAMETERS, PHONE, PREFIX, Aws, error_of, post_call
+from tests.conftest import PARAMETERS, PHONE, PREFIX, Aws, broken_client, error_of, post_call
 
 
 def count_ssm_calls(deps: Dependencies) -> list[str]:
@@ -68,3 +68,21 @@ def test_secrets_never_print_their_values() -> None:
     for name in ("fuse/developer_key", "callback_secret", "api_tokens"):
         assert PARAMETERS[name].split(",")[0] not in shown
     assert secrets.api_tokens == ("tok-SECRET-91b2e4", "tok-SECRET-other")
+
+
+def test_an_ssm_outage_after_the_ttl_keeps_the_cached_values_for_an_hour(
+    client: Client, deps: Dependencies
+) -> None:
+    clock = [1000.0]
+    healthy = deps.secrets._ssm_client
+    deps.secrets = SecretStore(PREFIX, 300, healthy, clock=lambda: clock[0])
+    assert post_call(client, {"phone": PHONE}).status_code == 202
+    deps.secrets._ssm_client = lambda: broken_client("ssm")
+    clock[0] += 300 + 3599
+    assert post_call(client, {"phone": PHONE}).status_code == 202  # stale, but calls go on
+    clock[0] += 1
+    response = post_call(client, {"phone": PHONE})
+    assert response.status_code == 503
+    assert error_of(response)["code"] == "secrets_unavailable"
+    deps.secrets._ssm_client = healthy
+    assert post_call(client, {"phone": PHONE}).status_code == 202  # recovered on the next request

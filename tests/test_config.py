@@ -1,0 +1,41 @@
+"""The stage configuration keeps the promises the code relies on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from chalicelib.settings import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
+
+
+def stage_env(stage: str) -> dict[str, str]:
+    return {**CONFIG["environment_variables"], **CONFIG["stages"][stage]["environment_variables"]}
+
+
+def test_every_stage_loads_and_its_in_flight_lock_outlives_the_lambda() -> None:
+    for stage in CONFIG["stages"]:
+        settings = load_settings(stage_env(stage))
+        timeout = CONFIG["stages"][stage].get("lambda_timeout", CONFIG["lambda_timeout"])
+        # A request still running must never be taken for a dead one (it would answer 504).
+        assert settings.in_flight_seconds >= timeout, stage
+        assert timeout > settings.fuse_timeout_seconds, stage
+
+
+def test_policies_are_written_by_hand_and_name_only_the_stage_resources() -> None:
+    assert CONFIG["autogen_policy"] is False
+    for stage in ("dev", "prod"):
+        assert CONFIG["stages"][stage]["iam_policy_file"] == f"policy-{stage}.json"
+        policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+        for statement in policy["Statement"]:
+            actions = statement["Action"]
+            assert "*" not in json.dumps(actions), statement["Sid"]
+            resources = statement["Resource"]
+            for resource in [resources] if isinstance(resources, str) else resources:
+                assert resource != "*", statement["Sid"]
+                if ":ssm:" in resource:
+                    assert f"parameter/fuse-bridge/{stage}" in resource
+                if ":dynamodb:" in resource:
+                    assert resource.endswith(f"table/fuse-bridge-{stage}-calls")
