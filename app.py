@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
-from chalice import Chalice, Response
+from chalice import Chalice, Rate, Response
 
 from chalicelib.auth import require_api_token
+from chalicelib.call_views import get_call, list_calls
+from chalicelib.callbacks import receive_result
 from chalicelib.calls import place_call
 from chalicelib.dependencies import get_dependencies
 from chalicelib.errors import (
@@ -19,11 +22,16 @@ from chalicelib.errors import (
     UnsupportedMediaType,
 )
 from chalicelib.logs import logger
+from chalicelib.reconciler import reconcile
 from chalicelib.records import Reply
 
 # configure_logs=False: app.log is the Powertools logger's own (same name), so Chalice's messages
 # are JSON lines too. debug stays off: it would return tracebacks to callers.
 app = Chalice(app_name="fuse-bridge", configure_logs=False)
+# Multipart callbacks may hold any bytes: API Gateway passes them through base64, untouched.
+app.api.binary_types.append("multipart/form-data")
+# Read when the app is loaded (by `chalice deploy`/`package` too), so set per stage in config.json.
+RECONCILE_RATE_MINUTES = int(os.environ.get("RECONCILE_RATE_MINUTES", "15"))
 
 # Chalice answers some requests itself (wrong method, content type, a crash) as {"Code", "Message"};
 # these give them the bridge's error shape and a stable code.
@@ -102,3 +110,56 @@ def queue_call() -> Response:
             deps,
         )
     )
+
+
+@app.route("/calls/{call_id}", methods=["GET"])
+@answers_errors
+def read_call(call_id: str) -> Response:
+    deps = get_dependencies()
+    require_api_token(
+        app.current_request.headers.get("authorization"), deps.secrets.get().api_tokens
+    )
+    return Response(body=get_call(deps.store, call_id))
+
+
+@app.route("/calls", methods=["GET"])
+@answers_errors
+def read_calls() -> Response:
+    deps = get_dependencies()
+    request = app.current_request
+    require_api_token(request.headers.get("authorization"), deps.secrets.get().api_tokens)
+    return Response(body=list_calls(deps.store, dict(request.query_params or {})))
+
+
+@app.route("/fuse/results/{call_id}", methods=["POST"], content_types=["*/*"])
+@answers_errors
+def fuse_result(call_id: str) -> Response:
+    request = app.current_request
+    deps = get_dependencies()
+    reply = receive_result(
+        call_id,
+        (request.query_params or {}).get("token"),
+        request.raw_body or b"",
+        request.headers.get("content-type", ""),
+        secrets=deps.secrets.get(),
+        deps=deps,
+    )
+    return reply_response(reply)
+
+
+@app.route("/fuse/results/{call_id}", methods=["GET"])
+def fuse_result_probe(call_id: str) -> dict[str, str]:
+    """Some Plum services GET a result URL before dialing; it must answer 200."""
+    return {"status": "ok"}
+
+
+@app.schedule(Rate(RECONCILE_RATE_MINUTES, unit=Rate.MINUTES))
+def reconcile_calls(event: Any) -> dict[str, Any]:
+    deps = get_dependencies()
+    context = event.context
+    report = reconcile(
+        deps,
+        deps.secrets.get(),
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+    )
+    return vars(report)

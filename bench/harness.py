@@ -16,6 +16,7 @@ from botocore.stub import Stubber
 
 from chalicelib.dependencies import AWS_CONFIG, Dependencies
 from chalicelib.fuse_client import FuseClient
+from chalicelib.result_events import ResultPublisher
 from chalicelib.secrets import SecretStore
 from chalicelib.settings import load_settings
 from chalicelib.store import CallStore
@@ -120,5 +121,6 @@ def stubbed_dependencies(fuse_url: str, calls: int) -> tuple[Dependencies, list[
         secrets=SecretStore(settings.ssm_prefix, settings.secrets_ttl_seconds, lambda: ssm),
         fuse=FuseClient(settings.fuse_base_url, settings.fuse_timeout_seconds),
         store=CallStore(settings.calls_table, lambda: dynamodb),
+        events=ResultPublisher(None, lambda: None),
     )
     return deps, [ssm_stub, dynamodb_stub]

@@ -101,6 +101,18 @@ def idempotency_key_of(header: str | None, body: Any) -> str | None:
     return key if isinstance(key, str) and IDEMPOTENCY_KEY.match(key) else None
 
 
+RESULT_GRACE_SECONDS = 300  # a result may come a little after a call's window has closed
+
+
+def check_after(request: CallRequest, now: int, after_seconds: int) -> int:
+    """When the reconciler asks Fuse about a call whose result has not come: just after its
+    window (`end_at`), or `after_seconds` after its last attempt could have started."""
+    if request.end_at is not None:
+        return request.end_at + RESULT_GRACE_SECONDS
+    start = max(now, request.start_at or now)
+    return start + (request.attempts - 1) * (request.retry_delay or 0) + after_seconds
+
+
 def call_links(call_id: str) -> dict[str, str]:
     return {"self": f"/calls/{call_id}"}
 
@@ -232,7 +244,7 @@ def dial(
         )
     except FuseOutcomeUnknown as err:
         reply = unknown_reply(call_id, err)
-        deps.store.settle(call_id, UNKNOWN, reply, now, fuse_call_id=None)
+        deps.store.settle(call_id, UNKNOWN, reply, now=now, fuse_call_id=None)
         logger.warning("call outcome unknown", extra={**log, "outcome": err.code})
         return reply
     except BridgeError as err:
@@ -247,7 +259,14 @@ def dial(
         raise
     reply = queued_reply(call_id, queued.fuse_call_id, request.reference)
     try:
-        deps.store.settle(call_id, QUEUED, reply, now, fuse_call_id=queued.fuse_call_id)
+        deps.store.settle(
+            call_id,
+            QUEUED,
+            reply,
+            now=now,
+            fuse_call_id=queued.fuse_call_id,
+            check_after=check_after(request, now, deps.settings.reconcile_after_seconds),
+        )
     except BridgeError:
         # The call is queued: say so. A replay will find it pending, then unknown; never redialled.
         logger.exception("call queued but its record could not be updated", extra=log)

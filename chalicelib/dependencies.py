@@ -16,6 +16,7 @@ import boto3
 from botocore.config import Config
 
 from chalicelib.fuse_client import FuseClient
+from chalicelib.result_events import ResultPublisher
 from chalicelib.secrets import SecretStore
 from chalicelib.settings import Settings, load_settings
 from chalicelib.store import CallStore
@@ -34,6 +35,7 @@ class Dependencies:
     secrets: SecretStore
     fuse: FuseClient
     store: CallStore
+    events: ResultPublisher
     clock: Callable[[], float] = time.time
 
 
@@ -50,6 +52,7 @@ def build_dependencies(settings: Settings) -> Dependencies:
         ),
         fuse=FuseClient(settings.fuse_base_url, settings.fuse_timeout_seconds),
         store=CallStore(settings.calls_table, lazy_aws_client("dynamodb")),
+        events=ResultPublisher(settings.results_event_bus, lazy_aws_client("events")),
     )
 
 

@@ -56,8 +56,18 @@ class InvalidJson(BridgeError):
     status, code = 400, "invalid_json"
 
 
+class InvalidCursor(BridgeError):
+    status, code = 400, "invalid_cursor"
+
+
 class Unauthorized(BridgeError):
     status, code = 401, "unauthorized"
+
+
+class InvalidToken(BridgeError):
+    """A result callback whose token is not the HMAC of its call id: not from Fuse."""
+
+    status, code = 403, "invalid_token"
 
 
 class NotFound(BridgeError):
@@ -106,6 +116,12 @@ class FuseCredentialsRejected(BridgeError):
 
 class FuseDeploymentNotFound(BridgeError):
     status, code = 502, "fuse_deployment_not_found"
+
+
+class FuseCallNotFound(BridgeError):
+    """Fuse's status API does not know a call the bridge queued (only the reconciler meets this)."""
+
+    status, code = 502, "fuse_call_not_found"
 
 
 class FuseUnexpectedResponse(BridgeError):

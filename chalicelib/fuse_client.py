@@ -14,11 +14,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from urllib3.exceptions import NewConnectionError
 
 from chalicelib.errors import (
+    FuseCallNotFound,
     FuseCredentialsRejected,
     FuseDeploymentNotFound,
     FuseOutcomeUnknown,
@@ -42,6 +44,12 @@ class FuseCredentials:
 
     def __repr__(self) -> str:
         return "FuseCredentials(<redacted>)"
+
+
+@dataclass(frozen=True)
+class FuseAnswer:
+    body: bytes
+    content_type: str
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,26 @@ class FuseClient:
         )
         return read_queue_response(response, hide=(credentials.developer_key,))
 
+    def call_status(self, credentials: FuseCredentials, fuse_call_id: str) -> FuseAnswer:
+        """GET /outbound/{call_id}: Fuse's view of a call, as raw as it came (the caller reads it).
+
+        A GET changes nothing at Fuse, so every transport failure here is simply "unavailable".
+        """
+        url = f"{self._base_url}/outbound/{quote(fuse_call_id, safe='')}"
+        try:
+            response = self.session.get(
+                url, auth=(credentials.email, credentials.developer_key), timeout=self._timeout
+            )
+        except requests.RequestException as err:
+            logger.warning("fuse status request failed", extra={"error_type": type(err).__name__})
+            raise FuseUnavailable("Fuse could not be reached; retry later") from None
+        if response.status_code == 200:
+            content_type = response.headers.get("Content-Type", "application/json")
+            return FuseAnswer(body=response.content, content_type=content_type)
+        if response.status_code == 404:
+            raise FuseCallNotFound(f"Fuse knows no call {fuse_call_id}")
+        raise fuse_error(response, hide=(credentials.developer_key,))
+
 
 def classify_transport_error(err: requests.RequestException) -> Exception:
     """Before the request left, a retry is safe; after, the call may exist."""
@@ -186,27 +214,33 @@ def read_queue_response(response: requests.Response, hide: tuple[str, ...] = ())
                 "been queued. It will not be retried: its result callback will settle it"
             )
         return QueuedCall(fuse_call_id=call_id, status_url=response.headers.get("Link"))
+    raise fuse_error(response, hide)
+
+
+def fuse_error(response: requests.Response, hide: tuple[str, ...] = ()) -> Exception:
+    """The bridge's error for a Fuse answer that is not a success."""
+    status = response.status_code
     message = fuse_error_message(response, hide)
     if status == 400:
-        raise FuseRejectedRequest(f"Fuse rejected the call: {message}")
+        return FuseRejectedRequest(f"Fuse rejected the call: {message}")
     if status in (401, 403):
-        raise FuseCredentialsRejected(
+        return FuseCredentialsRejected(
             "Fuse rejected the bridge's credentials (check the fuse/email and fuse/developer_key "
             f"parameters): {message}"
         )
     if status in (404, 409):
-        raise FuseDeploymentNotFound(
+        return FuseDeploymentNotFound(
             "Fuse has no such application/deployment (check the campaign's application_id and "
             f"deployment_id parameters): {message}"
         )
     if status in (502, 504):
         # A gateway in front of Fuse gave up waiting: Fuse itself may have queued the call.
-        raise FuseOutcomeUnknown(
+        return FuseOutcomeUnknown(
             f"a gateway in front of Fuse answered HTTP {status}; the call may have been queued. "
             "It will not be retried: its result callback will settle it"
         )
     if status >= 500 or status == 429:
-        raise FuseUnavailable(
+        return FuseUnavailable(
             f"Fuse is unavailable (HTTP {status}); nothing was queued, retry later"
         )
-    raise FuseUnexpectedResponse(f"Fuse answered HTTP {status}: {message}")
+    return FuseUnexpectedResponse(f"Fuse answered HTTP {status}: {message}")

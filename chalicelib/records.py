@@ -1,4 +1,4 @@
-"""What the bridge remembers about a call, and the answer it gave, as frozen values."""
+"""What the bridge remembers about a call, the answers it gave, and the outcomes it received."""
 
 from __future__ import annotations
 
@@ -6,10 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# A call's life in the bridge, before Fuse's callback (next issue) adds its outcome.
+# A call's life in the bridge. After these, its status is the outcome Fuse reports
+# (completed, failed, canceled, rejected, or Fuse's own word).
 PENDING = "pending"  # the bridge is asking Fuse now; holds the idempotency key
 QUEUED = "queued"  # Fuse gave a call_id
 UNKNOWN = "unknown"  # the request reached Fuse, no readable answer came back
+
+CALLBACK = "callback"
+POLL = "poll"
 
 
 @dataclass(frozen=True)
@@ -33,3 +37,29 @@ class CallRecord:
     campaign: str | None = None
     fuse_call_id: str | None = None
     reply: Reply | None = None
+    updated_at: int = 0
+    # The newest outcome, as shown by GET /calls/{id}: CallResult JSON plus received_at, source.
+    result: Mapping[str, Any] | None = None
+    needs_publish: bool = False
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One body that reached the bridge about a call: a callback, or a status poll's answer.
+
+    Kept as received (bytes and Content-Type) even when it could not be read.
+    """
+
+    call_id: str
+    source: str
+    received_at: int
+    content_type: str
+    body: bytes
+    body_size: int
+    digest: str
+    parsed: Mapping[str, Any] | None = None
+    parse_error: str | None = None
+
+    @property
+    def truncated(self) -> bool:
+        return self.body_size > len(self.body)

@@ -21,6 +21,9 @@ class Settings:
     default_phone_region: str
     secrets_ttl_seconds: float
     retention_days: int
+    results_event_bus: str | None  # EventBridge bus for result events; None: none are sent
+    reconcile_after_seconds: int  # how long after its last possible attempt a call is polled
+    reconcile_batch: int  # calls the reconciler looks at per run, at most
 
     @property
     def in_flight_seconds(self) -> float:
@@ -66,4 +69,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         default_phone_region=(env.get("DEFAULT_PHONE_REGION") or "US").strip().upper(),
         secrets_ttl_seconds=number("SECRETS_TTL_SECONDS", 300, 0, 86400),
         retention_days=int(number("RETENTION_DAYS", 90, 1, 3650)),
+        results_event_bus=env.get("RESULTS_EVENT_BUS", "").strip() or None,
+        reconcile_after_seconds=int(number("RECONCILE_AFTER_SECONDS", 3600, 60, 7 * 86400)),
+        reconcile_batch=int(number("RECONCILE_BATCH", 50, 1, 1000)),
     )

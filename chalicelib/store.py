@@ -1,24 +1,33 @@
-"""The only module that speaks DynamoDB: one item per call, which is also its idempotency lock.
+"""The only module that speaks DynamoDB. README "Data" has the table design.
 
-Table design (README "Data"): partition key `pk` = call id, sort key `sk` = "call". A call placed
-with an idempotency key gets an id derived from that key, so the conditional put that creates the
-call is the lock: two requests with one key cannot both create it, whatever their timing.
-A POST /calls costs two writes: that put, then the update that records Fuse's answer.
+One item per call (`pk` = call id, `sk` = "call"), which is also its idempotency lock: a call
+placed with an idempotency key gets an id derived from that key, so the conditional put that
+creates it cannot succeed twice. Each body received about a call is an item beside it
+(`sk` = "result#<digest>"), so the same delivery twice is stored once. Two sparse indexes:
+`by_reference` (calls by the caller's reference, newest first) and `open_calls` (calls the
+reconciler must look at, by when).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.errors import StoreUnavailable
+from chalicelib.errors import InvalidCursor, StoreUnavailable
 from chalicelib.logs import logger
-from chalicelib.records import PENDING, CallRecord, Reply
+from chalicelib.records import PENDING, CallRecord, Delivery, Reply
 
 CALL_SORT_KEY = "call"
+RESULT_PREFIX = "result#"
+BY_REFERENCE = "by_reference"
+OPEN_CALLS = "open_calls"
+OPEN = "open"  # the one partition of open_calls: the reconciler reads it by check_after
+STORED, DUPLICATE, UNKNOWN_CALL = "stored", "duplicate", "unknown_call"
 
 
 def reply_to_json(reply: Reply) -> str:
@@ -56,23 +65,72 @@ def record_from_item(item: dict[str, Any]) -> CallRecord:
     def number(name: str) -> int:
         return int(item[name]["N"]) if name in item else 0
 
-    reply = text("reply")
+    reply, result = text("reply"), text("result")
     return CallRecord(
         id=item["pk"]["S"],
         status=item["status"]["S"],
         request_hash=text("request_hash") or "",
         created_at=number("created_at"),
+        updated_at=number("updated_at"),
         lock_until=number("lock_until"),
         request=json.loads(text("request") or "{}"),
         reference=text("reference"),
         campaign=text("campaign"),
         fuse_call_id=text("fuse_call_id"),
         reply=reply_from_json(reply) if reply else None,
+        result=json.loads(result) if result else None,
+        needs_publish=item.get("needs_publish", {}).get("BOOL", False),
     )
 
 
+def delivery_to_item(delivery: Delivery, expires_at: int) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "pk": {"S": delivery.call_id},
+        "sk": {"S": RESULT_PREFIX + delivery.digest},
+        "source": {"S": delivery.source},
+        "received_at": {"N": str(delivery.received_at)},
+        "content_type": {"S": delivery.content_type},
+        "body": {"B": delivery.body},
+        "body_size": {"N": str(delivery.body_size)},
+        "truncated": {"BOOL": delivery.truncated},
+        "expires_at": {"N": str(expires_at)},
+    }
+    if delivery.parsed is not None:
+        item["parsed"] = {"S": json.dumps(delivery.parsed, separators=(",", ":"))}
+    if delivery.parse_error is not None:
+        item["parse_error"] = {"S": delivery.parse_error}
+    return item
+
+
+def error_code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
 def is_conditional_failure(err: ClientError) -> bool:
-    return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return error_code(err) == "ConditionalCheckFailedException"
+
+
+def encode_cursor(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str, reference: str) -> dict[str, Any]:
+    """The opaque `next` of a page back into DynamoDB's key; refused if forged or for another
+    list."""
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        valid = (
+            isinstance(key, dict)
+            and set(key) == {"pk", "sk", "reference", "created_at"}
+            and key["reference"] == {"S": reference}
+            and set(key["created_at"]) == {"N"}
+            and all(set(key[k]) == {"S"} for k in ("pk", "sk"))
+        )
+    except (ValueError, binascii.Error, TypeError, KeyError):
+        valid = False
+    if not valid:
+        raise InvalidCursor("the cursor is not one this list gave out; start again without it")
+    return key
 
 
 class CallStore:
@@ -82,14 +140,16 @@ class CallStore:
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         """One DynamoDB request; conditional failures are the caller's, the rest are faults."""
+        if operation != "transact_write_items":
+            kwargs["TableName"] = self._table
         try:
-            return getattr(self._client(), operation)(TableName=self._table, **kwargs)
+            return getattr(self._client(), operation)(**kwargs)
         except ClientError as err:
-            if is_conditional_failure(err):
+            if is_conditional_failure(err) or error_code(err) == "TransactionCanceledException":
                 raise
-            code = err.response.get("Error", {}).get("Code")
             logger.error(
-                "DynamoDB request failed", extra={"operation": operation, "aws_code": code}
+                "DynamoDB request failed",
+                extra={"operation": operation, "aws_code": error_code(err)},
             )
             raise StoreUnavailable("the bridge cannot reach its call store; retry later") from None
         except BotoCoreError as err:
@@ -99,6 +159,7 @@ class CallStore:
             )
             raise StoreUnavailable("the bridge cannot reach its call store; retry later") from None
 
+    # --- placing a call --------------------------------------------------------------------
     def begin(self, record: CallRecord, expires_at: int, now: int) -> CallRecord | None:
         """Creates the call; returns the existing record instead when its id is taken.
 
@@ -120,58 +181,41 @@ class CallStore:
         return None
 
     def settle(
-        self, call_id: str, status: str, reply: Reply, now: int, fuse_call_id: str | None
+        self,
+        call_id: str,
+        status: str,
+        reply: Reply,
+        *,
+        now: int,
+        fuse_call_id: str | None,
+        check_after: int | None = None,
     ) -> None:
-        """Records Fuse's answer on a pending call."""
-        names = {"#status": "status"}
-        values: dict[str, Any] = {
-            ":status": {"S": status},
-            ":reply": {"S": reply_to_json(reply)},
-            ":now": {"N": str(now)},
-            ":pending": {"S": PENDING},
-        }
-        update = "SET #status = :status, reply = :reply, updated_at = :now"
-        if fuse_call_id is not None:
-            update += ", fuse_call_id = :fuse_call_id"
-            values[":fuse_call_id"] = {"S": fuse_call_id}
+        """Records Fuse's answer on a pending call; `check_after` opens it to the reconciler."""
+        sets = {"reply": reply_to_json(reply), "updated_at": now, "fuse_call_id": fuse_call_id}
+        if check_after is not None:
+            sets.update(open_shard=OPEN, check_after=check_after)
         try:
-            self._call(
-                "update_item",
-                Key=self._key(call_id),
-                UpdateExpression=update,
-                ConditionExpression="#status = :pending",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+            self._update(
+                call_id,
+                {"status": status, **sets},
+                condition="#status = :pending",
+                values={":pending": {"S": PENDING}},
             )
         except ClientError as err:
             if not is_conditional_failure(err):
                 raise
-            # Someone settled it first (a stale-lock replay marked it unknown, or a result
-            # arrived): keep their status, but the reply and Fuse's id are still ours to record.
-            values.pop(":status")
-            values.pop(":pending")
-            self._call(
-                "update_item",
-                Key=self._key(call_id),
-                UpdateExpression=update.replace("#status = :status, ", ""),
-                ExpressionAttributeValues=values,
-            )
+            # Settled first by another path (a stale-lock replay, or Fuse's result arrived before
+            # Fuse's answer did): keep its status; the reply and Fuse's id are still ours to keep.
+            self._update(call_id, {k: sets[k] for k in ("reply", "updated_at", "fuse_call_id")})
 
     def settle_stale(self, call_id: str, status: str, reply: Reply, now: int) -> bool:
         """Marks a call whose placing died mid-way; False when it was settled meanwhile."""
         try:
-            self._call(
-                "update_item",
-                Key=self._key(call_id),
-                UpdateExpression="SET #status = :status, reply = :reply, updated_at = :now",
-                ConditionExpression="#status = :pending AND lock_until < :now",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":status": {"S": status},
-                    ":reply": {"S": reply_to_json(reply)},
-                    ":now": {"N": str(now)},
-                    ":pending": {"S": PENDING},
-                },
+            self._update(
+                call_id,
+                {"status": status, "reply": reply_to_json(reply), "updated_at": now},
+                condition="#status = :pending AND lock_until < :now",
+                values={":pending": {"S": PENDING}, ":now": {"N": str(now)}},
             )
         except ClientError as err:
             if not is_conditional_failure(err):
@@ -193,10 +237,164 @@ class CallStore:
             if not is_conditional_failure(err):
                 raise
 
+    # --- outcomes ----------------------------------------------------------------------------
+    def store_result(
+        self,
+        delivery: Delivery,
+        outcome: dict[str, Any] | None,
+        now: int,
+        expires_at: int,
+    ) -> str:
+        """One write: the delivery beside its call, and the call's status when it is an outcome.
+
+        Returns STORED, DUPLICATE (this very body was stored before; nothing changes) or
+        UNKNOWN_CALL (no such call; nothing is stored).
+        """
+        put = {
+            "Put": {
+                "TableName": self._table,
+                "Item": delivery_to_item(delivery, expires_at),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        if outcome is not None:
+            sets = {
+                "status": outcome["status"],
+                "result": json.dumps(outcome, separators=(",", ":")),
+                "updated_at": now,
+            }
+            expression, names, values = update_expression(
+                sets, remove=("open_shard", "check_after")
+            )
+            call: dict[str, Any] = {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": self._key(delivery.call_id),
+                    "UpdateExpression": expression,
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        else:
+            call = {
+                "ConditionCheck": {
+                    "TableName": self._table,
+                    "Key": self._key(delivery.call_id),
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            }
+        try:
+            self._call("transact_write_items", TransactItems=[put, call])
+        except ClientError as err:
+            reasons = [r.get("Code") for r in err.response.get("CancellationReasons", [])]
+            if len(reasons) == 2 and reasons[1] == "ConditionalCheckFailed":
+                return UNKNOWN_CALL
+            if len(reasons) == 2 and reasons[0] == "ConditionalCheckFailed":
+                return DUPLICATE
+            logger.error("DynamoDB transaction cancelled", extra={"reasons": reasons})
+            raise StoreUnavailable("the bridge cannot reach its call store; retry later") from None
+        return STORED
+
+    def mark_publish_pending(self, call_id: str, now: int) -> None:
+        """A result event could not be sent: the reconciler's next run sends it."""
+        self._update(call_id, {"needs_publish": True, "open_shard": OPEN, "check_after": now})
+
+    def close(self, call_id: str) -> None:
+        """Nothing left for the reconciler to do with this call."""
+        self._update(call_id, {"needs_publish": False}, remove=("open_shard", "check_after"))
+
+    def check_again_at(self, call_id: str, check_after: int) -> None:
+        self._update(call_id, {"check_after": check_after})
+
+    # --- reading -----------------------------------------------------------------------------
     def get(self, call_id: str) -> CallRecord | None:
         item = self._call("get_item", Key=self._key(call_id), ConsistentRead=True).get("Item")
         return record_from_item(item) if item else None
 
+    def by_reference(
+        self, reference: str, limit: int, cursor: str | None
+    ) -> tuple[list[CallRecord], str | None]:
+        """A page of the calls with this reference, newest first, and the cursor to the next."""
+        query: dict[str, Any] = {
+            "IndexName": BY_REFERENCE,
+            "KeyConditionExpression": "reference = :reference",
+            "ExpressionAttributeValues": {":reference": {"S": reference}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor:
+            query["ExclusiveStartKey"] = decode_cursor(cursor, reference)
+        page = self._call("query", **query)
+        last = page.get("LastEvaluatedKey")
+        return [record_from_item(i) for i in page.get("Items", [])], encode_cursor(
+            last
+        ) if last else None
+
+    def due_for_check(self, now: int, limit: int) -> list[CallRecord]:
+        """Open calls whose time to look has come, oldest first, at most `limit`."""
+        page = self._call(
+            "query",
+            IndexName=OPEN_CALLS,
+            KeyConditionExpression="open_shard = :open AND check_after <= :now",
+            ExpressionAttributeValues={":open": {"S": OPEN}, ":now": {"N": str(now)}},
+            Limit=limit,
+        )
+        return [record_from_item(i) for i in page.get("Items", [])]
+
+    # --- helpers -----------------------------------------------------------------------------
+    def _update(
+        self,
+        call_id: str,
+        sets: dict[str, Any],
+        remove: tuple[str, ...] = (),
+        condition: str | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> None:
+        expression, names, all_values = update_expression(sets, remove)
+        request: dict[str, Any] = {
+            "Key": self._key(call_id),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+        }
+        if condition is not None:
+            request["ConditionExpression"] = condition
+            all_values.update(values or {})
+        if all_values:
+            request["ExpressionAttributeValues"] = all_values
+        self._call("update_item", **request)
+
     @staticmethod
     def _key(call_id: str) -> dict[str, Any]:
         return {"pk": {"S": call_id}, "sk": {"S": CALL_SORT_KEY}}
+
+
+def attribute_value(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    return {"S": str(value)}
+
+
+def update_expression(
+    sets: dict[str, Any], remove: tuple[str, ...] = ()
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """SET/REMOVE with every name aliased (`status`, `result` are DynamoDB reserved words).
+
+    A None value in `sets` is left out rather than written.
+    """
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    assignments = []
+    for name, value in sets.items():
+        if value is None:
+            continue
+        names[f"#{name}"] = name
+        values[f":{name}"] = attribute_value(value)
+        assignments.append(f"#{name} = :{name}")
+    expression = "SET " + ", ".join(assignments)
+    if remove:
+        names.update({f"#{name}": name for name in remove})
+        expression += " REMOVE " + ", ".join(f"#{name}" for name in remove)
+    return expression, names, values

@@ -16,12 +16,23 @@ def create_calls_table(dynamodb: Any, name: str) -> None:
     dynamodb.create_table(
         TableName=name,
         AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": name, "AttributeType": kind}
+            for name, kind in (
+                ("pk", "S"),
+                ("sk", "S"),
+                ("reference", "S"),
+                ("created_at", "N"),
+                ("open_shard", "S"),
+                ("check_after", "N"),
+            )
         ],
         KeySchema=[
             {"AttributeName": "pk", "KeyType": "HASH"},
             {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            index("by_reference", "reference", "created_at"),
+            index("open_calls", "open_shard", "check_after"),
         ],
         BillingMode="PAY_PER_REQUEST",
     )
@@ -29,6 +40,18 @@ def create_calls_table(dynamodb: Any, name: str) -> None:
         TableName=name,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
     )
+
+
+def index(name: str, partition: str, sort: str) -> dict[str, Any]:
+    """A sparse index: only items that have `partition` appear in it."""
+    return {
+        "IndexName": name,
+        "KeySchema": [
+            {"AttributeName": partition, "KeyType": "HASH"},
+            {"AttributeName": sort, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
 
 
 def put_parameters(ssm: Any, prefix: str, values: Mapping[str, str]) -> None:

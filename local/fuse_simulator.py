@@ -14,18 +14,23 @@ import json
 import re
 import signal
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
+import requests
 from werkzeug.wrappers import Request, Response
 
 # normal; error500: Fuse's documented 500; hang: queue, then answer after the client gave up;
 # garbage: queue, then answer 200 with an unreadable body; link_only: 200 whose only call id is
 # in the Link header (the body's layout is undocumented, so the bridge must cope with either).
 MODES = ("normal", "error500", "hang", "garbage", "link_only")
+ENCODINGS = ("json", "form", "multipart")
+OUTCOMES = ("completed", "failed", "canceled", "rejected")
 PHONE = re.compile(r"^(tel:)?\+?\d{7,15}$")
 ANI = re.compile(r"^\+?\d{7,15}$")
 POSTD = re.compile(r"^[0-9*#,w]+$")
@@ -66,8 +71,17 @@ class FuseSimulator:
     mode: str = "normal"
     # (status, message): answer every queue request so, after auth; for statuses no rule produces.
     fail_with: tuple[int, str] | None = None
+    # How queued calls end: after `callback_delay` seconds Fuse has an outcome, which its status
+    # API shows and which it POSTs to the call's result_url (loopback URLs only: a simulator
+    # never sends anything off this machine).
+    callback_delay: float = 2.0
+    callback_encoding: str = "json"  # json | form | multipart
+    outcome: str = "completed"  # completed | failed | canceled | rejected
+    lose_callbacks: bool = False  # never POST the result: only the status API has it
+    duplicate_callbacks: bool = False  # POST each result twice
     received: list[Received] = field(default_factory=list)
     queued: dict[str, dict[str, str]] = field(default_factory=dict)
+    callbacks: list[dict[str, Any]] = field(default_factory=list)  # what was POSTed, and answers
 
     def __post_init__(self) -> None:
         self.deployments = {tuple(d) for d in self.deployments}
@@ -76,6 +90,8 @@ class FuseSimulator:
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._calls: dict[str, SimCall] = {}
+        self._timers: list[threading.Timer] = []
 
     # --- lifecycle -------------------------------------------------------------------------
     @property
@@ -94,6 +110,7 @@ class FuseSimulator:
 
     def stop(self) -> None:
         self._stopping.set()  # releases any request held by "hang"
+        self._cancel_timers()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -107,12 +124,23 @@ class FuseSimulator:
         self.stop()
 
     def reset(self, mode: str = "normal") -> None:
+        self._cancel_timers()
         with self._lock:
             self.mode = mode
             self.fail_with = None
+            self.callback_delay, self.callback_encoding, self.outcome = 2.0, "json", "completed"
+            self.lose_callbacks = self.duplicate_callbacks = False
             self._ids = itertools.count(1001)
             self.received.clear()
             self.queued.clear()
+            self.callbacks.clear()
+            self._calls.clear()
+
+    def _cancel_timers(self) -> None:
+        with self._lock:
+            timers, self._timers = self._timers, []
+        for timer in timers:
+            timer.cancel()
 
     def queue_requests(self) -> list[Received]:
         with self._lock:
@@ -167,6 +195,20 @@ class FuseSimulator:
         with self._lock:
             call_id = str(next(self._ids))
             self.queued[call_id] = dict(received.form)
+            call = SimCall(
+                form=dict(received.form),
+                queued_at=time.time(),
+                completes_at=time.time() + self.callback_delay,
+                outcome=self.outcome,
+                encoding=self.callback_encoding,
+                deliver=not self.lose_callbacks,
+                copies=2 if self.duplicate_callbacks else 1,
+            )
+            self._calls[call_id] = call
+            timer = threading.Timer(self.callback_delay, self._complete, args=(call_id,))
+            timer.daemon = True
+            self._timers.append(timer)
+        timer.start()
         if mode == "garbage":
             return Response("<html>Service temporarily confused", 200, mimetype="text/html")
         link = f"<{request.host_url}api/outbound/{call_id}>"
@@ -184,24 +226,38 @@ class FuseSimulator:
             return error(405, "Method not allowed. Use GET.")
         if not self.authorised(received):
             return error(401, "Invalid credentials or inactive account.")
+        if self.mode == "error500":
+            return error(500, "Database error.")
         with self._lock:
-            form = self.queued.get(call_id)
-        if form is None:
+            call = self._calls.get(call_id)
+        if call is None:
             return error(404, "Call not found.")
-        # As documented: numbers as strings of digits, the phone in stray single quotes.
-        phone = form["phone_number"].removeprefix("tel:").split(";")[0].lstrip("+")
-        details = {
-            "status": "queued",
-            "attempts": "0",
-            "max_attempts": form.get("max_attempts", "1"),
-            "queued_timestamp": "0",
-            "start_timestamp": form.get("start_timestamp", ""),
-            "end_timestamp": form.get("end_timestamp", ""),
-            "reattempt_wait": form.get("reattempt_wait", "0"),
-            "events": [{"event": "queued", "timestamp": 0}],
-            "phone_number": f"'{phone}'",
-        }
+        details = call.details(time.time())
         return Response(json.dumps({"call_details": details}), 200, mimetype="application/json")
+
+    def _complete(self, call_id: str) -> None:
+        """The call has ended: POST its call_details to its result_url, as Fuse does."""
+        with self._lock:
+            call = self._calls.get(call_id)
+        url = call.form.get("result_url") if call else None
+        if call is None or not call.deliver or not url:
+            return
+        if urlsplit(url).hostname not in ("127.0.0.1", "localhost"):
+            self._record_callback(url, None, "not sent: not a loopback URL")
+            return
+        body, content_type = encode_result(call.details(call.completes_at), call.encoding)
+        for _ in range(call.copies):
+            try:
+                answer = requests.post(
+                    url, data=body, headers={"Content-Type": content_type}, timeout=10
+                )
+                self._record_callback(url, answer.status_code, answer.text[:200])
+            except requests.RequestException as err:
+                self._record_callback(url, None, type(err).__name__)
+
+    def _record_callback(self, url: str, status: int | None, answer: str) -> None:
+        with self._lock:
+            self.callbacks.append({"url": url, "status": status, "answer": answer})
 
     def control(self, request: Request) -> Response:
         """`GET /_sim/requests` lists what arrived; `POST /_sim/mode {"mode": ...}` flips faults."""
@@ -209,14 +265,99 @@ class FuseSimulator:
             with self._lock:
                 body = [r.to_json() for r in self.received]
             return Response(json.dumps(body), 200, mimetype="application/json")
-        if request.path == "/_sim/mode" and request.method == "POST":
-            mode = (request.get_json(silent=True) or {}).get("mode")
-            if mode not in MODES:
-                return error(400, f"mode must be one of {', '.join(MODES)}")
+        if request.path == "/_sim/callbacks":
             with self._lock:
-                self.mode = mode
-            return Response(json.dumps({"mode": mode}), 200, mimetype="application/json")
+                body = list(self.callbacks)
+            return Response(json.dumps(body), 200, mimetype="application/json")
+        if request.path in ("/_sim/mode", "/_sim/config") and request.method == "POST":
+            return self.configure(request.get_json(silent=True) or {})
         return error(404, "Not found.")
+
+    def configure(self, settings: dict[str, Any]) -> Response:
+        """`POST /_sim/config` with any of: mode, callback_delay, callback_encoding, outcome,
+        lose_callbacks, duplicate_callbacks."""
+        rules = {
+            "mode": lambda v: v in MODES,
+            "callback_delay": lambda v: isinstance(v, int | float) and 0 <= v <= 3600,
+            "callback_encoding": lambda v: v in ENCODINGS,
+            "outcome": lambda v: v in OUTCOMES,
+            "lose_callbacks": lambda v: isinstance(v, bool),
+            "duplicate_callbacks": lambda v: isinstance(v, bool),
+        }
+        for name, value in settings.items():
+            if name not in rules or not rules[name](value):
+                return error(400, f"invalid setting {name}={value!r}")
+        with self._lock:
+            for name, value in settings.items():
+                setattr(self, name, value)
+            current = {name: getattr(self, name) for name in rules}
+        return Response(json.dumps(current), 200, mimetype="application/json")
+
+
+@dataclass
+class SimCall:
+    """A queued call and how it will end."""
+
+    form: dict[str, str]
+    queued_at: float
+    completes_at: float
+    outcome: str
+    encoding: str
+    deliver: bool
+    copies: int
+
+    def details(self, now: float) -> dict[str, Any]:
+        """Fuse's call_details as its docs' example types them: numbers as digit strings (but
+        event timestamps and duration as numbers), the phone in stray single quotes, and start
+        and end timestamps empty when none were given."""
+        queued = int(self.queued_at)
+        done = now >= self.completes_at
+        ended = int(self.completes_at)
+        events = [{"event": "queued", "timestamp": queued}]
+        if done and self.outcome in ("completed", "failed", "rejected"):
+            events.append({"event": "dialing", "timestamp": ended - 30})
+        if done and self.outcome == "completed":
+            events += [
+                {"event": "connected", "timestamp": ended - 25},
+                {"event": "disconnected", "timestamp": ended},
+            ]
+        phone = self.form["phone_number"].removeprefix("tel:").split(";")[0].lstrip("+")
+        details: dict[str, Any] = {
+            "status": self.outcome if done else "queued",
+            "attempts": "1" if done and self.outcome != "canceled" else "0",
+            "max_attempts": self.form.get("max_attempts", "1"),
+            "queued_timestamp": str(queued),
+            "start_timestamp": self.form.get("start_timestamp", ""),
+            "end_timestamp": self.form.get("end_timestamp", ""),
+            "reattempt_wait": self.form.get("reattempt_wait", "0"),
+            "events": events,
+            "phone_number": f"'{phone}'",
+        }
+        if done and self.outcome == "completed":
+            details["duration"] = 25
+        return details
+
+
+def encode_result(details: dict[str, Any], encoding: str) -> tuple[bytes, str]:
+    """A result body in one of the encodings Fuse might use (its docs do not say which)."""
+    if encoding == "json":
+        return json.dumps(details).encode(), "application/json"
+    pairs = []
+    for name, value in details.items():
+        if name == "events":
+            for index, event in enumerate(value):
+                pairs += [(f"events[{index}][{k}]", str(v)) for k, v in event.items()]
+        else:
+            pairs.append((name, str(value)))
+    if encoding == "form":
+        return urlencode(pairs).encode(), "application/x-www-form-urlencoded"
+    boundary = "fuse-simulator-boundary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in pairs
+    ]
+    body = "".join(parts) + f"--{boundary}--\r\n"
+    return body.encode(), f"multipart/form-data; boundary={boundary}"
 
 
 def handler_for(simulator: FuseSimulator) -> type[BaseHTTPRequestHandler]:

@@ -151,6 +151,6 @@ def test_wrong_content_type_is_415_in_the_bridge_shape(client: Client) -> None:
 
 
 def test_wrong_method_is_405_in_the_bridge_shape(client: Client) -> None:
-    response = client.http.get("/calls")
+    response = client.http.delete("/calls")
     assert response.status_code == 405
     assert error_of(response)["code"] == "method_not_allowed"

@@ -1,0 +1,113 @@
+"""No result lost: ask Fuse about calls whose callback never came, and resend failed events.
+
+Runs on a schedule. It reads the sparse `open_calls` index (never a scan), looks at a bounded
+number of calls per run, stops early when the invocation's time runs short or Fuse is in trouble,
+and leaves calls alone that Fuse says are still in progress (it looks again later).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from chalicelib.callbacks import read_delivery
+from chalicelib.dependencies import Dependencies
+from chalicelib.errors import BridgeError, FuseCallNotFound
+from chalicelib.fuse_client import FuseCredentials
+from chalicelib.logs import logger
+from chalicelib.records import POLL, QUEUED, CallRecord
+from chalicelib.result_events import ResultNotPublished
+from chalicelib.secrets import Secrets
+from chalicelib.store import STORED
+
+RECHECK_SECONDS = 900  # a call still in progress is asked about again after this
+
+
+@dataclass
+class ReconcileReport:
+    due: int = 0
+    settled: int = 0
+    in_progress: int = 0
+    published: int = 0
+    closed: int = 0
+    failed: int = 0
+    stopped_early: str | None = None
+
+
+def reconcile(
+    deps: Dependencies, secrets: Secrets, time_left: Callable[[], float]
+) -> ReconcileReport:
+    now = math.floor(deps.clock())
+    due = deps.store.due_for_check(now, deps.settings.reconcile_batch)
+    report = ReconcileReport(due=len(due))
+    credentials = FuseCredentials(secrets.fuse_email, secrets.developer_key)
+    # Stop while one more Fuse request still fits in what is left of the invocation.
+    margin = deps.settings.fuse_timeout_seconds + 1
+    for record in due:
+        if time_left() < margin:
+            report.stopped_early = "time"
+            break
+        if record.needs_publish and record.result is not None:
+            resend_event(deps, record, report)
+        elif record.status == QUEUED and record.fuse_call_id:
+            try:
+                poll(deps, credentials, record, now, report)
+            except FuseCallNotFound:
+                report.failed += 1
+                logger.warning("Fuse does not know a queued call", extra={"call_id": record.id})
+                deps.store.check_again_at(record.id, now + RECHECK_SECONDS)
+            except BridgeError as err:  # Fuse down or refusing us: do not hammer it
+                report.failed += 1
+                report.stopped_early = err.code
+                break
+        else:  # settled meanwhile, or nothing to ask Fuse about
+            deps.store.close(record.id)
+            report.closed += 1
+    logger.info("reconciler run", extra=asdict(report))
+    return report
+
+
+def poll(
+    deps: Dependencies,
+    credentials: FuseCredentials,
+    record: CallRecord,
+    now: int,
+    report: ReconcileReport,
+) -> None:
+    answer = deps.fuse.call_status(credentials, record.fuse_call_id or "")
+    delivery, outcome = read_delivery(record.id, POLL, answer.body, answer.content_type, now)
+    if outcome is None:
+        report.in_progress += 1
+        deps.store.check_again_at(record.id, now + RECHECK_SECONDS)
+        return
+    expires_at = now + deps.settings.retention_days * 86400
+    if deps.store.store_result(delivery, outcome, now, expires_at) == STORED:
+        report.settled += 1
+        logger.info(
+            "result settled by polling",
+            extra={"call_id": record.id, "call_status": outcome["status"]},
+        )
+        if deps.events.enabled:
+            try:
+                deps.events.publish(record, outcome)
+                report.published += 1
+            except ResultNotPublished:
+                deps.store.mark_publish_pending(record.id, now)
+    else:
+        deps.store.close(record.id)
+        report.closed += 1
+
+
+def resend_event(deps: Dependencies, record: CallRecord, report: ReconcileReport) -> None:
+    if not deps.events.enabled:
+        deps.store.close(record.id)
+        report.closed += 1
+        return
+    try:
+        deps.events.publish(record, record.result or {})
+    except ResultNotPublished:
+        report.failed += 1
+        return
+    deps.store.close(record.id)
+    report.published += 1

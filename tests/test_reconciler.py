@@ -1,0 +1,206 @@
+"""No result lost: the scheduled reconciler polls Fuse for lost callbacks; events reach the CRM."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import boto3
+import pytest
+from chalice.test import Client
+
+from chalicelib.dependencies import Dependencies
+from chalicelib.reconciler import reconcile
+from chalicelib.result_events import ResultPublisher
+from local.fuse_simulator import FuseSimulator
+from tests.conftest import PHONE, Aws, post_call
+from tests.test_results import FUSE_EXAMPLE, deliver, read_call
+
+HOUR = 3600
+
+
+def queue(client: Client, **fields: Any) -> str:
+    response = post_call(client, {"phone": PHONE, "reference": "lead-r", **fields})
+    assert response.status_code == 202, response.body
+    return json.loads(response.body)["id"]
+
+
+def run_reconciler(client: Client) -> dict[str, Any]:
+    event = client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+    return client.lambda_.invoke("reconcile_calls", event).payload
+
+
+def later(deps: Dependencies, seconds: float) -> None:
+    now = time.time() + seconds
+    deps.clock = lambda: now
+
+
+def test_a_lost_callback_is_settled_by_polling_fuse(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    fuse.callback_delay, fuse.lose_callbacks, fuse.outcome = 0, True, "failed"
+    call_id = queue(client)
+    assert run_reconciler(client)["due"] == 0  # not before its window has passed
+    later(deps, 2 * HOUR)
+    report = run_reconciler(client)
+    assert report["settled"] == 1
+    call = read_call(client, call_id)
+    assert call["status"] == "failed"
+    assert call["result"]["source"] == "poll"
+    assert call["result"]["attempts"] == 1
+    assert run_reconciler(client)["due"] == 0  # settled calls leave the index
+
+
+def test_a_call_still_in_progress_is_left_alone_and_asked_again_later(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    fuse.callback_delay = 10 * HOUR  # Fuse will still say "queued"
+    call_id = queue(client)
+    later(deps, 2 * HOUR)
+    assert run_reconciler(client)["in_progress"] == 1
+    assert read_call(client, call_id)["status"] == "queued"
+    assert run_reconciler(client)["due"] == 0  # not again in the same quarter of an hour
+    later(deps, 2 * HOUR + 901)
+    assert run_reconciler(client)["in_progress"] == 1
+
+
+def test_the_window_is_end_at_when_given(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    fuse.callback_delay, fuse.lose_callbacks = 0, True
+    queue(client, end_at=int(time.time()) + 600)
+    later(deps, 600 + 299)
+    assert run_reconciler(client)["due"] == 0
+    later(deps, 600 + 301)
+    assert run_reconciler(client)["settled"] == 1
+
+
+def test_a_callback_before_the_poll_means_nothing_to_poll(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    call_id = queue(client)
+    deliver(client, call_id, FUSE_EXAMPLE)
+    later(deps, 2 * HOUR)
+    assert run_reconciler(client)["due"] == 0
+    assert [r.path for r in fuse.received if "/outbound/" in r.path] == []
+
+
+def test_a_run_is_bounded(client: Client, deps: Dependencies, fuse: FuseSimulator) -> None:
+    fuse.callback_delay, fuse.lose_callbacks = 0, True
+    for _ in range(3):
+        queue(client)
+    later(deps, 2 * HOUR)
+    deps.settings = type(deps.settings)(**{**vars(deps.settings), "reconcile_batch": 2})
+    assert run_reconciler(client)["settled"] == 2
+    assert run_reconciler(client)["settled"] == 1
+
+
+def test_a_run_stops_when_time_runs_short(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    fuse.callback_delay, fuse.lose_callbacks = 0, True
+    queue(client)
+    later(deps, 2 * HOUR)
+    report = reconcile(deps, deps.secrets.get(), time_left=lambda: 1.5)
+    assert report.stopped_early == "time"
+    assert report.settled == 0
+
+
+def test_fuse_down_stops_the_run_without_losing_anything(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    fuse.callback_delay, fuse.lose_callbacks = 0, True
+    call_id = queue(client)
+    later(deps, 2 * HOUR)
+    fuse.mode = "error500"
+    report = run_reconciler(client)
+    assert report["stopped_early"] == "fuse_unavailable"
+    assert report["settled"] == 0
+    assert read_call(client, call_id)["status"] == "queued"
+    fuse.mode = "normal"
+    assert run_reconciler(client)["settled"] == 1  # the next run picks it up
+    assert read_call(client, call_id)["status"] == "completed"
+
+
+@pytest.fixture
+def results_queue(aws: Aws, deps: Dependencies) -> str:
+    """An EventBridge bus whose rule sends `Fuse Call Result` events to an SQS queue."""
+    events, sqs = boto3.client("events"), boto3.client("sqs")
+    events.create_event_bus(Name="fuse-results")
+    queue_url = sqs.create_queue(QueueName="crm-results")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    events.put_rule(
+        Name="to-crm",
+        EventBusName="fuse-results",
+        EventPattern=json.dumps({"source": ["fuse-bridge"], "detail-type": ["Fuse Call Result"]}),
+    )
+    events.put_targets(
+        Rule="to-crm", EventBusName="fuse-results", Targets=[{"Id": "crm", "Arn": queue_arn}]
+    )
+    deps.events = ResultPublisher("fuse-results", lambda: events)
+    return queue_url
+
+
+def received_events(queue_url: str) -> list[dict[str, Any]]:
+    messages = boto3.client("sqs").receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+    )
+    return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+
+def test_each_new_outcome_is_an_event_on_the_bus(client: Client, results_queue: str) -> None:
+    call_id = queue(client)
+    deliver(client, call_id, FUSE_EXAMPLE)
+    deliver(client, call_id, FUSE_EXAMPLE)  # a duplicate is not a new outcome
+    [event] = received_events(results_queue)
+    assert event["detail-type"] == "Fuse Call Result"
+    assert event["source"] == "fuse-bridge"
+    detail = event["detail"]
+    assert detail["id"] == call_id
+    assert detail["reference"] == "lead-r"
+    assert detail["status"] == "completed"
+    assert detail["result"]["duration"] == 24
+    assert "phone_number" not in json.dumps(detail)  # the event carries no phone number
+
+
+def test_a_failed_publish_keeps_the_result_and_the_reconciler_sends_it(
+    client: Client, deps: Dependencies, results_queue: str
+) -> None:
+    working = deps.events
+    deps.events = ResultPublisher("no-such-bus", working._client)
+    call_id = queue(client)
+    assert deliver(client, call_id, FUSE_EXAMPLE).status_code == 200
+    assert read_call(client, call_id)["status"] == "completed"  # stored all the same
+    assert received_events(results_queue) == []
+    deps.events = working
+    assert run_reconciler(client)["published"] == 1
+    [event] = received_events(results_queue)
+    assert event["detail"]["id"] == call_id
+    assert run_reconciler(client)["due"] == 0
+
+
+def test_a_polled_outcome_is_an_event_too(
+    client: Client, deps: Dependencies, fuse: FuseSimulator, results_queue: str
+) -> None:
+    fuse.callback_delay, fuse.lose_callbacks = 0, True
+    call_id = queue(client)
+    later(deps, 2 * HOUR)
+    assert run_reconciler(client)["published"] == 1
+    [event] = received_events(results_queue)
+    assert event["detail"]["id"] == call_id
+    assert event["detail"]["result"]["source"] == "poll"
+
+
+def test_the_callback_route_does_one_dynamodb_write(client: Client, deps: Dependencies) -> None:
+    call_id = queue(client)
+    operations: list[str] = []
+    deps.store._client().meta.events.register(
+        "before-call.dynamodb.*", lambda model, **_: operations.append(model.name)
+    )
+    assert deliver(client, call_id, FUSE_EXAMPLE).status_code == 200
+    assert operations == ["TransactWriteItems"]
