@@ -310,15 +310,16 @@ class SimCall:
         """Fuse's call_details as its docs' example types them: numbers as digit strings (but
         event timestamps and duration as numbers), the phone in stray single quotes, and start
         and end timestamps empty when none were given."""
-        queued = int(self.queued_at)
+        queued, ended = int(self.queued_at), int(self.completes_at)
         done = now >= self.completes_at
-        ended = int(self.completes_at)
+        dialing = queued + (ended - queued) // 4
+        connected = queued + (ended - queued) // 2
         events = [{"event": "queued", "timestamp": queued}]
         if done and self.outcome in ("completed", "failed", "rejected"):
-            events.append({"event": "dialing", "timestamp": ended - 30})
+            events.append({"event": "dialing", "timestamp": dialing})
         if done and self.outcome == "completed":
             events += [
-                {"event": "connected", "timestamp": ended - 25},
+                {"event": "connected", "timestamp": connected},
                 {"event": "disconnected", "timestamp": ended},
             ]
         phone = self.form["phone_number"].removeprefix("tel:").split(";")[0].lstrip("+")
@@ -334,7 +335,7 @@ class SimCall:
             "phone_number": f"'{phone}'",
         }
         if done and self.outcome == "completed":
-            details["duration"] = 25
+            details["duration"] = ended - connected
         return details
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,6 +23,7 @@ from pathlib import Path
 import boto3
 from moto.server import ThreadedMotoServer
 
+from chalicelib.calls import call_id_for_key
 from local.aws_setup import create_calls_table, demo_parameters, put_parameters
 from local.fuse_simulator import FuseSimulator
 
@@ -35,6 +37,8 @@ FAKE_AWS = {
     "AWS_REGION": "us-east-1",
 }
 START_TIMEOUT_SECONDS = 60
+TOKEN_IN_URL = re.compile(r"([?&]token=)[^&\s\"']+")
+RECONCILE_EVERY_SECONDS = float(os.environ.get("LOCAL_RECONCILE_SECONDS", "30"))
 
 
 def stage_environment() -> dict[str, str]:
@@ -51,7 +55,7 @@ def require_free_port(port: int, variable: str) -> None:
             sys.exit(f"port {port} on {HOST} is in use; set {variable} to another port")
 
 
-def wait_until_healthy(url: str, bridge: subprocess.Popen[bytes]) -> None:
+def wait_until_healthy(url: str, bridge: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if bridge.poll() is not None:
@@ -63,6 +67,79 @@ def wait_until_healthy(url: str, bridge: subprocess.Popen[bytes]) -> None:
         except OSError:
             time.sleep(0.2)
     sys.exit(f"the bridge did not answer {url} within {START_TIMEOUT_SECONDS} s")
+
+
+def run_reconciler_every(seconds: float, stop: threading.Event) -> None:
+    """`chalice local` runs no schedules: this invokes the same handler Lambda would, in-process
+    (the environment already points at moto and the simulator)."""
+    from chalice.local import LambdaContext  # noqa: PLC0415 - only once the environment is set
+
+    from app import app  # noqa: PLC0415
+
+    handler = app.handler_map["reconcile_calls"]
+    event = {
+        "version": "0",
+        "id": "local",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": "1970-01-01T00:00:00Z",
+        "region": FAKE_AWS["AWS_REGION"],
+        "resources": [],
+        "detail": {},
+    }
+    while not stop.wait(seconds):
+        try:
+            handler(
+                event,
+                LambdaContext(
+                    "reconcile_calls", memory_size=512, max_runtime_ms=int(seconds * 1000)
+                ),
+            )
+        except Exception as err:
+            print(f"reconciler run failed: {type(err).__name__}: {err}", flush=True)
+
+
+def seed_aws(endpoint: str, stage: dict[str, str], token: str) -> None:
+    create_calls_table(boto3.client("dynamodb", endpoint_url=endpoint), stage["CALLS_TABLE"])
+    put_parameters(
+        boto3.client("ssm", endpoint_url=endpoint),
+        stage["BRIDGE_SSM_PREFIX"],
+        demo_parameters(token),
+    )
+
+
+def start_bridge(port: int, env: dict[str, str]) -> subprocess.Popen[str]:
+    """`chalice local`, its output passed on with callback tokens masked: its access log prints
+    each request line, and a result URL's token must not reach a log."""
+    chalice = Path(sys.executable).parent / "chalice"
+    command = [chalice, "local", "--host", HOST, "--port", str(port), "--stage", STAGE]
+    bridge = subprocess.Popen(
+        [*command, "--no-autoreload"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    threading.Thread(target=pass_on_masked, args=(bridge,), daemon=True).start()
+    return bridge
+
+
+def pass_on_masked(bridge: subprocess.Popen[str]) -> None:
+    for line in bridge.stdout or ():
+        print(TOKEN_IN_URL.sub(r"\1<redacted>", line), end="", flush=True)
+
+
+def stop_bridge(bridge: subprocess.Popen[str] | None) -> None:
+    if bridge is None or bridge.poll() is not None:
+        return
+    bridge.terminate()
+    try:
+        bridge.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        bridge.kill()
+        bridge.wait()
 
 
 def main() -> None:
@@ -79,65 +156,43 @@ def main() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's and the simulator's access logs
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    os.environ.update(FAKE_AWS)
     stage = stage_environment()
     aws_endpoint = f"http://{HOST}:{moto_port}"
-    os.environ.update(FAKE_AWS)
     moto = ThreadedMotoServer(ip_address=HOST, port=moto_port, verbose=False)
     moto.start()
-    simulator = None
-    bridge = None
+    simulator = bridge = None
     try:
-        create_calls_table(
-            boto3.client("dynamodb", endpoint_url=aws_endpoint), stage["CALLS_TABLE"]
-        )
-        put_parameters(
-            boto3.client("ssm", endpoint_url=aws_endpoint),
-            stage["BRIDGE_SSM_PREFIX"],
-            demo_parameters(token),
-        )
-        if external_fuse:
-            fuse_url = external_fuse
-        else:
+        seed_aws(aws_endpoint, stage, token)
+        if not external_fuse:
             simulator = FuseSimulator(port=sim_port).start()
-            fuse_url = simulator.url
         bridge_url = f"http://{HOST}:{bridge_port}"
-        env = {
-            **os.environ,
-            **FAKE_AWS,
+        wiring = {
             "AWS_ENDPOINT_URL": aws_endpoint,
-            "FUSE_BASE_URL": fuse_url,
+            "FUSE_BASE_URL": external_fuse or simulator.url,
             "PUBLIC_BASE_URL": bridge_url,
         }
-        chalice = Path(sys.executable).parent / "chalice"
-        bridge = subprocess.Popen(
-            [
-                chalice,
-                "local",
-                "--host",
-                HOST,
-                "--port",
-                str(bridge_port),
-                "--stage",
-                STAGE,
-                "--no-autoreload",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
+        bridge = start_bridge(bridge_port, {**os.environ, **wiring})
         wait_until_healthy(f"{bridge_url}/health", bridge)
-        print_banner(bridge_url, aws_endpoint, fuse_url, token, simulated=simulator is not None)
+        # The reconciler runs in this process, configured as the bridge is.
+        os.environ.update({**stage, **wiring})
+        threading.Thread(
+            target=run_reconciler_every, args=(RECONCILE_EVERY_SECONDS, stop), daemon=True
+        ).start()
+        print_banner(
+            bridge_url,
+            aws_endpoint,
+            wiring["FUSE_BASE_URL"],
+            token,
+            simulated=simulator is not None,
+        )
         while not stop.is_set() and bridge.poll() is None:
             stop.wait(0.5)
     finally:
-        if bridge is not None and bridge.poll() is None:
-            bridge.terminate()
-            try:
-                bridge.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                bridge.kill()
-                bridge.wait()
+        stop.set()
+        stop_bridge(bridge)
         if simulator is not None:
             simulator.stop()
         moto.stop()
@@ -159,6 +214,12 @@ Queue a call:
     -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\
     -H 'Idempotency-Key: demo-1' \\
     -d '{{"phone": "+16175551234", "reference": "lead-42", "variables": {{"name": "Ada"}}}}'
+
+Read it back (a simulated call completes a few seconds after it is queued):
+  curl -s {bridge}/calls/{call_id_for_key("demo-1")} -H 'Authorization: Bearer {token}'
+  curl -s '{bridge}/calls?reference=lead-42' -H 'Authorization: Bearer {token}'
+
+The reconciler (lost callbacks) runs every {RECONCILE_EVERY_SECONDS:g} s.
 """,
         flush=True,
     )

@@ -38,4 +38,6 @@ def test_policies_are_written_by_hand_and_name_only_the_stage_resources() -> Non
                 if ":ssm:" in resource:
                     assert f"parameter/fuse-bridge/{stage}" in resource
                 if ":dynamodb:" in resource:
-                    assert resource.endswith(f"table/fuse-bridge-{stage}-calls")
+                    assert f"table/fuse-bridge-{stage}-calls" in resource
+                if ":events:" in resource:
+                    assert resource.endswith(f"event-bus/fuse-bridge-{stage}-results")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -62,6 +63,9 @@ def local_stack() -> Iterator[dict[str, str]]:
     assert process.returncode == 0, output
     assert "fuse-bridge local stack stopped" in output
     assert "curl -i -X POST" in output  # the banner showed a ready-to-paste request
+    assert "/calls?reference=lead-42" in output  # and how to read it back
+    assert "POST /fuse/results/" in output  # the callback did arrive, and its token is masked:
+    assert re.search(r"token=(?!<redacted>)", output) is None
     for port in ports.values():  # everything it started has stopped listening
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0
@@ -88,3 +92,27 @@ def test_queue_a_call_through_the_local_stack(local_stack: dict[str, str]) -> No
     refused = requests.post(f"{local_stack['bridge']}/calls", json=body, timeout=15)
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "unauthorized"
+
+    # The simulator completes the call and POSTs its result back to the bridge.
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    deadline = time.monotonic() + 20
+    while True:
+        state = requests.get(f"{local_stack['bridge']}/calls/{call['id']}", headers=auth, timeout=5)
+        assert state.status_code == 200, state.text
+        if state.json()["status"] != "queued" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    result = state.json()
+    assert result["status"] == "completed"
+    assert result["result"]["source"] == "callback"
+    assert [e["event"] for e in result["result"]["events"]] == [
+        "queued",
+        "dialing",
+        "connected",
+        "disconnected",
+    ]
+    assert isinstance(result["result"]["duration"], int)
+    listed = requests.get(
+        f"{local_stack['bridge']}/calls?reference=lead-42", headers=auth, timeout=5
+    ).json()
+    assert [c["id"] for c in listed["calls"]] == [call["id"]]
