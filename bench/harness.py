@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 from botocore.stub import Stubber
 
+from chalicelib.callback_tokens import callback_token
 from chalicelib.dependencies import AWS_CONFIG, Dependencies
 from chalicelib.fuse_client import FuseClient
 from chalicelib.result_events import ResultPublisher
@@ -89,6 +90,31 @@ def api_event(body: dict[str, Any], token: str = TOKEN) -> dict[str, Any]:
     }
 
 
+def callback_event(call_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Fuse POSTing a result to the URL the bridge gave it, as API Gateway hands it to Chalice."""
+    token = callback_token(call_id, PARAMETERS["callback_secret"])
+    return {
+        "resource": "/fuse/results/{call_id}",
+        "path": f"/fuse/results/{call_id}",
+        "httpMethod": "POST",
+        "headers": {"content-type": "application/json"},
+        "multiValueHeaders": {},
+        "queryStringParameters": {"token": token},
+        "multiValueQueryStringParameters": {"token": [token]},
+        "pathParameters": {"call_id": call_id},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/fuse/results/{call_id}",
+            "httpMethod": "POST",
+            "stage": "api",
+            "domainName": "bridge.example.test",
+            "requestId": str(uuid.uuid4()),
+        },
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
 def ssm_pages() -> list[dict[str, Any]]:
     """GetParametersByPath answers, 10 parameters a page as SSM gives them."""
     items = [
@@ -102,8 +128,11 @@ def ssm_pages() -> list[dict[str, Any]]:
     return answers
 
 
-def stubbed_dependencies(fuse_url: str, calls: int) -> tuple[Dependencies, list[Stubber]]:
-    """The bridge's collaborators with AWS answered for `calls` POST /calls (two writes each)."""
+def stubbed_dependencies(
+    fuse_url: str, calls: int, callbacks: int = 0
+) -> tuple[Dependencies, list[Stubber]]:
+    """The bridge's collaborators with AWS answered for `calls` POST /calls (two writes each),
+    then `callbacks` results (one transaction each)."""
     os.environ.update(FAKE_AWS)
     ssm = boto3.client("ssm", config=AWS_CONFIG)
     dynamodb = boto3.client("dynamodb", config=AWS_CONFIG)
@@ -113,6 +142,8 @@ def stubbed_dependencies(fuse_url: str, calls: int) -> tuple[Dependencies, list[
     for _ in range(calls):
         dynamodb_stub.add_response("put_item", {})
         dynamodb_stub.add_response("update_item", {})
+    for _ in range(callbacks):
+        dynamodb_stub.add_response("transact_write_items", {})
     ssm_stub.activate()
     dynamodb_stub.activate()
     settings = load_settings(bridge_environment(fuse_url))

@@ -6,10 +6,12 @@ Figures:
   3. Cold start ratio: fresh process serving its first POST /calls / fresh process doing the floor.
   4. Warm overhead ratio: POST /calls through the handler / a bare POST of the same form.
   5. Deployment zip size from `chalice package`.
+  6. DynamoDB calls per result callback, and its handling time next to POST /calls'.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import statistics
@@ -35,6 +37,7 @@ from bench.harness import (
     LambdaContext,
     api_event,
     bridge_environment,
+    callback_event,
     stubbed_dependencies,
 )
 from chalicelib.call_request import parse_call_request
@@ -47,6 +50,16 @@ from local.aws_setup import create_calls_table, put_parameters
 from local.fuse_simulator import FuseSimulator
 
 ROOT = Path(__file__).resolve().parent.parent
+# A result as Fuse's documentation shows it (digit strings, numbers, a quoted phone).
+RESULT = {
+    "status": "completed",
+    "attempts": "1",
+    "max_attempts": "1",
+    "queued_timestamp": "1475095892",
+    "events": [{"event": "queued", "timestamp": 1475095892}],
+    "duration": 24,
+    "phone_number": "'6175551234'",
+}
 COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "9"))
 WARM_RUNS = int(os.environ.get("BENCH_WARM_RUNS", "300"))
 
@@ -160,6 +173,47 @@ def warm_overhead(fuse: FuseSimulator) -> None:
     )
 
 
+def callbacks(fuse: FuseSimulator) -> None:
+    os.environ.update(bridge_environment(fuse.url))
+    with mock_aws():
+        create_calls_table(boto3.client("dynamodb"), TABLE)
+        put_parameters(boto3.client("ssm"), PREFIX, PARAMETERS)
+        deps = build_dependencies(load_settings())
+        set_dependencies(deps)
+        call_ids = [json.loads(invoke()["body"])["id"] for _ in range(20)]
+        operations: list[str] = []
+        deps.store._client().meta.events.register(
+            "before-call.dynamodb.*", lambda model, **_: operations.append(model.name)
+        )
+        for call_id in call_ids:
+            deliver(call_id)
+        set_dependencies(None)
+    print(
+        f"6a. DynamoDB calls per result callback: {len(operations) / len(call_ids):g} "
+        f"({', '.join(sorted(set(operations)))}; over {len(call_ids)} callbacks, moto)"
+    )
+    deps, _ = stubbed_dependencies(fuse.url, calls=1, callbacks=WARM_RUNS + 1)
+    set_dependencies(deps)
+    call_id = json.loads(invoke()["body"])["id"]
+    deliver(call_id)
+    timings = []
+    for _ in range(WARM_RUNS):
+        started = time.perf_counter()
+        deliver(call_id)
+        timings.append(time.perf_counter() - started)
+    set_dependencies(None)
+    print(
+        f"6b. Result callback through the route: {statistics.median(timings) * 1000:.2f} ms "
+        f"median of {WARM_RUNS} (DynamoDB stubbed; compare POST /calls in 4)"
+    )
+
+
+def deliver(call_id: str) -> None:
+    answer = app(callback_event(call_id, RESULT), LambdaContext())
+    if answer["statusCode"] != 200:
+        raise RuntimeError(f"callback answered {answer['statusCode']}: {answer['body']}")
+
+
 def package_size() -> None:
     with tempfile.TemporaryDirectory() as out:
         chalice = Path(sys.executable).parent / "chalice"
@@ -194,6 +248,7 @@ def main() -> None:
         aws_calls_and_connections(fuse)
         cold_start(fuse)
         warm_overhead(fuse)
+        callbacks(fuse)
     package_size()
 
 
