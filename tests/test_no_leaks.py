@@ -55,6 +55,20 @@ def test_nothing_secret_in_logs_or_answers_across_every_outcome(
     fuse.fail_with = (401, f"Bad key {DEVELOPER_KEY}")  # even if Fuse echoed the key back
     call({"phone": PHONES[0]})
 
+    # Result callbacks: genuine, forged, and for an unknown id; the token must not be logged.
+    queued_id = json.loads(answers[0].body)["id"]
+    token = callback_token(queued_id, CALLBACK_SECRET)
+    result = {"status": "completed", "phone_number": "'6175551234'"}
+    for call_id, query in ((queued_id, token), (queued_id, token[:-2]), ("nope", token)):
+        answers.append(
+            client.http.post(
+                f"/fuse/results/{call_id}?token={query}",
+                headers={"Content-Type": "application/json"},
+                body=json.dumps(result),
+            )
+        )
+    assert [a.status_code for a in answers[-3:]] == [200, 403, 403]
+
     shown = bridge_logs.getvalue() + caplog.text
     shown += "".join(str(r.exc_text or "") + r.getMessage() for r in caplog.records)
     for answer in answers:
@@ -65,3 +79,5 @@ def test_nothing_secret_in_logs_or_answers_across_every_outcome(
         assert value not in shown, value
     # The callback token for a call is a secret too: it is only ever sent to Fuse.
     assert callback_token(call_id_for_key("leak-hang"), CALLBACK_SECRET) not in shown
+    assert token not in shown
+    assert token[:-2] not in shown
