@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,7 @@ from chalicelib.errors import (
     MethodNotAllowed,
     UnsupportedMediaType,
 )
+from chalicelib.event_calls import place_batch
 from chalicelib.logs import logger
 from chalicelib.reconciler import reconcile
 from chalicelib.records import Reply
@@ -32,6 +34,10 @@ app = Chalice(app_name="fuse-bridge", configure_logs=False)
 app.api.binary_types.append("multipart/form-data")
 # Read when the app is loaded (by `chalice deploy`/`package` too), so set per stage in config.json.
 RECONCILE_RATE_MINUTES = int(os.environ.get("RECONCILE_RATE_MINUTES", "15"))
+CALL_REQUESTS_QUEUE = os.environ.get("CALL_REQUESTS_QUEUE", "fuse-bridge-call-requests")
+SQS_BATCH_SIZE = int(os.environ.get("SQS_BATCH_SIZE", "10"))
+SQS_MAXIMUM_CONCURRENCY = int(os.environ.get("SQS_MAXIMUM_CONCURRENCY", "2"))
+CALL_REQUEST_SOURCE = os.environ.get("CALL_REQUEST_SOURCE", "crm")
 
 # Chalice answers some requests itself (wrong method, content type, a crash) as {"Code", "Message"};
 # these give them the bridge's error shape and a stable code.
@@ -163,3 +169,19 @@ def reconcile_calls(event: Any) -> dict[str, Any]:
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )
     return vars(report)
+
+
+@app.on_sqs_message(
+    queue=CALL_REQUESTS_QUEUE,
+    batch_size=SQS_BATCH_SIZE,
+    maximum_concurrency=SQS_MAXIMUM_CONCURRENCY,
+)
+def call_requests(event: Any) -> list[dict[str, Any]]:
+    messages = [(r.to_dict()["messageId"], r.body.encode()) for r in event]
+    return [vars(o) for o in place_batch(messages, get_dependencies())]
+
+
+@app.on_cw_event({"detail-type": ["Fuse Call Requested"], "source": [CALL_REQUEST_SOURCE]})
+def call_requested(event: Any) -> list[dict[str, Any]]:
+    message = (event.event_id, json.dumps(event.detail).encode())
+    return [vars(o) for o in place_batch([message], get_dependencies())]

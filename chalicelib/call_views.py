@@ -21,7 +21,7 @@ def iso(seconds: int) -> str | None:
 
 def describe_call(record: CallRecord) -> dict[str, Any]:
     """The call as its caller sees it; the phone in full, since the caller gave it."""
-    return {
+    view = {
         "id": record.id,
         "status": record.status,
         "reference": record.reference,
@@ -33,6 +33,9 @@ def describe_call(record: CallRecord) -> dict[str, Any]:
         "result": dict(record.result) if record.result else None,
         "links": {"self": f"/calls/{record.id}"},
     }
+    if record.status == "rejected" and record.reply is not None:
+        view["error"] = record.reply.body.get("error")  # why it was never placed
+    return view
 
 
 def get_call(store: CallStore, call_id: str) -> dict[str, Any]:

@@ -83,8 +83,9 @@ def call_id_for_key(key: str) -> str:
     return _encode_id(hashlib.sha256(b"fuse-bridge/idempotency-key/" + key.encode()).digest())
 
 
-def idempotency_key_of(header: str | None, body: Any) -> str | None:
-    """The Idempotency-Key header wins over the body's idempotency_key."""
+def idempotency_key_of(header: str | None, body: Any, default: str | None = None) -> str | None:
+    """The Idempotency-Key header wins over the body's idempotency_key, which wins over the
+    default (an SQS message id, an EventBridge event id)."""
     if header is not None:
         if not IDEMPOTENCY_KEY.match(header):
             raise ValidationFailed(
@@ -98,7 +99,7 @@ def idempotency_key_of(header: str | None, body: Any) -> str | None:
             )
         return header
     key = body.get("idempotency_key") if isinstance(body, dict) else None
-    return key if isinstance(key, str) and IDEMPOTENCY_KEY.match(key) else None
+    return key if isinstance(key, str) and IDEMPOTENCY_KEY.match(key) else default
 
 
 RESULT_GRACE_SECONDS = 300  # a result may come a little after a call's window has closed
@@ -140,10 +141,12 @@ def place_call(
     public_base_url: str,
     secrets: Secrets,
     deps: Dependencies,
+    *,
+    default_key: str | None = None,
 ) -> Reply:
     """The whole of POST /calls after authentication; raises BridgeError for every refusal."""
     body = read_json_body(raw_body)
-    key = idempotency_key_of(key_header, body)
+    key = idempotency_key_of(key_header, body, default_key)
     now = deps.clock()
     fingerprint = request_fingerprint(body)
     try:

@@ -55,6 +55,8 @@ def record_to_item(record: CallRecord, expires_at: int) -> dict[str, Any]:
         item["reference"] = {"S": record.reference}
     if record.campaign is not None:
         item["campaign"] = {"S": record.campaign}
+    if record.reply is not None:
+        item["reply"] = {"S": reply_to_json(record.reply)}
     return item
 
 
