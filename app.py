@@ -10,10 +10,11 @@ from typing import Any
 
 from chalice import Chalice, Rate, Response
 
-from chalicelib.auth import require_api_token
+from chalicelib.auth import require_admin_token, require_api_token
 from chalicelib.call_views import get_call, list_calls
 from chalicelib.callbacks import receive_result
 from chalicelib.calls import place_call
+from chalicelib.campaigns import cancel_pending
 from chalicelib.dependencies import get_dependencies
 from chalicelib.errors import (
     BridgeError,
@@ -135,6 +136,16 @@ def read_calls() -> Response:
     request = app.current_request
     require_api_token(request.headers.get("authorization"), deps.secrets.get().api_tokens)
     return Response(body=list_calls(deps.store, dict(request.query_params or {})))
+
+
+@app.route("/campaigns/{name}/pending", methods=["DELETE"])
+@answers_errors
+def cancel_campaign(name: str) -> Response:
+    deps = get_dependencies()
+    secrets = deps.secrets.get()
+    authorization = app.current_request.headers.get("authorization")
+    require_admin_token(authorization, secrets.admin_tokens, secrets.api_tokens)
+    return reply_response(cancel_pending(name, secrets, deps))
 
 
 @app.route("/fuse/results/{call_id}", methods=["POST"], content_types=["*/*"])

@@ -7,10 +7,11 @@ from typing import Any
 
 from chalicelib.call_request import MAX_REFERENCE_LENGTH
 from chalicelib.errors import FieldError, NotFound, ValidationFailed
-from chalicelib.records import CallRecord
+from chalicelib.records import QUEUED, CallRecord
 from chalicelib.store import CallStore
 
 DEFAULT_PAGE, MAX_PAGE = 20, 100
+CANCEL_REQUESTED = "cancel_requested"
 
 
 def iso(seconds: int) -> str | None:
@@ -19,11 +20,22 @@ def iso(seconds: int) -> str | None:
     )
 
 
-def describe_call(record: CallRecord) -> dict[str, Any]:
-    """The call as its caller sees it; the phone in full, since the caller gave it."""
+def describe_call(record: CallRecord, cancel_requested_at: int | None = None) -> dict[str, Any]:
+    """The call as its caller sees it; the phone in full, since the caller gave it.
+
+    A queued call of a campaign whose pending calls were canceled after it was queued reads
+    `cancel_requested` until its `canceled` result arrives.
+    """
+    status = record.status
+    if (
+        status == QUEUED
+        and cancel_requested_at is not None
+        and record.created_at <= cancel_requested_at
+    ):
+        status = CANCEL_REQUESTED
     view = {
         "id": record.id,
-        "status": record.status,
+        "status": status,
         "reference": record.reference,
         "campaign": record.campaign,
         "fuse_call_id": record.fuse_call_id,
@@ -38,11 +50,26 @@ def describe_call(record: CallRecord) -> dict[str, Any]:
     return view
 
 
+class CancelMarkers:
+    """Each campaign's cancel time, read at most once per request."""
+
+    def __init__(self, store: CallStore) -> None:
+        self._store = store
+        self._seen: dict[str, int | None] = {}
+
+    def for_record(self, record: CallRecord) -> int | None:
+        if record.status != QUEUED or not record.campaign:
+            return None
+        if record.campaign not in self._seen:
+            self._seen[record.campaign] = self._store.cancel_requested_at(record.campaign)
+        return self._seen[record.campaign]
+
+
 def get_call(store: CallStore, call_id: str) -> dict[str, Any]:
     record = store.get(call_id) if len(call_id) <= 64 else None
     if record is None:
         raise NotFound(f"no call {call_id[:64]}")
-    return describe_call(record)
+    return describe_call(record, CancelMarkers(store).for_record(record))
 
 
 def list_calls(store: CallStore, query: dict[str, str]) -> dict[str, Any]:
@@ -62,4 +89,5 @@ def list_calls(store: CallStore, query: dict[str, str]) -> dict[str, Any]:
         names = ", ".join(e.field for e in errors)
         raise ValidationFailed(f"the query has invalid parameters: {names}", errors)
     records, cursor = store.by_reference(reference, int(limit_text), query.get("cursor"))
-    return {"calls": [describe_call(r) for r in records], "next": cursor}
+    markers = CancelMarkers(store)
+    return {"calls": [describe_call(r, markers.for_record(r)) for r in records], "next": cursor}

@@ -64,6 +64,12 @@ class Unauthorized(BridgeError):
     status, code = 401, "unauthorized"
 
 
+class Forbidden(BridgeError):
+    """A valid API token, but the action needs an admin token."""
+
+    status, code = 403, "forbidden"
+
+
 class InvalidToken(BridgeError):
     """A result callback whose token is not the HMAC of its call id: not from Fuse."""
 

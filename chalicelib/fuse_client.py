@@ -148,6 +148,28 @@ class FuseClient:
         )
         return read_queue_response(response, hide=(credentials.developer_key,))
 
+    def cancel_pending(
+        self, credentials: FuseCredentials, application_id: str, deployment_id: str
+    ) -> None:
+        """DELETE .../cancel: Fuse cancels every pending call of the deployment (202, no body).
+
+        Cancelling twice does no harm, so a request that may or may not have arrived is simply
+        "unavailable": the caller may send it again.
+        """
+        url = f"{self._base_url}/apps/{application_id}/{deployment_id}/cancel"
+        try:
+            response = self.session.delete(
+                url, auth=(credentials.email, credentials.developer_key), timeout=self._timeout
+            )
+        except requests.RequestException as err:
+            logger.warning("fuse cancel request failed", extra={"error_type": type(err).__name__})
+            raise FuseUnavailable(
+                "Fuse could not be reached; nothing may be canceled yet, retry"
+            ) from None
+        logger.info("fuse answered a cancel", extra={"fuse_status": response.status_code})
+        if not 200 <= response.status_code < 300:
+            raise fuse_error(response, hide=(credentials.developer_key,))
+
     def call_status(self, credentials: FuseCredentials, fuse_call_id: str) -> FuseAnswer:
         """GET /outbound/{call_id}: Fuse's view of a call, as raw as it came (the caller reads it).
 

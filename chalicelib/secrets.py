@@ -51,6 +51,7 @@ class Secrets:
     callback_secret: str
     api_tokens: tuple[str, ...]
     campaigns: Mapping[str, Campaign] = field(default_factory=dict)
+    admin_tokens: tuple[str, ...] = ()  # may also cancel a campaign's pending calls
 
     def __repr__(self) -> str:
         return f"Secrets(campaigns={sorted(self.campaigns)}, values=<redacted>)"
@@ -83,6 +84,7 @@ def parse_secrets(values: Mapping[str, str], prefix: str) -> Secrets:
             caller_id=parts.get("caller_id") or None,
         )
     tokens = tuple(t.strip() for t in required("api_tokens").split(",") if t.strip())
+    admin_tokens = tuple(t.strip() for t in values.get("admin_tokens", "").split(",") if t.strip())
     if not tokens:
         raise ConfigurationIncomplete(f"SSM parameter {prefix}/api_tokens lists no token")
     return Secrets(
@@ -91,6 +93,7 @@ def parse_secrets(values: Mapping[str, str], prefix: str) -> Secrets:
         callback_secret=required("callback_secret"),
         api_tokens=tokens,
         campaigns=campaigns,
+        admin_tokens=admin_tokens,
     )
 
 

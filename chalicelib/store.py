@@ -309,6 +309,24 @@ class CallStore:
     def check_again_at(self, call_id: str, check_after: int) -> None:
         self._update(call_id, {"check_after": check_after})
 
+    # --- campaigns ---------------------------------------------------------------------------
+    def mark_cancel_requested(self, campaign: str, now: int) -> None:
+        """One item per campaign: its calls queued before `now` read as cancel_requested until
+        their results arrive (one write, however many calls the campaign has)."""
+        self._call(
+            "put_item",
+            Item={
+                "pk": {"S": f"campaign#{campaign}"},
+                "sk": {"S": "cancel"},
+                "requested_at": {"N": str(now)},
+            },
+        )
+
+    def cancel_requested_at(self, campaign: str) -> int | None:
+        key = {"pk": {"S": f"campaign#{campaign}"}, "sk": {"S": "cancel"}}
+        item = self._call("get_item", Key=key).get("Item")
+        return int(item["requested_at"]["N"]) if item else None
+
     # --- reading -----------------------------------------------------------------------------
     def get(self, call_id: str) -> CallRecord | None:
         item = self._call("get_item", Key=self._key(call_id), ConsistentRead=True).get("Item")

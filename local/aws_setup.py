@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-SECURE_PARAMETERS = {"fuse/developer_key", "callback_secret", "api_tokens"}
+SECURE_PARAMETERS = {"fuse/developer_key", "callback_secret", "api_tokens", "admin_tokens"}
 
 
 def create_calls_table(dynamodb: Any, name: str) -> None:
@@ -65,7 +65,7 @@ def put_parameters(ssm: Any, prefix: str, values: Mapping[str, str]) -> None:
         )
 
 
-def demo_parameters(api_token: str) -> dict[str, str]:
+def demo_parameters(api_token: str, admin_token: str = "local-admin-token") -> dict[str, str]:
     """Values for a local run: the simulator accepts exactly these credentials and ids."""
     return {
         "fuse/email": "demo@example.com",
@@ -77,4 +77,5 @@ def demo_parameters(api_token: str) -> dict[str, str]:
         "campaigns/reminders/deployment_id": "202",
         "callback_secret": "local-callback-secret",
         "api_tokens": api_token,
+        "admin_tokens": admin_token,
     }

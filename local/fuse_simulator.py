@@ -35,6 +35,7 @@ PHONE = re.compile(r"^(tel:)?\+?\d{7,15}$")
 ANI = re.compile(r"^\+?\d{7,15}$")
 POSTD = re.compile(r"^[0-9*#,w]+$")
 QUEUE_PATH = re.compile(r"^/api/apps/([^/]+)/([^/]+)/queue$")
+CANCEL_PATH = re.compile(r"^/api/apps/([^/]+)/([^/]+)/cancel$")
 STATUS_PATH = re.compile(r"^/api/outbound/([^/]+)$")
 
 
@@ -92,6 +93,7 @@ class FuseSimulator:
         self._thread: threading.Thread | None = None
         self._calls: dict[str, SimCall] = {}
         self._timers: list[threading.Timer] = []
+        self._call_timers: dict[str, threading.Timer] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
     @property
@@ -135,6 +137,7 @@ class FuseSimulator:
             self.queued.clear()
             self.callbacks.clear()
             self._calls.clear()
+            self._call_timers.clear()
 
     def _cancel_timers(self) -> None:
         with self._lock:
@@ -165,6 +168,8 @@ class FuseSimulator:
             mode = self.mode
         if match := QUEUE_PATH.match(request.path):
             return self.queue(request, received, match.group(1), match.group(2), mode)
+        if match := CANCEL_PATH.match(request.path):
+            return self.cancel(request, received, match.group(1), match.group(2))
         if match := STATUS_PATH.match(request.path):
             return self.status(request, received, match.group(1))
         return error(404, "Not found.")
@@ -196,6 +201,7 @@ class FuseSimulator:
             call_id = str(next(self._ids))
             self.queued[call_id] = dict(received.form)
             call = SimCall(
+                deployment=(app_id, deployment_id),
                 form=dict(received.form),
                 queued_at=time.time(),
                 completes_at=time.time() + self.callback_delay,
@@ -205,9 +211,7 @@ class FuseSimulator:
                 copies=2 if self.duplicate_callbacks else 1,
             )
             self._calls[call_id] = call
-            timer = threading.Timer(self.callback_delay, self._complete, args=(call_id,))
-            timer.daemon = True
-            self._timers.append(timer)
+            timer = self._complete_later(call_id, self.callback_delay)
         timer.start()
         if mode == "garbage":
             return Response("<html>Service temporarily confused", 200, mimetype="text/html")
@@ -234,6 +238,39 @@ class FuseSimulator:
             return error(404, "Call not found.")
         details = call.details(time.time())
         return Response(json.dumps({"call_details": details}), 200, mimetype="application/json")
+
+    def _complete_later(self, call_id: str, delay: float) -> threading.Timer:
+        """Called with the lock held; the caller starts the timer."""
+        timer = threading.Timer(delay, self._complete, args=(call_id,))
+        timer.daemon = True
+        self._timers.append(timer)
+        self._call_timers[call_id] = timer
+        return timer
+
+    def cancel(
+        self, request: Request, received: Received, app_id: str, deployment_id: str
+    ) -> Response:
+        """As documented: every pending call of the deployment is canceled; 202 and no body.
+        Each canceled call then ends, and its result (canceled) is POSTed to its result_url."""
+        if request.method != "DELETE":
+            return error(405, "Method not allowed. Use DELETE.")
+        if not self.authorised(received):
+            return error(401, "Invalid credentials or inactive account.")
+        if (app_id, deployment_id) not in self.deployments:
+            return error(404, "No deployment was found by that application id and deployment id.")
+        if self.mode == "error500":
+            return error(500, "Database error.")
+        now = time.time()
+        timers = []
+        with self._lock:
+            for call_id, call in self._calls.items():
+                if call.deployment == (app_id, deployment_id) and now < call.completes_at:
+                    self._call_timers[call_id].cancel()
+                    call.outcome, call.completes_at = "canceled", now
+                    timers.append(self._complete_later(call_id, 0))
+        for timer in timers:
+            timer.start()
+        return Response("", 202)
 
     def _complete(self, call_id: str) -> None:
         """The call has ended: POST its call_details to its result_url, as Fuse does."""
@@ -298,6 +335,7 @@ class FuseSimulator:
 class SimCall:
     """A queued call and how it will end."""
 
+    deployment: tuple[str, str]
     form: dict[str, str]
     queued_at: float
     completes_at: float

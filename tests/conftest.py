@@ -47,6 +47,7 @@ DEVELOPER_KEY = "dk-SECRET-7f3a9c"
 CALLBACK_SECRET = "cb-SECRET-55aa01"
 API_TOKEN = "tok-SECRET-91b2e4"
 OTHER_TOKEN = "tok-SECRET-other"
+ADMIN_TOKEN = "adm-SECRET-42c7"
 CALLER_ID = "+16175550100"
 PHONE = "+16175551234"
 PARAMETERS = {
@@ -62,6 +63,7 @@ PARAMETERS = {
     "campaigns/ghost/caller_id": CALLER_ID,
     "callback_secret": CALLBACK_SECRET,
     "api_tokens": f"{API_TOKEN}, {OTHER_TOKEN}",
+    "admin_tokens": ADMIN_TOKEN,
 }
 
 

@@ -71,10 +71,12 @@ def test_the_window_is_end_at_when_given(
     client: Client, deps: Dependencies, fuse: FuseSimulator
 ) -> None:
     fuse.callback_delay, fuse.lose_callbacks = 0, True
-    queue(client, end_at=int(time.time()) + 600)
-    later(deps, 600 + 299)
+    base = int(time.time())
+    deps.clock = lambda: base
+    queue(client, end_at=base + 600)
+    deps.clock = lambda: base + 600 + 299
     assert run_reconciler(client)["due"] == 0
-    later(deps, 600 + 301)
+    deps.clock = lambda: base + 600 + 300
     assert run_reconciler(client)["settled"] == 1
 
 

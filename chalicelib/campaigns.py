@@ -1,0 +1,31 @@
+"""Campaign-wide actions: cancelling every pending call of a campaign's Fuse deployment."""
+
+from __future__ import annotations
+
+import math
+
+from chalicelib.call_views import CANCEL_REQUESTED, iso
+from chalicelib.dependencies import Dependencies
+from chalicelib.errors import NotFound
+from chalicelib.fuse_client import FuseCredentials
+from chalicelib.logs import logger
+from chalicelib.records import Reply
+from chalicelib.secrets import Secrets
+
+
+def cancel_pending(name: str, secrets: Secrets, deps: Dependencies) -> Reply:
+    """Fuse cancels all pending calls of the deployment (it has no per-call cancel); the
+    campaign's queued calls then read `cancel_requested` until their `canceled` results arrive."""
+    campaign = secrets.campaigns.get(name)
+    if campaign is None:
+        known = ", ".join(sorted(secrets.campaigns)) or "none"
+        raise NotFound(f"no campaign {name[:64]!r}; configured campaigns: {known}")
+    deps.fuse.cancel_pending(
+        FuseCredentials(secrets.fuse_email, secrets.developer_key),
+        campaign.application_id,
+        campaign.deployment_id,
+    )
+    now = math.floor(deps.clock())
+    deps.store.mark_cancel_requested(name, now)
+    logger.info("campaign cancel requested", extra={"campaign": name})
+    return Reply(202, {"campaign": name, "status": CANCEL_REQUESTED, "requested_at": iso(now)})
