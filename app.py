@@ -11,6 +11,7 @@ from typing import Any
 from chalice import Chalice, Rate, Response
 
 from chalicelib.auth import require_admin_token, require_api_token
+from chalicelib.batches import describe_batch, place_bulk, receive_batch_result
 from chalicelib.call_views import get_call, list_calls
 from chalicelib.callbacks import receive_result
 from chalicelib.calls import place_call
@@ -119,6 +120,34 @@ def queue_call() -> Response:
     )
 
 
+@app.route("/calls/bulk", methods=["POST"])
+@answers_errors
+def queue_calls_in_bulk() -> Response:
+    request = app.current_request
+    deps = get_dependencies()
+    secrets = deps.secrets.get()
+    require_api_token(request.headers.get("authorization"), secrets.api_tokens)
+    return reply_response(
+        place_bulk(
+            request.raw_body,
+            request.headers.get("idempotency-key"),
+            public_base_url(deps.settings.public_base_url),
+            secrets,
+            deps,
+        )
+    )
+
+
+@app.route("/batches/{batch_id}", methods=["GET"])
+@answers_errors
+def read_batch(batch_id: str) -> Response:
+    deps = get_dependencies()
+    require_api_token(
+        app.current_request.headers.get("authorization"), deps.secrets.get().api_tokens
+    )
+    return Response(body=describe_batch(deps, batch_id))
+
+
 @app.route("/calls/{call_id}", methods=["GET"])
 @answers_errors
 def read_call(call_id: str) -> Response:
@@ -162,6 +191,27 @@ def fuse_result(call_id: str) -> Response:
         deps=deps,
     )
     return reply_response(reply)
+
+
+@app.route("/fuse/results/batch/{batch_id}", methods=["POST"], content_types=["*/*"])
+@answers_errors
+def fuse_batch_result(batch_id: str) -> Response:
+    request = app.current_request
+    deps = get_dependencies()
+    reply = receive_batch_result(
+        batch_id,
+        (request.query_params or {}).get("token"),
+        request.raw_body or b"",
+        request.headers.get("content-type", ""),
+        secrets=deps.secrets.get(),
+        deps=deps,
+    )
+    return reply_response(reply)
+
+
+@app.route("/fuse/results/batch/{batch_id}", methods=["GET"])
+def fuse_batch_result_probe(batch_id: str) -> dict[str, str]:
+    return {"status": "ok"}
 
 
 @app.route("/fuse/results/{call_id}", methods=["GET"])

@@ -24,3 +24,13 @@ def is_genuine_callback(call_id: str, token: str, secret: str) -> bool:
 
 def result_url(public_base_url: str, call_id: str, secret: str) -> str:
     return f"{public_base_url}/fuse/results/{call_id}?token={callback_token(call_id, secret)}"
+
+
+def batch_token_subject(batch_id: str) -> str:
+    """What a list's token signs: not a call id, so neither token opens the other's URL."""
+    return f"batch/{batch_id}"
+
+
+def batch_result_url(public_base_url: str, batch_id: str, secret: str) -> str:
+    token = callback_token(batch_token_subject(batch_id), secret)
+    return f"{public_base_url}/fuse/results/batch/{batch_id}?token={token}"

@@ -14,6 +14,7 @@ import math
 import secrets as random_source
 from typing import Any
 
+from chalicelib.bulk_request import BulkRequest
 from chalicelib.call_request import IDEMPOTENCY_KEY, CallRequest, parse_call_request
 from chalicelib.callback_tokens import result_url
 from chalicelib.dependencies import Dependencies
@@ -33,16 +34,15 @@ from chalicelib.logs import logger
 from chalicelib.phones import mask_phone
 from chalicelib.records import PENDING, QUEUED, UNKNOWN, CallRecord, Reply
 from chalicelib.secrets import Secrets
+from chalicelib.store import CALL_SORT_KEY
 
 MAX_BODY_BYTES = 64 * 1024
 
 
-def read_json_body(raw: bytes | None) -> Any:
+def read_json_body(raw: bytes | None, max_bytes: int = MAX_BODY_BYTES) -> Any:
     raw = raw or b""
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(
-            f"the body is {len(raw)} bytes; at most {MAX_BODY_BYTES} are accepted"
-        )
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"the body is {len(raw)} bytes; at most {max_bytes} are accepted")
     if not raw.strip():
         raise InvalidJson("the body is empty; send a JSON object")
     try:
@@ -105,7 +105,7 @@ def idempotency_key_of(header: str | None, body: Any, default: str | None = None
 RESULT_GRACE_SECONDS = 300  # a result may come a little after a call's window has closed
 
 
-def check_after(request: CallRequest, now: int, after_seconds: int) -> int:
+def check_after(request: CallRequest | BulkRequest, now: int, after_seconds: int) -> int:
     """When the reconciler asks Fuse about a call whose result has not come: just after its
     window (`end_at`), or `after_seconds` after its last attempt could have started."""
     if request.end_at is not None:
@@ -186,7 +186,14 @@ def place_call(
     )
 
 
-def replay(earlier: CallRecord, fingerprint: str, now: float, deps: Dependencies) -> Reply:
+def replay(
+    earlier: CallRecord,
+    fingerprint: str,
+    now: float,
+    deps: Dependencies,
+    sort_key: str = CALL_SORT_KEY,
+) -> Reply:
+    """The first answer for this key again; `sort_key` says whether it names a call or a list."""
     log = {"call_id": earlier.id, "call_status": earlier.status}
     if earlier.request_hash != fingerprint:
         logger.info("idempotency key reused with another body", extra=log)
@@ -211,19 +218,18 @@ def replay(earlier: CallRecord, fingerprint: str, now: float, deps: Dependencies
                 "callback will settle it"
             ),
         )
-        deps.store.settle_stale(earlier.id, UNKNOWN, reply, math.floor(now))
+        deps.store.settle_stale(earlier.id, UNKNOWN, reply, math.floor(now), sort_key)
         logger.warning("stale in-flight call marked unknown", extra=log)
         return reply
-    if earlier.reply is None:  # settled by another path before its reply was stored
+    first = earlier.reply
+    if first is None and sort_key != CALL_SORT_KEY:
+        first = deps.store.saved_reply(earlier.id)  # a list's answer is kept in parts
+    if first is None:  # settled by another path before its answer was stored
         raise IdempotencyInProgress(
-            "the call with this idempotency key is being recorded; retry shortly"
+            "the request with this idempotency key is being recorded; retry shortly"
         )
     logger.info("idempotent replay", extra=log)
-    return Reply(
-        earlier.reply.status,
-        earlier.reply.body,
-        {**earlier.reply.headers, "Idempotent-Replayed": "true"},
-    )
+    return Reply(first.status, first.body, {**first.headers, "Idempotent-Replayed": "true"})
 
 
 def dial(

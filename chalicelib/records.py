@@ -41,6 +41,9 @@ class CallRecord:
     # The newest outcome, as shown by GET /calls/{id}: CallResult JSON plus received_at, source.
     result: Mapping[str, Any] | None = None
     needs_publish: bool = False
+    batch_id: str | None = None  # a contact's call: the list it came in, and its place there
+    batch_index: int | None = None
+    check_after: int | None = None  # when set, the reconciler looks at the call from then on
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,10 @@ from chalicelib.logs import logger
 from chalicelib.records import PENDING, CallRecord, Delivery, Reply
 
 CALL_SORT_KEY = "call"
+BATCH_SORT_KEY = "batch"
+REPLY_PREFIX = "reply#"
+REPLY_PART_BYTES = 300_000  # a stored answer is cut into items under DynamoDB's 400 KB
+BY_BATCH = "by_batch"
 RESULT_PREFIX = "result#"
 BY_REFERENCE = "by_reference"
 OPEN_CALLS = "open_calls"
@@ -57,6 +62,14 @@ def record_to_item(record: CallRecord, expires_at: int) -> dict[str, Any]:
         item["campaign"] = {"S": record.campaign}
     if record.reply is not None:
         item["reply"] = {"S": reply_to_json(record.reply)}
+    if record.fuse_call_id is not None:
+        item["fuse_call_id"] = {"S": record.fuse_call_id}
+    if record.batch_id is not None:
+        item["batch_id"] = {"S": record.batch_id}
+        item["batch_index"] = {"N": str(record.batch_index or 0)}
+    if record.check_after is not None:
+        item["open_shard"] = {"S": OPEN}
+        item["check_after"] = {"N": str(record.check_after)}
     return item
 
 
@@ -82,6 +95,8 @@ def record_from_item(item: dict[str, Any]) -> CallRecord:
         reply=reply_from_json(reply) if reply else None,
         result=json.loads(result) if result else None,
         needs_publish=item.get("needs_publish", {}).get("BOOL", False),
+        batch_id=text("batch_id"),
+        batch_index=number("batch_index") if "batch_index" in item else None,
     )
 
 
@@ -142,7 +157,7 @@ class CallStore:
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         """One DynamoDB request; conditional failures are the caller's, the rest are faults."""
-        if operation != "transact_write_items":
+        if operation not in ("transact_write_items", "batch_write_item"):
             kwargs["TableName"] = self._table
         try:
             return getattr(self._client(), operation)(**kwargs)
@@ -162,15 +177,19 @@ class CallStore:
             raise StoreUnavailable("the bridge cannot reach its call store; retry later") from None
 
     # --- placing a call --------------------------------------------------------------------
-    def begin(self, record: CallRecord, expires_at: int, now: int) -> CallRecord | None:
-        """Creates the call; returns the existing record instead when its id is taken.
+    def begin(
+        self, record: CallRecord, expires_at: int, now: int, sort_key: str = CALL_SORT_KEY
+    ) -> CallRecord | None:
+        """Creates the call (or batch); returns the existing record instead when its id is taken.
 
         An item past its expiry counts as free: DynamoDB's TTL deletes lazily, days late.
         """
+        item = record_to_item(record, expires_at)
+        item["sk"] = {"S": sort_key}
         try:
             self._call(
                 "put_item",
-                Item=record_to_item(record, expires_at),
+                Item=item,
                 ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
                 ExpressionAttributeValues={":now": {"N": str(now)}},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -178,22 +197,27 @@ class CallStore:
         except ClientError as err:
             if not is_conditional_failure(err):
                 raise
-            item = err.response.get("Item")
-            return record_from_item(item) if item else self.get(record.id)
+            old = err.response.get("Item")
+            return record_from_item(old) if old else self.get(record.id, sort_key)
         return None
 
     def settle(
         self,
         call_id: str,
         status: str,
-        reply: Reply,
+        reply: Reply | None,
         *,
         now: int,
         fuse_call_id: str | None,
         check_after: int | None = None,
+        sort_key: str = CALL_SORT_KEY,
     ) -> None:
         """Records Fuse's answer on a pending call; `check_after` opens it to the reconciler."""
-        sets = {"reply": reply_to_json(reply), "updated_at": now, "fuse_call_id": fuse_call_id}
+        sets = {
+            "reply": reply_to_json(reply) if reply is not None else None,
+            "updated_at": now,
+            "fuse_call_id": fuse_call_id,
+        }
         if check_after is not None:
             sets.update(open_shard=OPEN, check_after=check_after)
         try:
@@ -202,15 +226,19 @@ class CallStore:
                 {"status": status, **sets},
                 condition="#status = :pending",
                 values={":pending": {"S": PENDING}},
+                sort_key=sort_key,
             )
         except ClientError as err:
             if not is_conditional_failure(err):
                 raise
             # Settled first by another path (a stale-lock replay, or Fuse's result arrived before
             # Fuse's answer did): keep its status; the reply and Fuse's id are still ours to keep.
-            self._update(call_id, {k: sets[k] for k in ("reply", "updated_at", "fuse_call_id")})
+            kept = {k: sets[k] for k in ("reply", "updated_at", "fuse_call_id")}
+            self._update(call_id, kept, sort_key=sort_key)
 
-    def settle_stale(self, call_id: str, status: str, reply: Reply, now: int) -> bool:
+    def settle_stale(
+        self, call_id: str, status: str, reply: Reply, now: int, sort_key: str = CALL_SORT_KEY
+    ) -> bool:
         """Marks a call whose placing died mid-way; False when it was settled meanwhile."""
         try:
             self._update(
@@ -218,6 +246,7 @@ class CallStore:
                 {"status": status, "reply": reply_to_json(reply), "updated_at": now},
                 condition="#status = :pending AND lock_until < :now",
                 values={":pending": {"S": PENDING}, ":now": {"N": str(now)}},
+                sort_key=sort_key,
             )
         except ClientError as err:
             if not is_conditional_failure(err):
@@ -225,12 +254,12 @@ class CallStore:
             return False
         return True
 
-    def release(self, call_id: str) -> None:
+    def release(self, call_id: str, sort_key: str = CALL_SORT_KEY) -> None:
         """Deletes a pending call that Fuse did not queue, so the same key may try again."""
         try:
             self._call(
                 "delete_item",
-                Key=self._key(call_id),
+                Key=self._key(call_id, sort_key),
                 ConditionExpression="#status = :pending",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={":pending": {"S": PENDING}},
@@ -306,8 +335,87 @@ class CallStore:
         """Nothing left for the reconciler to do with this call."""
         self._update(call_id, {"needs_publish": False}, remove=("open_shard", "check_after"))
 
+    def annotate(self, owner_id: str, sort_key: str, **values: str | int) -> None:
+        self._update(owner_id, dict(values), sort_key=sort_key)
+
     def check_again_at(self, call_id: str, check_after: int) -> None:
         self._update(call_id, {"check_after": check_after})
+
+    # --- lists -------------------------------------------------------------------------------
+    def put_items(self, items: list[dict[str, Any]]) -> None:
+        """BatchWriteItem, 25 at a time, sending again what DynamoDB left unprocessed."""
+        for start in range(0, len(items), 25):
+            pending = [{"PutRequest": {"Item": i}} for i in items[start : start + 25]]
+            for attempt in range(8):
+                answer = self._call("batch_write_item", RequestItems={self._table: pending})
+                pending = answer.get("UnprocessedItems", {}).get(self._table, [])
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                raise StoreUnavailable("the call store is throttling writes; retry later")
+
+    def put_calls(self, records: list[CallRecord], expires_at: int) -> None:
+        self.put_items([record_to_item(r, expires_at) for r in records])
+
+    def save_reply(self, owner_id: str, reply: Reply, expires_at: int) -> None:
+        """A large answer (a list's), cut into parts beside its owner; `saved_reply` joins them."""
+        text = reply_to_json(reply).encode()
+        parts = [text[i : i + REPLY_PART_BYTES] for i in range(0, len(text), REPLY_PART_BYTES)]
+        self.put_items(
+            [
+                {
+                    "pk": {"S": owner_id},
+                    "sk": {"S": f"{REPLY_PREFIX}{number:04d}"},
+                    "part": {"B": part},
+                    "expires_at": {"N": str(expires_at)},
+                }
+                for number, part in enumerate(parts)
+            ]
+        )
+
+    def saved_reply(self, owner_id: str) -> Reply | None:
+        parts = self._query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :reply)",
+            ExpressionAttributeValues={":pk": {"S": owner_id}, ":reply": {"S": REPLY_PREFIX}},
+            ConsistentRead=True,
+        )
+        if not parts:
+            return None
+        return reply_from_json(b"".join(p["part"]["B"] for p in parts).decode())
+
+    def batch_calls(self, batch_id: str) -> list[CallRecord]:
+        """Every contact's call of a list, in list order (the by_batch index)."""
+        items = self._query_all(
+            IndexName=BY_BATCH,
+            KeyConditionExpression="batch_id = :batch",
+            ExpressionAttributeValues={":batch": {"S": batch_id}},
+        )
+        return [record_from_item(i) for i in items]
+
+    def put_delivery(self, delivery: Delivery, expires_at: int) -> bool:
+        """A delivery kept on its own (a list's result that matches none of its contacts);
+        False when this very body was kept before."""
+        try:
+            self._call(
+                "put_item",
+                Item=delivery_to_item(delivery, expires_at),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as err:
+            if not is_conditional_failure(err):
+                raise
+            return False
+        return True
+
+    def _query_all(self, **query: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self._call("query", **query)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return items
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # --- campaigns ---------------------------------------------------------------------------
     def mark_cancel_requested(self, campaign: str, now: int) -> None:
@@ -328,8 +436,9 @@ class CallStore:
         return int(item["requested_at"]["N"]) if item else None
 
     # --- reading -----------------------------------------------------------------------------
-    def get(self, call_id: str) -> CallRecord | None:
-        item = self._call("get_item", Key=self._key(call_id), ConsistentRead=True).get("Item")
+    def get(self, call_id: str, sort_key: str = CALL_SORT_KEY) -> CallRecord | None:
+        key = self._key(call_id, sort_key)
+        item = self._call("get_item", Key=key, ConsistentRead=True).get("Item")
         return record_from_item(item) if item else None
 
     def by_reference(
@@ -368,12 +477,14 @@ class CallStore:
         call_id: str,
         sets: dict[str, Any],
         remove: tuple[str, ...] = (),
+        *,
         condition: str | None = None,
         values: dict[str, Any] | None = None,
+        sort_key: str = CALL_SORT_KEY,
     ) -> None:
         expression, names, all_values = update_expression(sets, remove)
         request: dict[str, Any] = {
-            "Key": self._key(call_id),
+            "Key": self._key(call_id, sort_key),
             "UpdateExpression": expression,
             "ExpressionAttributeNames": names,
         }
@@ -385,8 +496,8 @@ class CallStore:
         self._call("update_item", **request)
 
     @staticmethod
-    def _key(call_id: str) -> dict[str, Any]:
-        return {"pk": {"S": call_id}, "sk": {"S": CALL_SORT_KEY}}
+    def _key(call_id: str, sort_key: str = CALL_SORT_KEY) -> dict[str, Any]:
+        return {"pk": {"S": call_id}, "sk": {"S": sort_key}}
 
 
 def attribute_value(value: Any) -> dict[str, Any]:

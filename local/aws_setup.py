@@ -24,6 +24,8 @@ def create_calls_table(dynamodb: Any, name: str) -> None:
                 ("created_at", "N"),
                 ("open_shard", "S"),
                 ("check_after", "N"),
+                ("batch_id", "S"),
+                ("batch_index", "N"),
             )
         ],
         KeySchema=[
@@ -33,6 +35,7 @@ def create_calls_table(dynamodb: Any, name: str) -> None:
         GlobalSecondaryIndexes=[
             index("by_reference", "reference", "created_at"),
             index("open_calls", "open_shard", "check_after"),
+            index("by_batch", "batch_id", "batch_index"),
         ],
         BillingMode="PAY_PER_REQUEST",
     )

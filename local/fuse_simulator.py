@@ -9,6 +9,9 @@ every request it received so tests can assert exactly what the bridge sent.
 from __future__ import annotations
 
 import argparse
+import csv
+import heapq
+import io
 import itertools
 import json
 import re
@@ -35,6 +38,7 @@ PHONE = re.compile(r"^(tel:)?\+?\d{7,15}$")
 ANI = re.compile(r"^\+?\d{7,15}$")
 POSTD = re.compile(r"^[0-9*#,w]+$")
 QUEUE_PATH = re.compile(r"^/api/apps/([^/]+)/([^/]+)/queue$")
+BULK_PATH = re.compile(r"^/api/apps/([^/]+)/([^/]+)/bulk_queue$")
 CANCEL_PATH = re.compile(r"^/api/apps/([^/]+)/([^/]+)/cancel$")
 STATUS_PATH = re.compile(r"^/api/outbound/([^/]+)$")
 
@@ -50,6 +54,7 @@ class Received:
     form: dict[str, str]
     files: tuple[str, ...] = ()
     client_port: int = 0  # one port for many requests means the client kept its connection
+    uploads: dict[str, str] = field(default_factory=dict)  # file parts, as text
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -92,8 +97,12 @@ class FuseSimulator:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._calls: dict[str, SimCall] = {}
-        self._timers: list[threading.Timer] = []
-        self._call_timers: dict[str, threading.Timer] = {}
+        # Calls to end, by when: one thread ends them all (a timer thread per call would not
+        # survive a list of ten thousand).
+        self._due: list[tuple[float, int, str]] = []
+        self._due_order = itertools.count()
+        self._wake = threading.Condition(self._lock)
+        self._ender: threading.Thread | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
     @property
@@ -108,16 +117,20 @@ class FuseSimulator:
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
+        self._ender = threading.Thread(target=self._end_calls, daemon=True)
+        self._ender.start()
         return self
 
     def stop(self) -> None:
         self._stopping.set()  # releases any request held by "hang"
-        self._cancel_timers()
+        with self._lock:
+            self._wake.notify_all()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        for thread in (self._thread, self._ender):
+            if thread is not None:
+                thread.join(timeout=5)
 
     def __enter__(self) -> FuseSimulator:
         return self.start()
@@ -126,8 +139,8 @@ class FuseSimulator:
         self.stop()
 
     def reset(self, mode: str = "normal") -> None:
-        self._cancel_timers()
         with self._lock:
+            self._due.clear()
             self.mode = mode
             self.fail_with = None
             self.callback_delay, self.callback_encoding, self.outcome = 2.0, "json", "completed"
@@ -137,13 +150,6 @@ class FuseSimulator:
             self.queued.clear()
             self.callbacks.clear()
             self._calls.clear()
-            self._call_timers.clear()
-
-    def _cancel_timers(self) -> None:
-        with self._lock:
-            timers, self._timers = self._timers, []
-        for timer in timers:
-            timer.cancel()
 
     def queue_requests(self) -> list[Received]:
         with self._lock:
@@ -161,6 +167,10 @@ class FuseSimulator:
             auth=(auth.username or "", auth.password or "") if auth else None,
             form={k: v for k, v in request.form.items()},
             files=tuple(request.files.keys()),
+            uploads={
+                name: upload.read().decode("utf-8", "replace")
+                for name, upload in request.files.items()
+            },
             client_port=int(request.environ.get("REMOTE_PORT") or 0),
         )
         with self._lock:
@@ -168,6 +178,8 @@ class FuseSimulator:
             mode = self.mode
         if match := QUEUE_PATH.match(request.path):
             return self.queue(request, received, match.group(1), match.group(2), mode)
+        if match := BULK_PATH.match(request.path):
+            return self.bulk_queue(request, received, match.group(1), match.group(2), mode)
         if match := CANCEL_PATH.match(request.path):
             return self.cancel(request, received, match.group(1), match.group(2))
         if match := STATUS_PATH.match(request.path):
@@ -211,8 +223,7 @@ class FuseSimulator:
                 copies=2 if self.duplicate_callbacks else 1,
             )
             self._calls[call_id] = call
-            timer = self._complete_later(call_id, self.callback_delay)
-        timer.start()
+            self._complete_later(call_id, self.callback_delay)
         if mode == "garbage":
             return Response("<html>Service temporarily confused", 200, mimetype="text/html")
         link = f"<{request.host_url}api/outbound/{call_id}>"
@@ -239,13 +250,76 @@ class FuseSimulator:
         details = call.details(time.time())
         return Response(json.dumps({"call_details": details}), 200, mimetype="application/json")
 
-    def _complete_later(self, call_id: str, delay: float) -> threading.Timer:
-        """Called with the lock held; the caller starts the timer."""
-        timer = threading.Timer(delay, self._complete, args=(call_id,))
-        timer.daemon = True
-        self._timers.append(timer)
-        self._call_timers[call_id] = timer
-        return timer
+    def bulk_queue(
+        self, request: Request, received: Received, app_id: str, deployment_id: str, mode: str
+    ) -> Response:
+        """A CSV of contacts (`destination` first, extra columns become call variables) and the
+        shared fields; each row becomes a call that ends and reports like a single one."""
+        if request.method != "POST":
+            return error(405, "Method not allowed. Use POST.")
+        if not self.authorised(received):
+            return error(401, "Invalid credentials or inactive account.")
+        if (app_id, deployment_id) not in self.deployments:
+            return error(404, "No deployment was found by that application id and deployment id.")
+        if mode == "error500":
+            return error(500, "Database error.")
+        if self.fail_with is not None:
+            return error(*self.fail_with)
+        if received.content_type != "multipart/form-data":
+            return error(400, "Content-type must be multipart/form-data.")
+        if "csv" not in received.uploads:
+            return error(400, "A csv file is required.")
+        rows = list(csv.reader(io.StringIO(received.uploads["csv"])))
+        if not rows or not rows[0] or rows[0][0].strip().lower() != "destination":
+            return error(400, "The first column of the csv must be destination.")
+        if len(rows) < 2:
+            return error(400, "The csv has no contacts.")
+        for number, row in enumerate(rows[1:], start=1):
+            if problem := phone_problem(row[0] if row else None):
+                return error(400, f"Row {number}: {problem}")
+        if problem := field_problem({**received.form, "phone_number": rows[1][0]}):
+            return error(400, problem)
+        if mode == "hang":
+            self._stopping.wait(self.hang_seconds)
+        call_ids = []
+        with self._lock:
+            for row in rows[1:]:
+                call_id = str(next(self._ids))
+                form = {**received.form, "phone_number": row[0]}
+                self.queued[call_id] = form
+                self._calls[call_id] = SimCall(
+                    deployment=(app_id, deployment_id),
+                    form=form,
+                    queued_at=time.time(),
+                    completes_at=time.time() + self.callback_delay,
+                    outcome=self.outcome,
+                    encoding=self.callback_encoding,
+                    deliver=not self.lose_callbacks,
+                    copies=2 if self.duplicate_callbacks else 1,
+                )
+                self._complete_later(call_id, self.callback_delay)
+                call_ids.append(call_id)
+        if mode == "garbage":
+            return Response("<html>Service temporarily confused", 200, mimetype="text/html")
+        if mode == "link_only":
+            return Response("", 200)
+        body = {"success": True, "call_ids": call_ids}
+        return Response(json.dumps(body), 200, mimetype="application/json")
+
+    def _complete_later(self, call_id: str, delay: float) -> None:
+        """Called with the lock held."""
+        heapq.heappush(self._due, (time.time() + delay, next(self._due_order), call_id))
+        self._wake.notify()
+
+    def _end_calls(self) -> None:
+        while not self._stopping.is_set():
+            with self._lock:
+                if not self._due or self._due[0][0] > time.time():
+                    wait = self._due[0][0] - time.time() if self._due else 1.0
+                    self._wake.wait(timeout=max(0.01, min(wait, 1.0)))
+                    continue
+                _, _, call_id = heapq.heappop(self._due)
+            self._complete(call_id)
 
     def cancel(
         self, request: Request, received: Received, app_id: str, deployment_id: str
@@ -261,23 +335,22 @@ class FuseSimulator:
         if self.mode == "error500":
             return error(500, "Database error.")
         now = time.time()
-        timers = []
         with self._lock:
             for call_id, call in self._calls.items():
                 if call.deployment == (app_id, deployment_id) and now < call.completes_at:
-                    self._call_timers[call_id].cancel()
                     call.outcome, call.completes_at = "canceled", now
-                    timers.append(self._complete_later(call_id, 0))
-        for timer in timers:
-            timer.start()
+                    self._complete_later(call_id, 0)
         return Response("", 202)
 
     def _complete(self, call_id: str) -> None:
-        """The call has ended: POST its call_details to its result_url, as Fuse does."""
+        """The call has ended: POST its call_details to its result_url, as Fuse does (once)."""
         with self._lock:
             call = self._calls.get(call_id)
-        url = call.form.get("result_url") if call else None
-        if call is None or not call.deliver or not url:
+            if call is None or call.reported:
+                return
+            call.reported = True
+        url = call.form.get("result_url")
+        if not call.deliver or not url:
             return
         if urlsplit(url).hostname not in ("127.0.0.1", "localhost"):
             self._record_callback(url, None, "not sent: not a loopback URL")
@@ -343,6 +416,7 @@ class SimCall:
     encoding: str
     deliver: bool
     copies: int
+    reported: bool = False
 
     def details(self, now: float) -> dict[str, Any]:
         """Fuse's call_details as its docs' example types them: numbers as digit strings (but

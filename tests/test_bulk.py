@@ -1,0 +1,223 @@
+"""Whole lists: one Fuse bulk_queue request, contacts checked by index, results matched by phone."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import requests
+from chalice.test import Client
+
+from chalicelib.batches import contact_call_id
+from chalicelib.callback_tokens import batch_token_subject, callback_token
+from chalicelib.dependencies import Dependencies
+from chalicelib.fuse_client import FuseClient
+from local.fuse_simulator import FuseSimulator
+from tests.conftest import API_TOKEN, CALLBACK_SECRET, DEVELOPER_KEY, FUSE_EMAIL, error_of
+from tests.test_results import FUSE_EXAMPLE, read_call
+
+AUTH = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
+CONTACTS = [
+    {"phone": "+16175551234", "reference": "lead-1", "variables": {"name": 'Zoë, "the" boss'}},
+    {"phone": "617-555-1235", "reference": "lead-2", "variables": {"slot": "10:00\nsharp"}},
+    {"phone": "+16175551236", "variables": {"name": "Ada", "vip": True}},
+]
+
+
+def post_bulk(client: Client, body: dict[str, Any], key: str | None = None) -> Any:
+    headers = {**AUTH, **({"Idempotency-Key": key} if key else {})}
+    return client.http.post("/calls/bulk", headers=headers, body=json.dumps(body))
+
+
+def bulk_requests(fuse: FuseSimulator) -> list[Any]:
+    return [r for r in fuse.received if r.path.endswith("/bulk_queue")]
+
+
+def test_a_list_is_one_bulk_queue_request_with_a_safe_csv(
+    client: Client, fuse: FuseSimulator
+) -> None:
+    answer = post_bulk(
+        client, {"contacts": CONTACTS, "attempts": 2, "retry_delay": 300, "dtmf": "9"}
+    )
+    assert answer.status_code == 202, answer.body
+    body = json.loads(answer.body)
+    batch_id = body["batch_id"]
+    assert body["status"] == "queued"
+    assert body["skipped"] == []
+    assert [(c["phone"], c["reference"]) for c in body["calls"]] == [
+        ("+16175551234", "lead-1"),
+        ("+16175551235", "lead-2"),
+        ("+16175551236", None),
+    ]
+    assert [c["id"] for c in body["calls"]] == [
+        contact_call_id(batch_id, c["phone"]) for c in body["calls"]
+    ]
+    [sent] = bulk_requests(fuse)
+    assert sent.path == "/api/apps/101/201/bulk_queue"
+    assert sent.files == ("csv",)
+    rows = list(csv.reader(io.StringIO(sent.uploads["csv"])))
+    assert rows == [
+        ["destination", "name", "slot", "vip"],
+        ["tel:+16175551234;ani=6175550100;postd=9", 'Zoë, "the" boss', "", ""],
+        ["tel:+16175551235;ani=6175550100;postd=9", "", "10:00\nsharp", ""],
+        ["tel:+16175551236;ani=6175550100;postd=9", "Ada", "", "true"],
+    ]
+    token = callback_token(batch_token_subject(batch_id), CALLBACK_SECRET)
+    assert sent.form == {
+        "max_attempts": "2",
+        "reattempt_wait": "300",
+        "result_url": f"https://bridge.example.test/api/fuse/results/batch/{batch_id}?token={token}",
+    }
+    first = read_call(client, body["calls"][0]["id"])
+    assert first["status"] == "queued"
+    assert first["fuse_call_id"] == "1001"  # the simulator lists one id per row
+    assert first["request"]["variables"] == {"name": 'Zoë, "the" boss'}
+
+
+def test_invalid_contacts_are_named_by_index_and_nothing_is_sent(
+    client: Client, fuse: FuseSimulator
+) -> None:
+    contacts = [*CONTACTS, {"phone": "12"}, {"phone": "+16175551234"}, {"fone": "1"}]
+    answer = post_bulk(client, {"contacts": contacts})
+    assert answer.status_code == 422
+    fields = {d["field"] for d in error_of(answer)["details"]}
+    assert fields == {
+        "contacts[3].phone",
+        "contacts[4].phone",
+        "contacts[5].fone",
+        "contacts[5].phone",
+    }
+    assert "first at index 0" in json.dumps(error_of(answer))
+    assert bulk_requests(fuse) == []
+
+
+def test_skip_invalid_sends_the_rest_and_lists_what_was_skipped(
+    client: Client, fuse: FuseSimulator
+) -> None:
+    contacts = [{"phone": "12"}, *CONTACTS]
+    answer = post_bulk(client, {"contacts": contacts, "skip_invalid": True})
+    assert answer.status_code == 202
+    body = json.loads(answer.body)
+    assert len(body["calls"]) == 3
+    assert body["skipped"] == [
+        {
+            "index": 0,
+            "details": [
+                {
+                    "field": "contacts[0].phone",
+                    "message": body["skipped"][0]["details"][0]["message"],
+                }
+            ],
+        }
+    ]
+    [sent] = bulk_requests(fuse)
+    assert len(list(csv.reader(io.StringIO(sent.uploads["csv"])))) == 4
+
+
+def test_a_list_must_have_contacts_and_valid_settings(client: Client) -> None:
+    assert error_of(post_bulk(client, {"contacts": []}))["details"][0]["field"] == "contacts"
+    found = {
+        d["field"]
+        for d in error_of(
+            post_bulk(client, {"contacts": CONTACTS, "attempts": 3, "campaign": "x"})
+        )["details"]
+    }
+    assert found == {"retry_delay", "campaign"}
+    only_bad = post_bulk(client, {"contacts": [{"phone": "1"}], "skip_invalid": True})
+    assert "no valid contact" in json.dumps(error_of(only_bad))
+
+
+def test_results_for_the_list_are_matched_to_contacts_by_phone(
+    client: Client, fuse: FuseSimulator
+) -> None:
+    body = json.loads(post_bulk(client, {"contacts": CONTACTS}).body)
+    batch_id = body["batch_id"]
+    token = callback_token(batch_token_subject(batch_id), CALLBACK_SECRET)
+    url = f"/fuse/results/batch/{batch_id}?token={token}"
+    result = {**FUSE_EXAMPLE, "phone_number": "'16175551235'"}
+    answer = client.http.post(
+        url, headers={"Content-Type": "application/json"}, body=json.dumps(result)
+    )
+    assert answer.status_code == 200
+    assert json.loads(answer.body)["id"] == body["calls"][1]["id"]
+    assert read_call(client, body["calls"][1]["id"])["status"] == "completed"
+    national = {**FUSE_EXAMPLE, "status": "failed", "phone_number": "'6175551236'"}
+    client.http.post(url, headers={"Content-Type": "application/json"}, body=json.dumps(national))
+    batch = json.loads(client.http.get(f"/batches/{batch_id}", headers=AUTH).body)
+    assert batch["counts"] == {"queued": 1, "completed": 1, "failed": 1}
+    assert [c["status"] for c in batch["contacts"]] == ["queued", "completed", "failed"]
+    stranger = {**FUSE_EXAMPLE, "phone_number": "'6175559999'"}
+    kept = client.http.post(
+        url, headers={"Content-Type": "application/json"}, body=json.dumps(stranger)
+    )
+    assert json.loads(kept.body)["status"] == "unmatched"  # kept beside the list, not dropped
+
+
+def test_a_list_url_needs_the_lists_own_token(client: Client) -> None:
+    batch_id = json.loads(post_bulk(client, {"contacts": CONTACTS}).body)["batch_id"]
+    call_token = callback_token(batch_id, CALLBACK_SECRET)  # a call's token, not the list's
+    for token in (call_token, "forged"):
+        answer = client.http.post(
+            f"/fuse/results/batch/{batch_id}?token={token}",
+            headers={"Content-Type": "application/json"},
+            body=json.dumps(FUSE_EXAMPLE),
+        )
+        assert answer.status_code == 403
+
+
+def test_the_same_list_again_replays_without_a_second_bulk_request(
+    client: Client, fuse: FuseSimulator
+) -> None:
+    first = post_bulk(client, {"contacts": CONTACTS}, key="list-1")
+    again = post_bulk(client, {"contacts": CONTACTS}, key="list-1")
+    assert again.status_code == 202
+    assert json.loads(again.body) == json.loads(first.body)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    reused = post_bulk(client, {"contacts": CONTACTS[:2]}, key="list-1")
+    assert error_of(reused)["code"] == "idempotency_key_reused"
+    assert len(bulk_requests(fuse)) == 1
+
+
+def test_without_call_ids_from_fuse_the_list_still_works(
+    client: Client, fuse: FuseSimulator
+) -> None:
+    fuse.mode = "link_only"  # 200 with nothing to read: the layout is undocumented
+    body = json.loads(post_bulk(client, {"contacts": CONTACTS}).body)
+    assert body["status"] == "queued"
+    call = read_call(client, body["calls"][0]["id"])
+    assert call["status"] == "queued"
+    assert call["fuse_call_id"] is None
+
+
+def test_fuse_down_frees_the_key_for_a_retry(client: Client, fuse: FuseSimulator) -> None:
+    fuse.mode = "error500"
+    answer = post_bulk(client, {"contacts": CONTACTS}, key="list-2")
+    assert answer.status_code == 503
+    fuse.mode = "normal"
+    assert post_bulk(client, {"contacts": CONTACTS}, key="list-2").status_code == 202
+
+
+def test_a_list_of_ten_thousand_is_one_fuse_request(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    deps.fuse = FuseClient(fuse.url, 30)  # the simulator reads 10,000 rows: more than 1 s
+    contacts = [{"phone": f"+1617555{i:04d}", "variables": {"n": i}} for i in range(10_000)]
+    answer = post_bulk(client, {"contacts": contacts})
+    assert answer.status_code == 202
+    assert len(json.loads(answer.body)["calls"]) == 10_000
+    assert len(bulk_requests(fuse)) == 1
+
+
+def test_reading_a_batch_needs_the_token_and_an_existing_id(client: Client) -> None:
+    assert client.http.get("/batches/nope").status_code == 401
+    assert client.http.get("/batches/nope", headers=AUTH).status_code == 404
+
+
+def test_the_simulator_wants_a_destination_column(fuse: FuseSimulator) -> None:
+    auth = (FUSE_EMAIL, DEVELOPER_KEY)
+    files = {"csv": ("c.csv", b"phone\r\n6175551234\r\n", "text/csv")}
+    answer = requests.post(f"{fuse.url}/apps/101/201/bulk_queue", files=files, auth=auth, timeout=5)
+    assert answer.status_code == 400
+    assert "destination" in answer.json()["error"]
