@@ -6,6 +6,7 @@ is declared by the deployment templates.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -82,3 +83,18 @@ def demo_parameters(api_token: str, admin_token: str = "local-admin-token") -> d
         "api_tokens": api_token,
         "admin_tokens": admin_token,
     }
+
+
+def create_call_requests_queue(sqs: Any, name: str, visibility_timeout: int = 30) -> str:
+    """The queue CRMs drop call requests on, with its dead-letter queue after 5 receipts (the
+    deployed ones are declared by the deployment templates); returns the queue's URL."""
+    dead = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])
+    redrive = {"deadLetterTargetArn": dead_arn["Attributes"]["QueueArn"], "maxReceiveCount": "5"}
+    return sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout),
+            "RedrivePolicy": json.dumps(redrive),
+        },
+    )["QueueUrl"]

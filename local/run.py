@@ -24,8 +24,14 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from chalicelib.calls import call_id_for_key
-from local.aws_setup import create_calls_table, demo_parameters, put_parameters
+from local.aws_setup import (
+    create_call_requests_queue,
+    create_calls_table,
+    demo_parameters,
+    put_parameters,
+)
 from local.fuse_simulator import FuseSimulator
+from local.sqs_poller import poll_forever
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = "local"
@@ -100,13 +106,24 @@ def run_reconciler_every(seconds: float, stop: threading.Event) -> None:
             print(f"reconciler run failed: {type(err).__name__}: {err}", flush=True)
 
 
-def seed_aws(endpoint: str, stage: dict[str, str], token: str) -> None:
+def consume_call_requests(queue_url: str, stop: threading.Event) -> None:
+    """Lambda's SQS event source, played in-process: see local/sqs_poller.py."""
+    from app import app  # noqa: PLC0415 - only once the environment is set
+
+    sqs = boto3.client("sqs")
+    poll_forever(sqs, queue_url, app.handler_map["call_requests"], FAKE_AWS["AWS_REGION"], stop)
+
+
+def seed_aws(endpoint: str, stage: dict[str, str], token: str) -> str:
+    """Creates and fills what the stage names; returns the call-request queue's URL."""
     create_calls_table(boto3.client("dynamodb", endpoint_url=endpoint), stage["CALLS_TABLE"])
     put_parameters(
         boto3.client("ssm", endpoint_url=endpoint),
         stage["BRIDGE_SSM_PREFIX"],
         demo_parameters(token),
     )
+    sqs = boto3.client("sqs", endpoint_url=endpoint)
+    return create_call_requests_queue(sqs, stage["CALL_REQUESTS_QUEUE"])
 
 
 def start_bridge(port: int, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -165,7 +182,7 @@ def main() -> None:
     moto.start()
     simulator = bridge = None
     try:
-        seed_aws(aws_endpoint, stage, token)
+        queue_url = seed_aws(aws_endpoint, stage, token)
         if not external_fuse:
             simulator = FuseSimulator(port=sim_port).start()
         bridge_url = f"http://{HOST}:{bridge_port}"
@@ -181,11 +198,13 @@ def main() -> None:
         threading.Thread(
             target=run_reconciler_every, args=(RECONCILE_EVERY_SECONDS, stop), daemon=True
         ).start()
+        threading.Thread(target=consume_call_requests, args=(queue_url, stop), daemon=True).start()
         print_banner(
             bridge_url,
             aws_endpoint,
             wiring["FUSE_BASE_URL"],
             token,
+            queue_url,
             simulated=simulator is not None,
         )
         while not stop.is_set() and bridge.poll() is None:
@@ -199,7 +218,9 @@ def main() -> None:
         print("fuse-bridge local stack stopped", flush=True)
 
 
-def print_banner(bridge: str, aws: str, fuse: str, token: str, *, simulated: bool) -> None:
+def print_banner(
+    bridge: str, aws: str, fuse: str, token: str, queue_url: str, *, simulated: bool
+) -> None:
     fuse_note = "Fuse simulator" if simulated else "Fuse (FUSE_BASE_URL)"
     print(
         f"""
@@ -219,7 +240,12 @@ Read it back (a simulated call completes a few seconds after it is queued):
   curl -s {bridge}/calls/{call_id_for_key("demo-1")} -H 'Authorization: Bearer {token}'
   curl -s '{bridge}/calls?reference=lead-42' -H 'Authorization: Bearer {token}'
 
+Or drop it on the local SQS queue, consumed here as Lambda's event source would:
+  .venv/bin/python -m local.send_request '{{"phone": "+16175551234", "reference": "lead-43"}}'
+  (the queue: {queue_url})
+
 The reconciler (lost callbacks) runs every {RECONCILE_EVERY_SECONDS:g} s.
+The admin token (DELETE /campaigns/{{name}}/pending) is local-admin-token.
 """,
         flush=True,
     )

@@ -18,6 +18,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "e2e-token"
+PHONE = "+16175551234"
 
 
 def free_port() -> int:
@@ -40,7 +41,11 @@ def local_stack() -> Iterator[dict[str, str]]:
         text=True,
     )
     bridge = f"http://127.0.0.1:{ports['BRIDGE_PORT']}"
-    urls = {"bridge": bridge, "fuse": f"http://127.0.0.1:{ports['FUSE_SIM_PORT']}"}
+    urls = {
+        "bridge": bridge,
+        "fuse": f"http://127.0.0.1:{ports['FUSE_SIM_PORT']}",
+        "moto_port": str(ports["MOTO_PORT"]),
+    }
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -64,8 +69,7 @@ def local_stack() -> Iterator[dict[str, str]]:
     assert "fuse-bridge local stack stopped" in output
     assert "curl -i -X POST" in output  # the banner showed a ready-to-paste request
     assert "/calls?reference=lead-42" in output  # and how to read it back
-    assert "POST /fuse/results/" in output  # the callback did arrive, and its token is masked:
-    assert re.search(r"token=(?!<redacted>)", output) is None
+    assert re.search(r"token=(?!<redacted>)", output) is None  # result URL tokens are masked
     for port in ports.values():  # everything it started has stopped listening
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0
@@ -104,6 +108,8 @@ def test_queue_a_call_through_the_local_stack(local_stack: dict[str, str]) -> No
         time.sleep(0.5)
     result = state.json()
     assert result["status"] == "completed"
+    [posted] = requests.get(f"{local_stack['fuse']}/_sim/callbacks", timeout=5).json()
+    assert posted["status"] == 200
     assert result["result"]["source"] == "callback"
     assert [e["event"] for e in result["result"]["events"]] == [
         "queued",
@@ -116,3 +122,34 @@ def test_queue_a_call_through_the_local_stack(local_stack: dict[str, str]) -> No
         f"{local_stack['bridge']}/calls?reference=lead-42", headers=auth, timeout=5
     ).json()
     assert [c["id"] for c in listed["calls"]] == [call["id"]]
+
+
+@pytest.mark.timeout(120)
+def test_a_message_on_the_local_queue_places_a_call(local_stack: dict[str, str]) -> None:
+    sent = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "local.send_request",
+            json.dumps({"phone": PHONE, "reference": "sqs-1"}),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "MOTO_PORT": local_stack["moto_port"]},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "sent as message" in sent.stdout
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    deadline = time.monotonic() + 20
+    calls: list = []
+    while not calls and time.monotonic() < deadline:
+        listed = requests.get(
+            f"{local_stack['bridge']}/calls?reference=sqs-1", headers=auth, timeout=5
+        ).json()
+        calls = listed["calls"]
+        time.sleep(0.3)
+    [call] = calls
+    assert call["request"]["phone"] == PHONE
+    assert call["status"] in ("queued", "completed")
