@@ -66,11 +66,11 @@ class LambdaContext:
         return 30_000
 
 
-def api_event(body: dict[str, Any], token: str = TOKEN) -> dict[str, Any]:
+def api_event(body: dict[str, Any], token: str = TOKEN, path: str = "/calls") -> dict[str, Any]:
     """An API Gateway proxy event for POST /calls, as Lambda hands it to Chalice."""
     return {
-        "resource": "/calls",
-        "path": "/calls",
+        "resource": path,
+        "path": path,
         "httpMethod": "POST",
         "headers": {"authorization": f"Bearer {token}", "content-type": "application/json"},
         "multiValueHeaders": {},
@@ -79,7 +79,7 @@ def api_event(body: dict[str, Any], token: str = TOKEN) -> dict[str, Any]:
         "pathParameters": None,
         "stageVariables": None,
         "requestContext": {
-            "resourcePath": "/calls",
+            "resourcePath": path,
             "httpMethod": "POST",
             "stage": "api",
             "domainName": "bridge.example.test",
@@ -88,6 +88,11 @@ def api_event(body: dict[str, Any], token: str = TOKEN) -> dict[str, Any]:
         "body": json.dumps(body),
         "isBase64Encoded": False,
     }
+
+
+def bulk_event(body: dict[str, Any]) -> dict[str, Any]:
+    """POST /calls/bulk, as API Gateway hands it to Chalice."""
+    return api_event(body, path="/calls/bulk")
 
 
 def callback_event(call_id: str, body: dict[str, Any]) -> dict[str, Any]:
