@@ -102,40 +102,27 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@app.route("/calls", methods=["POST"])
-@answers_errors
-def queue_call() -> Response:
+def place_for_caller(place: Callable[..., Reply]) -> Response:
+    """POST /calls and POST /calls/bulk: an API token, then the body and its idempotency key."""
     request = app.current_request
     deps = get_dependencies()
     secrets = deps.secrets.get()
     require_api_token(request.headers.get("authorization"), secrets.api_tokens)
-    return reply_response(
-        place_call(
-            request.raw_body,
-            request.headers.get("idempotency-key"),
-            public_base_url(deps.settings.public_base_url),
-            secrets,
-            deps,
-        )
-    )
+    base_url = public_base_url(deps.settings.public_base_url)
+    key = request.headers.get("idempotency-key")
+    return reply_response(place(request.raw_body, key, base_url, secrets, deps))
+
+
+@app.route("/calls", methods=["POST"])
+@answers_errors
+def queue_call() -> Response:
+    return place_for_caller(place_call)
 
 
 @app.route("/calls/bulk", methods=["POST"])
 @answers_errors
 def queue_calls_in_bulk() -> Response:
-    request = app.current_request
-    deps = get_dependencies()
-    secrets = deps.secrets.get()
-    require_api_token(request.headers.get("authorization"), secrets.api_tokens)
-    return reply_response(
-        place_bulk(
-            request.raw_body,
-            request.headers.get("idempotency-key"),
-            public_base_url(deps.settings.public_base_url),
-            secrets,
-            deps,
-        )
-    )
+    return place_for_caller(place_bulk)
 
 
 @app.route("/batches/{batch_id}", methods=["GET"])
@@ -177,13 +164,12 @@ def cancel_campaign(name: str) -> Response:
     return reply_response(cancel_pending(name, secrets, deps))
 
 
-@app.route("/fuse/results/{call_id}", methods=["POST"], content_types=["*/*"])
-@answers_errors
-def fuse_result(call_id: str) -> Response:
+def receive_from_fuse(receive: Callable[..., Reply], target_id: str) -> Response:
+    """A result POSTed by Fuse: its URL's token, its body as received, its Content-Type."""
     request = app.current_request
     deps = get_dependencies()
-    reply = receive_result(
-        call_id,
+    reply = receive(
+        target_id,
         (request.query_params or {}).get("token"),
         request.raw_body or b"",
         request.headers.get("content-type", ""),
@@ -191,31 +177,28 @@ def fuse_result(call_id: str) -> Response:
         deps=deps,
     )
     return reply_response(reply)
+
+
+@app.route("/fuse/results/{call_id}", methods=["POST"], content_types=["*/*"])
+@answers_errors
+def fuse_result(call_id: str) -> Response:
+    return receive_from_fuse(receive_result, call_id)
+
+
+@app.route("/fuse/results/{call_id}", methods=["GET"])
+def fuse_result_probe(call_id: str) -> dict[str, str]:
+    """Some Plum services GET a result URL before dialing; it must answer 200."""
+    return {"status": "ok"}
 
 
 @app.route("/fuse/results/batch/{batch_id}", methods=["POST"], content_types=["*/*"])
 @answers_errors
 def fuse_batch_result(batch_id: str) -> Response:
-    request = app.current_request
-    deps = get_dependencies()
-    reply = receive_batch_result(
-        batch_id,
-        (request.query_params or {}).get("token"),
-        request.raw_body or b"",
-        request.headers.get("content-type", ""),
-        secrets=deps.secrets.get(),
-        deps=deps,
-    )
-    return reply_response(reply)
+    return receive_from_fuse(receive_batch_result, batch_id)
 
 
 @app.route("/fuse/results/batch/{batch_id}", methods=["GET"])
 def fuse_batch_result_probe(batch_id: str) -> dict[str, str]:
-    return {"status": "ok"}
-
-
-@app.route("/fuse/results/{call_id}", methods=["GET"])
-def fuse_result_probe(call_id: str) -> dict[str, str]:
     """Some Plum services GET a result URL before dialing; it must answer 200."""
     return {"status": "ok"}
 

@@ -212,44 +212,42 @@ class FuseClient:
     def cancel_pending(
         self, credentials: FuseCredentials, application_id: str, deployment_id: str
     ) -> None:
-        """DELETE .../cancel: Fuse cancels every pending call of the deployment (202, no body).
-
-        Cancelling twice does no harm, so a request that may or may not have arrived is simply
-        "unavailable": the caller may send it again.
-        """
+        """DELETE .../cancel: Fuse cancels every pending call of the deployment (202, no body)."""
         url = f"{self._base_url}/apps/{application_id}/{deployment_id}/cancel"
-        try:
-            response = self.session.delete(
-                url, auth=(credentials.email, credentials.developer_key), timeout=self._timeout
-            )
-        except requests.RequestException as err:
-            logger.warning("fuse cancel request failed", extra={"error_type": type(err).__name__})
-            raise FuseUnavailable(
-                "Fuse could not be reached; nothing may be canceled yet, retry"
-            ) from None
-        logger.info("fuse answered a cancel", extra={"fuse_status": response.status_code})
+        response = self._send_repeatable("DELETE", url, credentials)
         if not 200 <= response.status_code < 300:
             raise fuse_error(response, hide=(credentials.developer_key,))
 
     def call_status(self, credentials: FuseCredentials, fuse_call_id: str) -> FuseAnswer:
-        """GET /outbound/{call_id}: Fuse's view of a call, as raw as it came (the caller reads it).
-
-        A GET changes nothing at Fuse, so every transport failure here is simply "unavailable".
-        """
+        """GET /outbound/{call_id}: Fuse's view of a call, as raw as it came (the caller reads it)."""
         url = f"{self._base_url}/outbound/{quote(fuse_call_id, safe='')}"
-        try:
-            response = self.session.get(
-                url, auth=(credentials.email, credentials.developer_key), timeout=self._timeout
-            )
-        except requests.RequestException as err:
-            logger.warning("fuse status request failed", extra={"error_type": type(err).__name__})
-            raise FuseUnavailable("Fuse could not be reached; retry later") from None
+        response = self._send_repeatable("GET", url, credentials)
         if response.status_code == 200:
             content_type = response.headers.get("Content-Type", "application/json")
             return FuseAnswer(body=response.content, content_type=content_type)
         if response.status_code == 404:
             raise FuseCallNotFound(f"Fuse knows no call {fuse_call_id}")
         raise fuse_error(response, hide=(credentials.developer_key,))
+
+    def _send_repeatable(
+        self, method: str, url: str, credentials: FuseCredentials
+    ) -> requests.Response:
+        """A request that does no harm sent twice (a status read, a cancel): any transport
+        failure is simply "unavailable", and the caller may send it again."""
+        try:
+            response = self.session.request(
+                method,
+                url,
+                auth=(credentials.email, credentials.developer_key),
+                timeout=self._timeout,
+            )
+        except requests.RequestException as err:
+            logger.warning(
+                "fuse request failed", extra={"method": method, "error_type": type(err).__name__}
+            )
+            raise FuseUnavailable("Fuse could not be reached; retry later") from None
+        logger.info("fuse answered", extra={"method": method, "fuse_status": response.status_code})
+        return response
 
 
 def classify_transport_error(err: requests.RequestException) -> Exception:

@@ -189,19 +189,48 @@ class FuseSimulator:
     def authorised(self, received: Received) -> bool:
         return received.auth == (self.email, self.developer_key)
 
-    def queue(
-        self, request: Request, received: Received, app_id: str, deployment_id: str, mode: str
-    ) -> Response:
-        if request.method != "POST":
-            return error(405, "Method not allowed. Use POST.")
+    def refusal(
+        self,
+        request: Request,
+        received: Received,
+        method: str,
+        deployment: tuple[str, str] | None = None,
+    ) -> Response | None:
+        """What every endpoint checks first, in the documented order of its error codes."""
+        if request.method != method:
+            return error(405, f"Method not allowed. Use {method}.")
         if not self.authorised(received):
             return error(401, "Invalid credentials or inactive account.")
-        if (app_id, deployment_id) not in self.deployments:
+        if deployment is not None and deployment not in self.deployments:
             return error(404, "No deployment was found by that application id and deployment id.")
-        if mode == "error500":
+        if self.mode == "error500":
             return error(500, "Database error.")
         if self.fail_with is not None:
             return error(*self.fail_with)
+        return None
+
+    def _start_call(self, deployment: tuple[str, str], form: dict[str, str]) -> str:
+        """A queued call, ending after callback_delay as the switches say. Lock held."""
+        call_id = str(next(self._ids))
+        self.queued[call_id] = form
+        self._calls[call_id] = SimCall(
+            deployment=deployment,
+            form=form,
+            queued_at=time.time(),
+            completes_at=time.time() + self.callback_delay,
+            outcome=self.outcome,
+            encoding=self.callback_encoding,
+            deliver=not self.lose_callbacks,
+            copies=2 if self.duplicate_callbacks else 1,
+        )
+        self._complete_later(call_id, self.callback_delay)
+        return call_id
+
+    def queue(
+        self, request: Request, received: Received, app_id: str, deployment_id: str, mode: str
+    ) -> Response:
+        if refusal := self.refusal(request, received, "POST", (app_id, deployment_id)):
+            return refusal
         if received.content_type != "multipart/form-data":
             return error(400, "Content-type must be multipart/form-data.")
         if problem := field_problem(received.form):
@@ -210,20 +239,7 @@ class FuseSimulator:
             # Fuse got it and queues it, but answers too late: exactly the "unknown" case.
             self._stopping.wait(self.hang_seconds)
         with self._lock:
-            call_id = str(next(self._ids))
-            self.queued[call_id] = dict(received.form)
-            call = SimCall(
-                deployment=(app_id, deployment_id),
-                form=dict(received.form),
-                queued_at=time.time(),
-                completes_at=time.time() + self.callback_delay,
-                outcome=self.outcome,
-                encoding=self.callback_encoding,
-                deliver=not self.lose_callbacks,
-                copies=2 if self.duplicate_callbacks else 1,
-            )
-            self._calls[call_id] = call
-            self._complete_later(call_id, self.callback_delay)
+            call_id = self._start_call((app_id, deployment_id), dict(received.form))
         if mode == "garbage":
             return Response("<html>Service temporarily confused", 200, mimetype="text/html")
         link = f"<{request.host_url}api/outbound/{call_id}>"
@@ -237,12 +253,8 @@ class FuseSimulator:
         )
 
     def status(self, request: Request, received: Received, call_id: str) -> Response:
-        if request.method != "GET":
-            return error(405, "Method not allowed. Use GET.")
-        if not self.authorised(received):
-            return error(401, "Invalid credentials or inactive account.")
-        if self.mode == "error500":
-            return error(500, "Database error.")
+        if refusal := self.refusal(request, received, "GET"):
+            return refusal
         with self._lock:
             call = self._calls.get(call_id)
         if call is None:
@@ -255,16 +267,8 @@ class FuseSimulator:
     ) -> Response:
         """A CSV of contacts (`destination` first, extra columns become call variables) and the
         shared fields; each row becomes a call that ends and reports like a single one."""
-        if request.method != "POST":
-            return error(405, "Method not allowed. Use POST.")
-        if not self.authorised(received):
-            return error(401, "Invalid credentials or inactive account.")
-        if (app_id, deployment_id) not in self.deployments:
-            return error(404, "No deployment was found by that application id and deployment id.")
-        if mode == "error500":
-            return error(500, "Database error.")
-        if self.fail_with is not None:
-            return error(*self.fail_with)
+        if refusal := self.refusal(request, received, "POST", (app_id, deployment_id)):
+            return refusal
         if received.content_type != "multipart/form-data":
             return error(400, "Content-type must be multipart/form-data.")
         if "csv" not in received.uploads:
@@ -281,24 +285,11 @@ class FuseSimulator:
             return error(400, problem)
         if mode == "hang":
             self._stopping.wait(self.hang_seconds)
-        call_ids = []
         with self._lock:
-            for row in rows[1:]:
-                call_id = str(next(self._ids))
-                form = {**received.form, "phone_number": row[0]}
-                self.queued[call_id] = form
-                self._calls[call_id] = SimCall(
-                    deployment=(app_id, deployment_id),
-                    form=form,
-                    queued_at=time.time(),
-                    completes_at=time.time() + self.callback_delay,
-                    outcome=self.outcome,
-                    encoding=self.callback_encoding,
-                    deliver=not self.lose_callbacks,
-                    copies=2 if self.duplicate_callbacks else 1,
-                )
-                self._complete_later(call_id, self.callback_delay)
-                call_ids.append(call_id)
+            call_ids = [
+                self._start_call((app_id, deployment_id), {**received.form, "phone_number": row[0]})
+                for row in rows[1:]
+            ]
         if mode == "garbage":
             return Response("<html>Service temporarily confused", 200, mimetype="text/html")
         if mode == "link_only":
@@ -326,14 +317,8 @@ class FuseSimulator:
     ) -> Response:
         """As documented: every pending call of the deployment is canceled; 202 and no body.
         Each canceled call then ends, and its result (canceled) is POSTed to its result_url."""
-        if request.method != "DELETE":
-            return error(405, "Method not allowed. Use DELETE.")
-        if not self.authorised(received):
-            return error(401, "Invalid credentials or inactive account.")
-        if (app_id, deployment_id) not in self.deployments:
-            return error(404, "No deployment was found by that application id and deployment id.")
-        if self.mode == "error500":
-            return error(500, "Database error.")
+        if refusal := self.refusal(request, received, "DELETE", (app_id, deployment_id)):
+            return refusal
         now = time.time()
         with self._lock:
             for call_id, call in self._calls.items():
