@@ -219,7 +219,7 @@ class FuseClient:
             raise fuse_error(response, hide=(credentials.developer_key,))
 
     def call_status(self, credentials: FuseCredentials, fuse_call_id: str) -> FuseAnswer:
-        """GET /outbound/{call_id}: Fuse's view of a call, as raw as it came (the caller reads it)."""
+        """GET /outbound/{call_id}: Fuse's view of a call, raw as it came (the caller reads it)."""
         url = f"{self._base_url}/outbound/{quote(fuse_call_id, safe='')}"
         response = self._send_repeatable("GET", url, credentials)
         if response.status_code == 200:
