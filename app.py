@@ -26,6 +26,7 @@ from chalicelib.errors import (
 )
 from chalicelib.event_calls import place_batch
 from chalicelib.logs import logger
+from chalicelib.metrics import count
 from chalicelib.reconciler import reconcile
 from chalicelib.records import Reply
 
@@ -56,6 +57,7 @@ def reply_response(reply: Reply) -> Response:
 
 def error_response(err: BridgeError) -> Response:
     logger.info("request refused", extra={"outcome": err.code, "http_status": err.status})
+    count("CallsRejected" if err.status < 500 else "RequestsFailed", reason=err.code)
     return Response(body=err.body(), status_code=err.status, headers=err.headers)
 
 
@@ -72,10 +74,22 @@ def answers_errors(view: Callable[..., Response]) -> Callable[..., Response]:
     return wrapper
 
 
+_cold = [True]
+
+
+@app.middleware("all")
+def request_context(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """Every invocation's logs carry its Lambda request id; the first one counts a cold start."""
+    context = getattr(event, "lambda_context", None) or getattr(event, "context", None)
+    logger.append_keys(lambda_request_id=getattr(context, "aws_request_id", None))
+    if _cold[0]:
+        _cold[0] = False
+        count("ColdStart")
+    return get_response(event)
+
+
 @app.middleware("http")
 def bridge_error_shape(event: Any, get_response: Callable[[Any], Response]) -> Response:
-    context = getattr(event, "lambda_context", None)
-    logger.append_keys(lambda_request_id=getattr(context, "aws_request_id", None))
     response = get_response(event)
     if response.status_code >= 400 and isinstance(response.body, dict) and "Code" in response.body:
         error_type = CHALICE_ERRORS.get(response.status_code, BridgeError)

@@ -40,6 +40,7 @@ from chalicelib.errors import (
 )
 from chalicelib.fuse_client import FuseCredentials
 from chalicelib.logs import logger
+from chalicelib.metrics import count
 from chalicelib.phones import InvalidPhone, parse_phone
 from chalicelib.records import CALLBACK, PENDING, QUEUED, UNKNOWN, CallRecord, Reply
 from chalicelib.secrets import Secrets
@@ -120,12 +121,15 @@ def send_batch(
         )
         call_ids, fuse_answer = queued.call_ids, queued.body
     except FuseOutcomeUnknown as err:
+        count("FuseErrors", code=err.code)
         unknown, call_ids, fuse_answer = err, None, ""
     except BridgeError as err:
         logger.warning("list not queued", extra={**log, "outcome": err.code})
+        count("FuseErrors", code=err.code)
         deps.store.release(batch_id, BATCH_SORT_KEY)
         raise
     status = UNKNOWN if unknown else QUEUED
+    count("BulkContacts", len(request.contacts), outcome=status)
     now = math.floor(deps.clock())
     expires_at = now + deps.settings.retention_days * 86400
     calls = contact_calls(batch_id, request, status=status, call_ids=call_ids, now=now, deps=deps)
@@ -253,6 +257,8 @@ def receive_batch_result(
                 "list callback received",
                 extra={"batch_id": batch_id, "call_id": call_id, "stored": stored},
             )
+            if stored == STORED:
+                count("CallbacksStored")
             if stored == STORED and outcome is not None:
                 publish_outcome(deps, call_id, outcome, now)
             return Reply(200, {"status": stored, "id": call_id})

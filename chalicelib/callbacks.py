@@ -16,6 +16,7 @@ from chalicelib.callback_tokens import is_genuine_callback
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import InvalidToken, NotFound
 from chalicelib.logs import logger
+from chalicelib.metrics import count
 from chalicelib.records import CALLBACK, CallRecord, Delivery, Reply
 from chalicelib.result_events import ResultNotPublished
 from chalicelib.secrets import Secrets
@@ -86,6 +87,8 @@ def receive_result(
         logger.warning("callback for a call the bridge does not have", extra=log)
         raise NotFound(f"no call {call_id}")
     logger.info("callback received", extra=log)
+    if stored == STORED:
+        count("CallbacksStored")
     if stored == STORED and outcome is not None:
         publish_outcome(deps, call_id, outcome, now)
     return Reply(200, {"status": stored, "id": call_id})

@@ -31,6 +31,7 @@ from chalicelib.errors import (
 from chalicelib.fuse_client import FuseCredentials
 from chalicelib.fuse_form import fuse_form_fields
 from chalicelib.logs import logger
+from chalicelib.metrics import count
 from chalicelib.phones import mask_phone
 from chalicelib.records import PENDING, QUEUED, UNKNOWN, CallRecord, Reply
 from chalicelib.secrets import Secrets
@@ -252,6 +253,7 @@ def dial(
             fields,
         )
     except FuseOutcomeUnknown as err:
+        count("FuseErrors", code=err.code)
         reply = unknown_reply(call_id, err)
         deps.store.settle(call_id, UNKNOWN, reply, now=now, fuse_call_id=None)
         logger.warning("call outcome unknown", extra={**log, "outcome": err.code})
@@ -259,6 +261,7 @@ def dial(
     except BridgeError as err:
         # Fuse certainly queued nothing: free the key so a corrected or later retry may queue.
         logger.warning("call not queued", extra={**log, "outcome": err.code})
+        count("FuseErrors", code=err.code)
         release_quietly(call_id, deps)
         raise
     except Exception:
@@ -267,6 +270,7 @@ def dial(
         logger.exception("call outcome unknown after an unexpected error", extra=log)
         raise
     reply = queued_reply(call_id, queued.fuse_call_id, request.reference)
+    count("CallsQueued")
     try:
         deps.store.settle(
             call_id,

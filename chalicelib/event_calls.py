@@ -25,6 +25,7 @@ from chalicelib.errors import (
     ValidationFailed,
 )
 from chalicelib.logs import logger
+from chalicelib.metrics import count
 from chalicelib.records import CallRecord, Reply
 
 REJECTED = "rejected"
@@ -82,6 +83,8 @@ def place_from_event(raw_body: bytes, source_id: str, deps: Dependencies) -> Eve
             outcome = EventOutcome(
                 source_id, REJECTED, call_id, reply.body.get("error", {}).get("code")
             )
+    if outcome.decision == REJECTED:
+        count("CallsRejected", reason=outcome.code or "unknown")
     logger.info(
         "call request from an event",
         extra={

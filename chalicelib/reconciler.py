@@ -16,6 +16,7 @@ from chalicelib.dependencies import Dependencies
 from chalicelib.errors import BridgeError, FuseCallNotFound
 from chalicelib.fuse_client import FuseCredentials
 from chalicelib.logs import logger
+from chalicelib.metrics import count
 from chalicelib.records import POLL, QUEUED, CallRecord
 from chalicelib.result_events import ResultNotPublished
 from chalicelib.secrets import Secrets
@@ -84,6 +85,7 @@ def poll(
     expires_at = now + deps.settings.retention_days * 86400
     if deps.store.store_result(delivery, outcome, now, expires_at) == STORED:
         report.settled += 1
+        count("ResultsSettledByReconciler")
         logger.info(
             "result settled by polling",
             extra={"call_id": record.id, "call_status": outcome["status"]},
