@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHECKOV := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV)/.installed
+STAGE ?= dev
+REGION ?= $(or $(AWS_REGION),$(AWS_DEFAULT_REGION),us-east-1)
 
-.PHONY: setup local test lint format bench clean
+.PHONY: setup local test lint format bench clean package deploy configure
 
 # Reinstalls only when a requirements file changed since the last install.
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
@@ -13,12 +17,18 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	@touch $(STAMP)
 
+# checkov pins its own boto3, so it gets a venv of its own inside .venv.
+$(CHECKOV_STAMP): requirements-checkov.txt | $(STAMP)
+	@test -x $(CHECKOV)/bin/python || $(PYTHON) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@touch $(CHECKOV_STAMP)
+
 setup: $(STAMP)
 
 local: setup
 	$(BIN)/python -m local.run
 
-test: setup lint
+test: setup $(CHECKOV_STAMP) lint
 	$(BIN)/python -m pytest
 
 lint: setup
@@ -31,6 +41,29 @@ format: setup
 
 bench: setup
 	$(BIN)/python -m bench.run
+
+# The deployable template: chalice's own, merged with infra/resources.json, in build/$(STAGE)/.
+package: setup
+	rm -rf build/$(STAGE)
+	AWS_DEFAULT_REGION=$(REGION) $(BIN)/chalice package --stage $(STAGE) \
+		--merge-template infra/resources.json build/$(STAGE)
+	@echo "packaged stage $(STAGE) in build/$(STAGE)/ (sam.json, deployment.zip)"
+
+# Needs the AWS CLI, credentials, and an S3 bucket for the code (DEPLOY_BUCKET).
+deploy: package
+	@command -v aws >/dev/null || { echo "make deploy needs the AWS CLI (aws) on the PATH"; exit 1; }
+	@test -n "$(DEPLOY_BUCKET)" || { echo "set DEPLOY_BUCKET to an S3 bucket for the code"; exit 1; }
+	aws cloudformation package --region $(REGION) --template-file build/$(STAGE)/sam.json \
+		--s3-bucket $(DEPLOY_BUCKET) --output-template-file build/$(STAGE)/packaged.json
+	aws cloudformation deploy --region $(REGION) --template-file build/$(STAGE)/packaged.json \
+		--stack-name fuse-bridge-$(STAGE) --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
+		--parameter-overrides Stage=$(STAGE) AlarmEmail=$(ALARM_EMAIL)
+	aws cloudformation describe-stacks --region $(REGION) --stack-name fuse-bridge-$(STAGE) \
+		--query "Stacks[0].Outputs" --output table
+
+# Writes the stage's SSM parameters, asking for each value (secrets without echo).
+configure: setup
+	AWS_DEFAULT_REGION=$(REGION) $(BIN)/python -m infra.configure --stage $(STAGE)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

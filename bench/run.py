@@ -49,7 +49,8 @@ from chalicelib.fuse_form import fuse_form_fields
 from chalicelib.logs import SERVICE
 from chalicelib.secrets import parse_secrets
 from chalicelib.settings import load_settings
-from local.aws_setup import create_calls_table, put_parameters
+from infra.parameters import put_parameters
+from local.aws_setup import create_calls_table
 from local.fuse_simulator import FuseSimulator
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,10 +7,7 @@ is declared by the deployment templates.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
-
-SECURE_PARAMETERS = {"fuse/developer_key", "callback_secret", "api_tokens", "admin_tokens"}
 
 
 def create_calls_table(dynamodb: Any, name: str) -> None:
@@ -56,17 +53,6 @@ def index(name: str, partition: str, sort: str) -> dict[str, Any]:
         ],
         "Projection": {"ProjectionType": "ALL"},
     }
-
-
-def put_parameters(ssm: Any, prefix: str, values: Mapping[str, str]) -> None:
-    """Writes `values` (names relative to the prefix); secrets as SecureString, as in production."""
-    for name, value in values.items():
-        ssm.put_parameter(
-            Name=f"{prefix.rstrip('/')}/{name}",
-            Value=value,
-            Type="SecureString" if name in SECURE_PARAMETERS else "String",
-            Overwrite=True,
-        )
 
 
 def demo_parameters(api_token: str, admin_token: str = "local-admin-token") -> dict[str, str]:

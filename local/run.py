@@ -24,12 +24,8 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from chalicelib.calls import call_id_for_key
-from local.aws_setup import (
-    create_call_requests_queue,
-    create_calls_table,
-    demo_parameters,
-    put_parameters,
-)
+from infra.parameters import put_parameters
+from local.aws_setup import create_call_requests_queue, create_calls_table, demo_parameters
 from local.fuse_simulator import FuseSimulator
 from local.sqs_poller import poll_forever
 

@@ -35,7 +35,8 @@ from app import app  # noqa: E402 - after the environment above
 from chalicelib.dependencies import Dependencies, build_dependencies, set_dependencies  # noqa: E402
 from chalicelib.logs import SERVICE, logger  # noqa: E402
 from chalicelib.settings import load_settings  # noqa: E402
-from local.aws_setup import create_calls_table, put_parameters  # noqa: E402
+from infra.parameters import put_parameters  # noqa: E402
+from local.aws_setup import create_calls_table  # noqa: E402
 from local.fuse_simulator import FuseSimulator  # noqa: E402
 
 PREFIX = "/fuse-bridge/test"

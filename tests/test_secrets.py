@@ -10,7 +10,7 @@ from chalice.test import Client
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import ConfigurationIncomplete
 from chalicelib.secrets import SecretStore, parse_secrets
-from local.aws_setup import put_parameters
+from infra.parameters import put_parameters
 from tests.conftest import PARAMETERS, PHONE, PREFIX, Aws, broken_client, error_of, post_call
 
 

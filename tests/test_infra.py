@@ -1,0 +1,217 @@
+"""The deployment, checked offline by the tools AWS users run: chalice package, cfn-lint, checkov.
+
+Packaging downloads the Lambda's dependencies from PyPI the first time (then chalice caches them
+under .chalice/deployments), so these are the suite's slowest tests; CI runs them all the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from chalicelib.secrets import parse_secrets
+from infra.configure import collect
+from infra.parameters import PARAMETERS, Parameter, put_parameters
+from tests.conftest import Aws
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CHECKOV = ROOT / ".venv" / "checkov" / "bin" / "checkov"
+CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
+XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+FUNCTIONS = {"APIHandler", "CallRequests", "CallRequested", "ReconcileCalls"}
+
+
+def chalice_package(stage: str, out: Path, *extra: str) -> None:
+    subprocess.run(
+        [BIN / "chalice", "package", "--stage", stage, *extra, str(out)],
+        cwd=ROOT,
+        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("packaged")
+    for stage in ("dev", "prod"):
+        chalice_package(stage, out / stage, "--merge-template", "infra/resources.json")
+    chalice_package("prod", out / "terraform", "--pkg-format", "terraform")
+    return {"dev": out / "dev", "prod": out / "prod", "terraform": out / "terraform"}
+
+
+def template(packaged: dict[str, Path], stage: str) -> dict[str, Any]:
+    return json.loads((packaged[stage] / "sam.json").read_text())
+
+
+def stage_env(stage: str) -> dict[str, str]:
+    return {**CONFIG["environment_variables"], **CONFIG["stages"][stage]["environment_variables"]}
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_cfn_lint_finds_nothing(packaged: dict[str, Path], stage: str) -> None:
+    result = subprocess.run(
+        [BIN / "cfn-lint", str(packaged[stage] / "sam.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_checkov_finds_nothing_unexplained(packaged: dict[str, Path], stage: str) -> None:
+    result = subprocess.run(
+        [
+            CHECKOV,
+            "-f",
+            str(packaged[stage] / "sam.json"),
+            "--framework",
+            "cloudformation",
+            "--compact",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    report = json.loads(result.stdout)
+    summary = report["summary"]
+    failed = [c["check_id"] + " " + c["resource"] for c in report["results"]["failed_checks"]]
+    assert summary["failed"] == 0, failed
+    assert summary["passed"] > 0
+    for skipped in report["results"]["skipped_checks"]:
+        assert len(skipped["check_result"].get("suppress_comment", "")) > 20, skipped["check_id"]
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_every_policy_grants_only_named_resources(packaged: dict[str, Path], stage: str) -> None:
+    roles = [
+        r for r in template(packaged, stage)["Resources"].values() if r["Type"] == "AWS::IAM::Role"
+    ]
+    assert len(roles) == len(FUNCTIONS)
+    for role in roles:
+        for policy in role["Properties"]["Policies"]:
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = (
+                    statement["Action"]
+                    if isinstance(statement["Action"], list)
+                    else [statement["Action"]]
+                )
+                resources = statement["Resource"]
+                resources = resources if isinstance(resources, list) else [resources]
+                assert all("*" not in action for action in actions), statement
+                for resource in resources:
+                    if resource == "*":  # X-Ray's actions take no resource: AWS requires "*"
+                        assert set(actions) <= XRAY_ACTIONS, statement
+                        assert stage == "prod"  # and only where tracing is on
+                        continue
+                    assert (
+                        f"fuse-bridge-{stage}" in resource
+                        or f"fuse-bridge/{stage}" in resource
+                        or (resource == "arn:aws:kms:*:*:key/*" and "Condition" in statement)
+                    ), resource
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_resources_follow_the_stage_naming_convention(
+    packaged: dict[str, Path], stage: str
+) -> None:
+    resources = template(packaged, stage)["Resources"]
+    env = stage_env(stage)
+    names = {
+        "CallsTable": ("TableName", env["CALLS_TABLE"]),
+        "CallRequestsQueue": ("QueueName", env["CALL_REQUESTS_QUEUE"]),
+        "ResultsBus": ("Name", env["RESULTS_EVENT_BUS"]),
+    }
+    for resource, (prop, configured) in names.items():
+        declared = resources[resource]["Properties"][prop]["Fn::Sub"]
+        assert declared.replace("${Stage}", stage) == configured
+    table = resources["CallsTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {
+        "by_reference",
+        "open_calls",
+        "by_batch",
+    }
+    queue = resources["CallRequestsQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * CONFIG["lambda_timeout"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    source = resources["CallRequests"]["Properties"]["Events"]["CallRequestsSqsEventSource"]
+    assert source["Properties"]["Queue"]["Fn::Sub"].endswith(f":{env['CALL_REQUESTS_QUEUE']}")
+    assert source["Properties"]["ScalingConfig"]["MaximumConcurrency"] == 2
+    alarms = {k for k, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
+    assert {"DeadLetterQueueNotEmptyAlarm", "Api5xxAlarm"} <= alarms
+    assert {f"{fn}ErrorsAlarm" for fn in FUNCTIONS} <= alarms
+
+
+def test_functions_run_on_arm64_with_tracing_as_the_stage_says(packaged: dict[str, Path]) -> None:
+    for stage, tracing in (("dev", "PassThrough"), ("prod", "Active")):
+        resources = template(packaged, stage)["Resources"]
+        for name in FUNCTIONS:
+            properties = resources[name]["Properties"]
+            assert properties["Architectures"] == ["arm64"]
+            assert properties["Tracing"] == tracing
+            assert properties["Timeout"] > float(stage_env(stage)["FUSE_TIMEOUT_SECONDS"])
+
+
+def test_terraform_packaging_names_the_same_resources(packaged: dict[str, Path]) -> None:
+    terraform = json.loads((packaged["terraform"] / "chalice.tf.json").read_text())["resource"]
+    sam = template(packaged, "prod")["Resources"]
+    handlers_tf = {f["handler"] for f in terraform["aws_lambda_function"].values()}
+    handlers_sam = {sam[name]["Properties"]["Handler"] for name in FUNCTIONS}
+    assert handlers_tf == handlers_sam
+    for function in terraform["aws_lambda_function"].values():
+        assert function["environment"]["variables"] == stage_env("prod")
+    [mapping] = terraform["aws_lambda_event_source_mapping"].values()
+    assert mapping["event_source_arn"].endswith(f":{stage_env('prod')['CALL_REQUESTS_QUEUE']}")
+    assert mapping["scaling_config"] == {"maximum_concurrency": 2}
+
+
+def test_configure_writes_what_the_bridge_reads(aws: Aws) -> None:
+    answers = {
+        "fuse/email": "ops@example.test",
+        "fuse/developer_key": "dk-from-the-fuse-ui",
+        "campaigns/default/application_id": "101",
+        "campaigns/default/deployment_id": "201",
+        "campaigns/default/caller_id": "(617) 555-0100",
+    }
+
+    def ask(parameter: Parameter) -> str:
+        return answers.get(parameter.name, "")  # the rest left empty: generated
+
+    values, generated = collect(ask)
+    assert set(generated) == {"callback_secret", "api_tokens", "admin_tokens"}
+    assert values["campaigns/default/caller_id"] == "+16175550100"
+    put_parameters(aws.ssm, "/fuse-bridge/prod", values)
+    stored = aws.ssm.get_parameters_by_path(Path="/fuse-bridge/prod", Recursive=True)["Parameters"]
+    types = {p["Name"].removeprefix("/fuse-bridge/prod/"): p["Type"] for p in stored}
+    assert {n for n, t in types.items() if t == "SecureString"} == {
+        p.name for p in PARAMETERS if p.secret
+    }
+    decrypted = boto3.client("ssm").get_parameters_by_path(
+        Path="/fuse-bridge/prod", Recursive=True, WithDecryption=True
+    )["Parameters"]
+    secrets = parse_secrets(
+        {p["Name"].removeprefix("/fuse-bridge/prod/"): p["Value"] for p in decrypted},
+        "/fuse-bridge/prod",
+    )
+    assert secrets.campaigns["default"].deployment_id == "201"
+    assert secrets.api_tokens == (generated["api_tokens"],)
