@@ -47,6 +47,7 @@ package: setup
 	rm -rf build/$(STAGE)
 	AWS_DEFAULT_REGION=$(REGION) $(BIN)/chalice package --stage $(STAGE) \
 		--merge-template infra/resources.json build/$(STAGE)
+	$(BIN)/python -m infra.precompile build/$(STAGE)/deployment.zip
 	@echo "packaged stage $(STAGE) in build/$(STAGE)/ (sam.json, deployment.zip)"
 
 # Needs the AWS CLI, credentials, and an S3 bucket for the code (DEPLOY_BUCKET).

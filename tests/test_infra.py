@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 from chalicelib.secrets import parse_secrets
 from infra.configure import collect
 from infra.parameters import PARAMETERS, Parameter, put_parameters
+from infra.precompile import add_bytecode
 from tests.conftest import Aws
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -215,3 +217,21 @@ def test_configure_writes_what_the_bridge_reads(aws: Aws) -> None:
     )
     assert secrets.campaigns["default"].deployment_id == "201"
     assert secrets.api_tokens == (generated["api_tokens"],)
+
+
+@pytest.mark.skipif(
+    sys.version_info[:2] != (3, 11), reason="bytecode is made only by the Lambda's Python"
+)
+def test_the_finished_zip_is_pure_python_with_the_cold_starts_bytecode(
+    packaged: dict[str, Path], tmp_path: Path
+) -> None:
+    zip_path = tmp_path / "deployment.zip"
+    zip_path.write_bytes((packaged["dev"] / "deployment.zip").read_bytes())
+    assert add_bytecode(zip_path) > 50
+    with zipfile.ZipFile(zip_path) as archive:
+        names = archive.namelist()
+    assert not [n for n in names if n.endswith(".so")]  # same zip for arm64 and x86_64
+    assert "chalicelib/__pycache__/calls.cpython-311.pyc" in names
+    assert "requests/__pycache__/sessions.cpython-311.pyc" in names
+    assert "charset_normalizer/md.py" in names  # the pure-Python fallback stays
+    assert zip_path.stat().st_size < 3_000_000
