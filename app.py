@@ -57,7 +57,10 @@ def reply_response(reply: Reply) -> Response:
 
 def error_response(err: BridgeError) -> Response:
     logger.info("request refused", extra={"outcome": err.code, "http_status": err.status})
-    count("CallsRejected" if err.status < 500 else "RequestsFailed", reason=err.code)
+    request = app.current_request
+    placing = request is not None and request.method == "POST" and request.path.startswith("/calls")
+    refused = "CallsRejected" if placing else "RequestsRefused"
+    count(refused if err.status < 500 else "RequestsFailed", reason=err.code)
     return Response(body=err.body(), status_code=err.status, headers=err.headers)
 
 

@@ -42,6 +42,7 @@ def test_each_outcome_is_counted(
     fuse.mode = "normal"
     deliver(client, call_id, FUSE_EXAMPLE)
     post_bulk(client, {"contacts": CONTACTS})
+    client.http.get("/calls/nope")  # no token: refused, but not a call request
     names = [
         (m["name"], m.get("reason") or m.get("code"), m["value"])
         for m in emitted(capsys.readouterr().out)
@@ -52,6 +53,8 @@ def test_each_outcome_is_counted(
     assert ("RequestsFailed", "fuse_unavailable", [1.0]) in names
     assert ("CallbacksStored", None, [1.0]) in names
     assert ("BulkContacts", None, [3.0]) in names
+    assert ("RequestsRefused", "unauthorized", [1.0]) in names
+    assert ("CallsRejected", "unauthorized", [1.0]) not in names
 
 
 def test_log_lines_carry_the_keys_that_find_a_call(
