@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -45,7 +46,7 @@ from bench.harness import (
 )
 from chalicelib.bulk_request import contacts_csv, parse_bulk_request
 from chalicelib.call_request import parse_call_request
-from chalicelib.dependencies import build_dependencies, set_dependencies
+from chalicelib.dependencies import Dependencies, build_dependencies, set_dependencies
 from chalicelib.fuse_form import fuse_form_fields
 from chalicelib.logs import SERVICE
 from chalicelib.secrets import parse_secrets
@@ -89,13 +90,23 @@ def invoke() -> dict:
     return answer
 
 
-def aws_calls_and_connections(fuse: FuseSimulator) -> None:
+@contextlib.contextmanager
+def bridge_on_moto(fuse: FuseSimulator, **settings: str) -> Iterator[Dependencies]:
+    """The bridge as production builds it, on moto and the simulator, for counting AWS calls."""
     os.environ.update(bridge_environment(fuse.url))
     with mock_aws():
         create_calls_table(boto3.client("dynamodb"), TABLE)
         put_parameters(boto3.client("ssm"), PREFIX, PARAMETERS)
-        deps = build_dependencies(load_settings())
+        deps = build_dependencies(load_settings({**os.environ, **settings}))
         set_dependencies(deps)
+        try:
+            yield deps
+        finally:
+            set_dependencies(None)
+
+
+def aws_calls_and_connections(fuse: FuseSimulator) -> None:
+    with bridge_on_moto(fuse) as deps:
         fuse.reset()
         invoke()  # the cold request: secrets walked, clients and the Fuse connection made
         cold_ports = {r.client_port for r in fuse.queue_requests()}
@@ -115,7 +126,6 @@ def aws_calls_and_connections(fuse: FuseSimulator) -> None:
         for _ in range(warm):
             invoke()
         ports = {r.client_port for r in fuse.queue_requests()}
-        set_dependencies(None)
     report(
         f"1. AWS calls per warm POST /calls: SSM {counts.get('ssm', 0) / warm:g}, "
         f"DynamoDB {counts.get('dynamodb', 0) / warm:g}  (over {warm} requests, moto)"
@@ -196,12 +206,7 @@ def warm_overhead(fuse: FuseSimulator) -> None:
 
 
 def callbacks(fuse: FuseSimulator) -> None:
-    os.environ.update(bridge_environment(fuse.url))
-    with mock_aws():
-        create_calls_table(boto3.client("dynamodb"), TABLE)
-        put_parameters(boto3.client("ssm"), PREFIX, PARAMETERS)
-        deps = build_dependencies(load_settings())
-        set_dependencies(deps)
+    with bridge_on_moto(fuse) as deps:
         call_ids = [json.loads(invoke()["body"])["id"] for _ in range(20)]
         operations: list[str] = []
         deps.store._client().meta.events.register(
@@ -209,7 +214,6 @@ def callbacks(fuse: FuseSimulator) -> None:
         )
         for call_id in call_ids:
             deliver(call_id)
-        set_dependencies(None)
     report(
         f"6a. DynamoDB calls per result callback: {len(operations) / len(call_ids):g} "
         f"({', '.join(sorted(set(operations)))}; over {len(call_ids)} callbacks, moto)"
@@ -249,16 +253,10 @@ def bulk_lists(fuse: FuseSimulator) -> None:
         f"7a. Validate 10,000 contacts and build their CSV: {statistics.median(timings):.3f} s "
         "(median of 5; target < 1 s)"
     )
-    os.environ.update(bridge_environment(fuse.url))
-    with mock_aws():
-        create_calls_table(boto3.client("dynamodb"), TABLE)
-        put_parameters(boto3.client("ssm"), PREFIX, PARAMETERS)
-        settings = load_settings({**os.environ, "FUSE_TIMEOUT_SECONDS": "30"})
-        set_dependencies(build_dependencies(settings))
+    with bridge_on_moto(fuse, FUSE_TIMEOUT_SECONDS="30"):  # Fuse reads 10,000 rows
         fuse.reset()
         fuse.callback_delay = 3600
         answer = app(bulk_event(body), LambdaContext())
-        set_dependencies(None)
     sent = [r for r in fuse.received if r.path.startswith("/api/apps/")]
     report(
         f"7b. Fuse requests for a 10,000-contact list: {len(sent)} "

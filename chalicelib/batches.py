@@ -19,7 +19,7 @@ from chalicelib.bulk_request import (
     parse_bulk_request,
 )
 from chalicelib.call_views import CancelMarkers, describe_call, iso
-from chalicelib.callback_tokens import batch_result_url, batch_token_subject, is_genuine_callback
+from chalicelib.callback_tokens import batch_result_url, batch_token_subject, require_genuine
 from chalicelib.callbacks import publish_outcome, read_delivery
 from chalicelib.calls import (
     call_id_for_key,
@@ -34,7 +34,6 @@ from chalicelib.dependencies import Dependencies
 from chalicelib.errors import (
     BridgeError,
     FuseOutcomeUnknown,
-    InvalidToken,
     NotFound,
     ValidationFailed,
 )
@@ -240,10 +239,7 @@ def receive_batch_result(
     deps: Dependencies,
 ) -> Reply:
     """A result Fuse posted for a list: matched to its contact by the phone it names."""
-    subject = batch_token_subject(batch_id)
-    if not token or not is_genuine_callback(subject, token, secrets.callback_secret):
-        logger.warning("list callback with an invalid token", extra={"batch_id": batch_id[:64]})
-        raise InvalidToken("the token in this result URL is not valid for this list")
+    require_genuine(batch_token_subject(batch_id), token, secrets.callback_secret)
     now = math.floor(deps.clock())
     expires_at = now + deps.settings.retention_days * 86400
     probe, _ = read_delivery(batch_id, CALLBACK, raw, content_type, now)

@@ -24,6 +24,8 @@ from chalicelib.call_request import (
     check_reference,
     check_schedule,
     check_variables,
+    require_object,
+    unknown_fields,
 )
 from chalicelib.errors import FieldError, ValidationFailed
 from chalicelib.fuse_form import fuse_phone_number, schedule_fields
@@ -99,16 +101,8 @@ def parse_bulk_request(
     now: float,
     campaigns: Mapping[str, Campaign],
 ) -> BulkRequest:
-    if not isinstance(body, dict):
-        raise ValidationFailed(
-            "the request body must be a JSON object",
-            [FieldError("(body)", "must be a JSON object")],
-        )
-    errors = [
-        FieldError(name, f"unknown field; allowed fields are: {', '.join(BULK_FIELDS)}")
-        for name in body
-        if name not in BULK_FIELDS
-    ]
+    body = require_object(body)
+    errors = unknown_fields(body, BULK_FIELDS)
     campaign = check_campaign(body, campaigns, errors)
     caller_id = check_caller_id(body, campaign, default_region, errors)
     start_at, end_at = check_schedule(body, now, errors)
@@ -179,11 +173,7 @@ def check_contact(item: object, region: str, problems: list[FieldError]) -> Cont
     if not isinstance(item, dict):
         problems.append(FieldError("(contact)", "must be an object with a phone"))
         return None
-    problems += [
-        FieldError(name, f"unknown field; allowed fields are: {', '.join(CONTACT_FIELDS)}")
-        for name in item
-        if name not in CONTACT_FIELDS
-    ]
+    problems += unknown_fields(item, CONTACT_FIELDS)
     phone = check_phone(item, "phone", region, problems)
     if item.get("phone") is None:
         problems.append(FieldError("phone", "is required"))

@@ -115,16 +115,8 @@ def parse_call_request(
     campaigns: Mapping[str, Campaign],
 ) -> CallRequest:
     """Checks every field of a POST /calls body; raises ValidationFailed listing each bad one."""
-    if not isinstance(body, dict):
-        raise ValidationFailed(
-            "the request body must be a JSON object",
-            [FieldError("(body)", "must be a JSON object")],
-        )
-    errors: Errors = [
-        FieldError(name, f"unknown field; allowed fields are: {', '.join(FIELDS)}")
-        for name in body
-        if name not in FIELDS
-    ]
+    body = require_object(body)
+    errors: Errors = unknown_fields(body, FIELDS)
     phone = check_phone(body, "phone", default_region, errors)
     if body.get("phone") is None:
         errors.append(FieldError("phone", "is required"))
@@ -150,6 +142,21 @@ def parse_call_request(
         fields = ", ".join(dict.fromkeys(e.field for e in errors))
         raise ValidationFailed(f"the request has invalid fields: {fields}", errors)
     return request
+
+
+def require_object(body: object) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ValidationFailed(
+            "the request body must be a JSON object",
+            [FieldError("(body)", "must be a JSON object")],
+        )
+    return body
+
+
+def unknown_fields(body: dict[str, Any], allowed: tuple[str, ...]) -> Errors:
+    """Any field not in `allowed`, named, so that a typo is caught rather than ignored."""
+    message = f"unknown field; allowed fields are: {', '.join(allowed)}"
+    return [FieldError(name, message) for name in body if name not in allowed]
 
 
 def check_phone(body: dict, name: str, region: str, errors: Errors) -> str | None:

@@ -11,6 +11,8 @@ import base64
 import hashlib
 import hmac
 
+from chalicelib.errors import InvalidToken
+
 
 def callback_token(call_id: str, secret: str) -> str:
     digest = hmac.new(secret.encode(), call_id.encode(), hashlib.sha256).digest()
@@ -20,6 +22,12 @@ def callback_token(call_id: str, secret: str) -> str:
 def is_genuine_callback(call_id: str, token: str, secret: str) -> bool:
     """Constant time, so a forger learns nothing from how long a wrong token takes."""
     return hmac.compare_digest(callback_token(call_id, secret).encode(), token.encode())
+
+
+def require_genuine(subject: str, token: str | None, secret: str) -> None:
+    """Raises InvalidToken (403) unless `token` is the one made for `subject`."""
+    if not token or not is_genuine_callback(subject, token, secret):
+        raise InvalidToken("the token in this result URL is not valid for it")
 
 
 def result_url(public_base_url: str, call_id: str, secret: str) -> str:

@@ -12,9 +12,9 @@ import math
 from typing import Any
 
 from chalicelib.call_results import UnreadableResult, normalise, read_body, to_iso
-from chalicelib.callback_tokens import is_genuine_callback
+from chalicelib.callback_tokens import require_genuine
 from chalicelib.dependencies import Dependencies
-from chalicelib.errors import InvalidToken, NotFound
+from chalicelib.errors import NotFound
 from chalicelib.logs import logger
 from chalicelib.metrics import count
 from chalicelib.records import CALLBACK, CallRecord, Delivery, Reply
@@ -69,9 +69,7 @@ def receive_result(
     secrets: Secrets,
     deps: Dependencies,
 ) -> Reply:
-    if not token or not is_genuine_callback(call_id, token, secrets.callback_secret):
-        logger.warning("callback with an invalid token", extra={"call_id": call_id[:64]})
-        raise InvalidToken("the token in this result URL is not valid for this call")
+    require_genuine(call_id, token, secrets.callback_secret)
     now = math.floor(deps.clock())
     delivery, outcome = read_delivery(call_id, CALLBACK, raw, content_type, now)
     expires_at = now + deps.settings.retention_days * 86400
