@@ -164,6 +164,15 @@ def test_resources_follow_the_stage_naming_convention(
     assert {f"{fn}ErrorsAlarm" for fn in FUNCTIONS} <= alarms
 
 
+def test_event_functions_know_the_apis_address_for_result_urls(packaged: dict[str, Path]) -> None:
+    # No API Gateway request tells an SQS or EventBridge invocation where results must go.
+    resources = template(packaged, "prod")["Resources"]
+    for name in ("CallRequests", "CallRequested"):
+        variables = resources[name]["Properties"]["Environment"]["Variables"]
+        assert "${RestAPI}.execute-api" in variables["PUBLIC_BASE_URL"]["Fn::Sub"]
+        assert variables["CALLS_TABLE"] == "fuse-bridge-prod-calls"  # merged, not replaced
+
+
 def test_functions_run_on_arm64_with_tracing_as_the_stage_says(packaged: dict[str, Path]) -> None:
     for stage, tracing in (("dev", "PassThrough"), ("prod", "Active")):
         resources = template(packaged, stage)["Resources"]
