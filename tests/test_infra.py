@@ -159,6 +159,10 @@ def test_resources_follow_the_stage_naming_convention(
     source = resources["CallRequests"]["Properties"]["Events"]["CallRequestsSqsEventSource"]
     assert source["Properties"]["Queue"]["Fn::Sub"].endswith(f":{env['CALL_REQUESTS_QUEUE']}")
     assert source["Properties"]["ScalingConfig"]["MaximumConcurrency"] == 2
+    api_name = resources["RestAPI"]["Properties"]["Name"]["Fn::Sub"]
+    assert api_name == "fuse-bridge-${Stage}"  # dev's and prod's 5xx are not counted together
+    dimensions = resources["Api5xxAlarm"]["Properties"]["Dimensions"]
+    assert {"Name": "ApiName", "Value": {"Fn::Sub": api_name}} in dimensions
     alarms = {k for k, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
     assert {"DeadLetterQueueNotEmptyAlarm", "Api5xxAlarm"} <= alarms
     assert {f"{fn}ErrorsAlarm" for fn in FUNCTIONS} <= alarms
