@@ -153,6 +153,7 @@ def send_batch(
         )
         if fuse_answer:
             deps.store.annotate(batch_id, BATCH_SORT_KEY, fuse_response=fuse_answer)
+        rematch_early_results(batch_id, deps)
     except BridgeError:
         # Fuse has the list: say so. The key stays held (pending, then unknown on replay), and
         # results for contacts not recorded are kept beside the list, as unmatched.
@@ -161,6 +162,29 @@ def send_batch(
         "list sent", extra={**log, "outcome": status, "fuse_call_ids": call_ids is not None}
     )
     return reply
+
+
+def rematch_early_results(batch_id: str, deps: Dependencies) -> int:
+    """Results Fuse posted while the list's calls were still being written found no call and
+    were kept beside the list; now that the calls exist, each goes to its own. Returns how many.
+    """
+    now = math.floor(deps.clock())
+    expires_at = now + deps.settings.retention_days * 86400
+    matched = 0
+    for body, content_type, received_at in deps.store.kept_deliveries(batch_id):
+        probe, _ = read_delivery(batch_id, CALLBACK, body, content_type, received_at)
+        phone = contact_phone(probe.parsed, deps.settings.default_phone_region)
+        if phone is None:
+            continue
+        call_id = contact_call_id(batch_id, phone)
+        delivery, outcome = read_delivery(call_id, CALLBACK, body, content_type, received_at)
+        if deps.store.store_result(delivery, outcome, now, expires_at) == STORED:
+            matched += 1
+            if outcome is not None:
+                publish_outcome(deps, call_id, outcome, now)
+    if matched:
+        logger.info("early list results matched", extra={"batch_id": batch_id, "matched": matched})
+    return matched
 
 
 def contact_calls(

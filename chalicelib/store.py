@@ -395,6 +395,16 @@ class CallStore:
             return None
         return reply_from_json(b"".join(p["part"]["B"] for p in parts).decode())
 
+    def kept_deliveries(self, owner_id: str) -> list[tuple[bytes, str, int]]:
+        """The bodies kept beside a list (results that matched no contact when they came):
+        (body, Content-Type, received_at) each."""
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :result)",
+            ExpressionAttributeValues={":pk": {"S": owner_id}, ":result": {"S": RESULT_PREFIX}},
+            ConsistentRead=True,
+        )
+        return [(i["body"]["B"], i["content_type"]["S"], int(i["received_at"]["N"])) for i in items]
+
     def batch_calls(self, batch_id: str) -> list[CallRecord]:
         """Every contact's call of a list, in list order (the by_batch index)."""
         items = self._query_all(

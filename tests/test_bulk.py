@@ -221,3 +221,29 @@ def test_the_simulator_wants_a_destination_column(fuse: FuseSimulator) -> None:
     answer = requests.post(f"{fuse.url}/apps/101/201/bulk_queue", files=files, auth=auth, timeout=5)
     assert answer.status_code == 400
     assert "destination" in answer.json()["error"]
+
+
+def test_a_result_that_comes_before_its_call_is_written_is_matched_after(
+    client: Client, deps: Dependencies
+) -> None:
+    """Fuse may report a call before the bridge has written the list's calls."""
+    put_calls = deps.store.put_calls
+    early: list[Any] = []
+
+    def report_first(records: list[Any], expires_at: int) -> None:
+        batch_id = records[0].batch_id
+        token = callback_token(batch_token_subject(batch_id), CALLBACK_SECRET)
+        result = {**FUSE_EXAMPLE, "status": "failed", "phone_number": "'16175551235'"}
+        early.append(
+            client.http.post(
+                f"/fuse/results/batch/{batch_id}?token={token}",
+                headers={"Content-Type": "application/json"},
+                body=json.dumps(result),
+            )
+        )
+        put_calls(records, expires_at)
+
+    deps.store.put_calls = report_first  # type: ignore[method-assign]
+    body = json.loads(post_bulk(client, {"contacts": CONTACTS}).body)
+    assert json.loads(early[0].body)["status"] == "unmatched"  # kept, not dropped
+    assert read_call(client, body["calls"][1]["id"])["status"] == "failed"  # then matched
