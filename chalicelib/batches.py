@@ -24,10 +24,11 @@ from chalicelib.callbacks import publish_outcome, read_delivery
 from chalicelib.calls import (
     call_id_for_key,
     check_after,
+    hold_key,
     idempotency_key_of,
     new_call_id,
     read_json_body,
-    replay,
+    replay_for_key,
     request_fingerprint,
 )
 from chalicelib.dependencies import Dependencies
@@ -65,6 +66,7 @@ def place_bulk(
 ) -> Reply:
     body = read_json_body(raw_body, MAX_BULK_BODY_BYTES)
     key = idempotency_key_of(key_header, body)
+    key_id = batch_id_for_key(key) if key is not None else None
     now = deps.clock()
     fingerprint = request_fingerprint(body)
     try:
@@ -75,13 +77,10 @@ def place_bulk(
             campaigns=secrets.campaigns,
         )
     except ValidationFailed:
-        if (
-            key is not None
-            and (earlier := deps.store.get(batch_id_for_key(key), BATCH_SORT_KEY)) is not None
-        ):
-            return replay(earlier, fingerprint, now, deps, BATCH_SORT_KEY)
+        if (first := replay_for_key(key_id, fingerprint, now, deps, BATCH_SORT_KEY)) is not None:
+            return first
         raise
-    batch_id = batch_id_for_key(key) if key is not None else new_call_id()
+    batch_id = key_id or new_call_id()
     record = CallRecord(
         id=batch_id,
         status=PENDING,
@@ -95,10 +94,8 @@ def place_bulk(
         },
         campaign=request.campaign,
     )
-    expires_at = math.floor(now) + deps.settings.retention_days * 86400
-    earlier = deps.store.begin(record, expires_at, math.floor(now), BATCH_SORT_KEY)
-    if earlier is not None:
-        return replay(earlier, fingerprint, now, deps, BATCH_SORT_KEY)
+    if (first := hold_key(record, now, deps, BATCH_SORT_KEY)) is not None:
+        return first
     callback_url = batch_result_url(public_base_url, batch_id, secrets.callback_secret)
     return send_batch(batch_id, request, callback_url, secrets, deps)
 
@@ -130,7 +127,7 @@ def send_batch(
     status = UNKNOWN if unknown else QUEUED
     count("BulkContacts", len(request.contacts), outcome=status)
     now = math.floor(deps.clock())
-    expires_at = now + deps.settings.retention_days * 86400
+    expires_at = deps.settings.expires_at(now)
     calls = contact_calls(batch_id, request, status=status, call_ids=call_ids, now=now, deps=deps)
     body: dict[str, Any] = {
         "batch_id": batch_id,
@@ -169,7 +166,7 @@ def rematch_early_results(batch_id: str, deps: Dependencies) -> int:
     were kept beside the list; now that the calls exist, each goes to its own. Returns how many.
     """
     now = math.floor(deps.clock())
-    expires_at = now + deps.settings.retention_days * 86400
+    expires_at = deps.settings.expires_at(now)
     matched = 0
     for body, content_type, received_at in deps.store.kept_deliveries(batch_id):
         probe, _ = read_delivery(batch_id, CALLBACK, body, content_type, received_at)
@@ -265,7 +262,7 @@ def receive_batch_result(
     """A result Fuse posted for a list: matched to its contact by the phone it names."""
     require_genuine(batch_token_subject(batch_id), token, secrets.callback_secret)
     now = math.floor(deps.clock())
-    expires_at = now + deps.settings.retention_days * 86400
+    expires_at = deps.settings.expires_at(now)
     probe, _ = read_delivery(batch_id, CALLBACK, raw, content_type, now)
     phone = contact_phone(probe.parsed, deps.settings.default_phone_region)
     if phone is not None:

@@ -72,7 +72,7 @@ def receive_result(
     require_genuine(call_id, token, secrets.callback_secret)
     now = math.floor(deps.clock())
     delivery, outcome = read_delivery(call_id, CALLBACK, raw, content_type, now)
-    expires_at = now + deps.settings.retention_days * 86400
+    expires_at = deps.settings.expires_at(now)
     stored = deps.store.store_result(delivery, outcome, now, expires_at)
     log = {
         "call_id": call_id,

@@ -148,6 +148,7 @@ def place_call(
     """The whole of POST /calls after authentication; raises BridgeError for every refusal."""
     body = read_json_body(raw_body)
     key = idempotency_key_of(key_header, body, default_key)
+    key_id = call_id_for_key(key) if key is not None else None
     now = deps.clock()
     fingerprint = request_fingerprint(body)
     try:
@@ -158,12 +159,10 @@ def place_call(
             campaigns=secrets.campaigns,
         )
     except ValidationFailed:
-        # A replay of an accepted request must get its first answer even if, say, its start_at
-        # has slipped into the past since; only then is the body judged on its own.
-        if key is not None and (earlier := deps.store.get(call_id_for_key(key))) is not None:
-            return replay(earlier, fingerprint, now, deps)
+        if (first := replay_for_key(key_id, fingerprint, now, deps)) is not None:
+            return first
         raise
-    call_id = call_id_for_key(key) if key is not None else new_call_id()
+    call_id = key_id or new_call_id()
     record = CallRecord(
         id=call_id,
         status=PENDING,
@@ -174,16 +173,39 @@ def place_call(
         reference=request.reference,
         campaign=request.campaign,
     )
-    expires_at = math.floor(now) + deps.settings.retention_days * 86400
-    earlier = deps.store.begin(record, expires_at, math.floor(now))
-    if earlier is not None:
-        return replay(earlier, fingerprint, now, deps)
+    if (first := hold_key(record, now, deps)) is not None:
+        return first
     return dial(
         call_id,
         request,
         result_url(public_base_url, call_id, secrets.callback_secret),
         secrets,
         deps,
+    )
+
+
+def replay_for_key(
+    key_id: str | None,
+    fingerprint: str,
+    now: float,
+    deps: Dependencies,
+    sort_key: str = CALL_SORT_KEY,
+) -> Reply | None:
+    """For a body that fails validation: if its key names an earlier request, that request's
+    first answer (a replay must get it even if, say, its start_at has slipped into the past
+    since); None when there was none, and the body is judged on its own."""
+    earlier = deps.store.get(key_id, sort_key) if key_id is not None else None
+    return replay(earlier, fingerprint, now, deps, sort_key) if earlier is not None else None
+
+
+def hold_key(
+    record: CallRecord, now: float, deps: Dependencies, sort_key: str = CALL_SORT_KEY
+) -> Reply | None:
+    """Creates the pending record that holds its idempotency key (the conditional put is the
+    lock); None when it is ours, else the answer the key's first request earned."""
+    earlier = deps.store.begin(record, deps.settings.expires_at(now), math.floor(now), sort_key)
+    return (
+        replay(earlier, record.request_hash, now, deps, sort_key) if earlier is not None else None
     )
 
 

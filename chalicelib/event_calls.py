@@ -122,7 +122,7 @@ def store_rejection(raw_body: bytes, source_id: str, err: BridgeError, deps: Dep
         campaign=campaign if isinstance(campaign, str) and len(campaign) <= 64 else None,
         reply=Reply(err.status, {**err.body(), "id": call_id, "status": REJECTED}),
     )
-    expires_at = now + deps.settings.retention_days * 86400
+    expires_at = deps.settings.expires_at(now)
     existing = deps.store.begin(record, expires_at, now)
     if existing is None or existing.status == REJECTED:
         return call_id

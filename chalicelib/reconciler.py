@@ -82,7 +82,7 @@ def poll(
         report.in_progress += 1
         deps.store.check_again_at(record.id, now + RECHECK_SECONDS)
         return
-    expires_at = now + deps.settings.retention_days * 86400
+    expires_at = deps.settings.expires_at(now)
     if deps.store.store_result(delivery, outcome, now, expires_at) == STORED:
         report.settled += 1
         count("ResultsSettledByReconciler")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +25,10 @@ class Settings:
     results_event_bus: str | None  # EventBridge bus for result events; None: none are sent
     reconcile_after_seconds: int  # how long after its last possible attempt a call is polled
     reconcile_batch: int  # calls the reconciler looks at per run, at most
+
+    def expires_at(self, now: float) -> int:
+        """When a record written now leaves the table (DynamoDB TTL): RETENTION_DAYS later."""
+        return math.floor(now) + self.retention_days * 86400
 
     @property
     def in_flight_seconds(self) -> float:
