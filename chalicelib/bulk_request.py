@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from chalicelib.call_request import (
@@ -46,6 +46,7 @@ BULK_FIELDS = (
 )
 CONTACT_FIELDS = ("phone", "variables", "reference")
 MAX_CONTACTS = 10_000
+PER_LIST = ("contacts", "skipped")  # a BulkRequest's fields that are not a call's settings
 DESTINATION = "destination"  # Fuse's CSV name for the number; no variable may take it
 
 
@@ -82,16 +83,7 @@ class BulkRequest:
 
     def shared(self) -> dict[str, Any]:
         """The settings every contact's call shares, as a call's request shows them."""
-        return {
-            "caller_id": self.caller_id,
-            "campaign": self.campaign,
-            "attempts": self.attempts,
-            "retry_delay": self.retry_delay,
-            "dtmf": self.dtmf,
-            "start_at": self.start_at,
-            "end_at": self.end_at,
-            "pci": self.pci,
-        }
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in PER_LIST}
 
 
 def parse_bulk_request(

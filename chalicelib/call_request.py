@@ -10,7 +10,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -66,17 +66,8 @@ class CallRequest:
     def accepted(self) -> dict[str, Any]:
         """The request as accepted, for storage and for showing back to its caller."""
         return {
-            "phone": self.phone,
-            "caller_id": self.caller_id,
-            "campaign": self.campaign,
-            "attempts": self.attempts,
-            "retry_delay": self.retry_delay,
-            "dtmf": self.dtmf,
+            **{f.name: getattr(self, f.name) for f in fields(self)},
             "variables": dict(self.variables),
-            "start_at": self.start_at,
-            "end_at": self.end_at,
-            "pci": self.pci,
-            "reference": self.reference,
         }
 
 

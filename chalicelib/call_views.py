@@ -7,11 +7,10 @@ from typing import Any
 
 from chalicelib.call_request import MAX_REFERENCE_LENGTH
 from chalicelib.errors import FieldError, NotFound, ValidationFailed
-from chalicelib.records import QUEUED, CallRecord
+from chalicelib.records import CANCEL_REQUESTED, QUEUED, CallRecord
 from chalicelib.store import CallStore
 
 DEFAULT_PAGE, MAX_PAGE = 20, 100
-CANCEL_REQUESTED = "cancel_requested"
 
 
 def iso(seconds: int) -> str | None:

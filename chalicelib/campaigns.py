@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 
-from chalicelib.call_views import CANCEL_REQUESTED, iso
+from chalicelib.call_views import iso
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import NotFound
 from chalicelib.fuse_client import FuseCredentials
 from chalicelib.logs import logger
-from chalicelib.records import Reply
+from chalicelib.records import CANCEL_REQUESTED, Reply
 from chalicelib.secrets import Secrets
 
 

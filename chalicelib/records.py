@@ -11,6 +11,8 @@ from typing import Any
 PENDING = "pending"  # the bridge is asking Fuse now; holds the idempotency key
 QUEUED = "queued"  # Fuse gave a call_id
 UNKNOWN = "unknown"  # the request reached Fuse, no readable answer came back
+CANCEL_REQUESTED = "cancel_requested"  # shown, never stored: its campaign's pending calls were
+# canceled after it was queued (a marker per campaign), and its result has not come yet
 
 CALLBACK = "callback"
 POLL = "poll"
