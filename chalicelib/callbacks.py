@@ -92,15 +92,26 @@ def receive_result(
     return Reply(200, {"status": stored, "id": call_id})
 
 
-def publish_outcome(deps: Dependencies, call_id: str, outcome: dict[str, Any], now: int) -> None:
-    """Sends the event; on failure, leaves it to the reconciler (the result itself is stored)."""
+def publish_outcome(
+    deps: Dependencies,
+    call_id: str,
+    outcome: dict[str, Any],
+    now: int,
+    record: CallRecord | None = None,
+) -> bool:
+    """Sends the event for a newly stored outcome; on failure the call is left for the
+    reconciler to send it (the result itself is stored). True when an event went out.
+
+    `record` gives the event its reference, campaign and Fuse id; without one, the call is read.
+    """
     if not deps.events.enabled:
-        return
-    record = CallRecord(
-        id=call_id, status=outcome["status"], request_hash="", created_at=0, lock_until=0
-    )
-    known = deps.store.get(call_id)  # reference, campaign and Fuse's id for the event
+        return False
+    record = record or deps.store.get(call_id)
+    if record is None:  # it was stored a moment ago; only its expiry could have removed it
+        return False
     try:
-        deps.events.publish(known or record, outcome)
+        deps.events.publish(record, outcome)
     except ResultNotPublished:
         deps.store.mark_publish_pending(call_id, now)
+        return False
+    return True

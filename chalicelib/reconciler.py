@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from chalicelib.callbacks import read_delivery
+from chalicelib.callbacks import publish_outcome, read_delivery
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import BridgeError, FuseCallNotFound
 from chalicelib.fuse_client import FuseCredentials
@@ -90,12 +90,7 @@ def poll(
             "result settled by polling",
             extra={"call_id": record.id, "call_status": outcome["status"]},
         )
-        if deps.events.enabled:
-            try:
-                deps.events.publish(record, outcome)
-                report.published += 1
-            except ResultNotPublished:
-                deps.store.mark_publish_pending(record.id, now)
+        report.published += publish_outcome(deps, record.id, outcome, now, record)
     else:
         deps.store.close(record.id)
         report.closed += 1
