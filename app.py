@@ -196,26 +196,21 @@ def receive_from_fuse(receive: Callable[..., Reply], target_id: str) -> Response
     return reply_response(reply)
 
 
-@app.route("/fuse/results/{call_id}", methods=["POST"], content_types=["*/*"])
+@app.route("/fuse/results/{target_id}", methods=["POST"], content_types=["*/*"])
 @answers_errors
-def fuse_result(call_id: str) -> Response:
-    return receive_from_fuse(receive_result, call_id)
+def fuse_result(target_id: str) -> Response:
+    return receive_from_fuse(receive_result, target_id)
 
 
-@app.route("/fuse/results/{call_id}", methods=["GET"])
-def fuse_result_probe(call_id: str) -> dict[str, str]:
-    """Some Plum services GET a result URL before dialing; it must answer 200."""
-    return {"status": "ok"}
-
-
-@app.route("/fuse/results/batch/{batch_id}", methods=["POST"], content_types=["*/*"])
+@app.route("/fuse/results/batch/{target_id}", methods=["POST"], content_types=["*/*"])
 @answers_errors
-def fuse_batch_result(batch_id: str) -> Response:
-    return receive_from_fuse(receive_batch_result, batch_id)
+def fuse_batch_result(target_id: str) -> Response:
+    return receive_from_fuse(receive_batch_result, target_id)
 
 
-@app.route("/fuse/results/batch/{batch_id}", methods=["GET"])
-def fuse_batch_result_probe(batch_id: str) -> dict[str, str]:
+@app.route("/fuse/results/{target_id}", methods=["GET"])
+@app.route("/fuse/results/batch/{target_id}", methods=["GET"])
+def fuse_result_probe(target_id: str) -> dict[str, str]:
     """Some Plum services GET a result URL before dialing; it must answer 200."""
     return {"status": "ok"}
 

@@ -157,6 +157,7 @@ def test_results_for_the_list_are_matched_to_contacts_by_phone(
 
 def test_a_list_url_needs_the_lists_own_token(client: Client) -> None:
     batch_id = json.loads(post_bulk(client, {"contacts": CONTACTS}).body)["batch_id"]
+    assert client.http.get(f"/fuse/results/batch/{batch_id}").status_code == 200  # a probe
     call_token = callback_token(batch_id, CALLBACK_SECRET)  # a call's token, not the list's
     for token in (call_token, "forged"):
         answer = client.http.post(
