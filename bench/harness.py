@@ -66,20 +66,27 @@ class LambdaContext:
         return 30_000
 
 
-def api_event(body: dict[str, Any], token: str = TOKEN, path: str = "/calls") -> dict[str, Any]:
-    """An API Gateway proxy event for POST /calls, as Lambda hands it to Chalice."""
+def proxy_event(
+    resource: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    path_parameters: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A POST as API Gateway's proxy integration hands it to Chalice."""
+    path = resource.format(**(path_parameters or {}))
     return {
-        "resource": path,
+        "resource": resource,
         "path": path,
         "httpMethod": "POST",
-        "headers": {"authorization": f"Bearer {token}", "content-type": "application/json"},
+        "headers": {"content-type": "application/json", **headers},
         "multiValueHeaders": {},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": path_parameters,
         "stageVariables": None,
         "requestContext": {
-            "resourcePath": path,
+            "resourcePath": resource,
             "httpMethod": "POST",
             "stage": "api",
             "domainName": "bridge.example.test",
@@ -90,34 +97,21 @@ def api_event(body: dict[str, Any], token: str = TOKEN, path: str = "/calls") ->
     }
 
 
+def api_event(body: dict[str, Any], token: str = TOKEN, path: str = "/calls") -> dict[str, Any]:
+    """A caller's POST /calls (or /calls/bulk)."""
+    return proxy_event(path, body, {"authorization": f"Bearer {token}"})
+
+
 def bulk_event(body: dict[str, Any]) -> dict[str, Any]:
-    """POST /calls/bulk, as API Gateway hands it to Chalice."""
     return api_event(body, path="/calls/bulk")
 
 
 def callback_event(call_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Fuse POSTing a result to the URL the bridge gave it, as API Gateway hands it to Chalice."""
+    """Fuse POSTing a result to the URL the bridge gave it."""
     token = callback_token(call_id, PARAMETERS["callback_secret"])
-    return {
-        "resource": "/fuse/results/{call_id}",
-        "path": f"/fuse/results/{call_id}",
-        "httpMethod": "POST",
-        "headers": {"content-type": "application/json"},
-        "multiValueHeaders": {},
-        "queryStringParameters": {"token": token},
-        "multiValueQueryStringParameters": {"token": [token]},
-        "pathParameters": {"call_id": call_id},
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": "/fuse/results/{call_id}",
-            "httpMethod": "POST",
-            "stage": "api",
-            "domainName": "bridge.example.test",
-            "requestId": str(uuid.uuid4()),
-        },
-        "body": json.dumps(body),
-        "isBase64Encoded": False,
-    }
+    return proxy_event(
+        "/fuse/results/{target_id}", body, {}, {"target_id": call_id}, {"token": token}
+    )
 
 
 def ssm_pages() -> list[dict[str, Any]]:
