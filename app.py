@@ -16,7 +16,7 @@ from chalicelib.call_views import get_call, list_calls
 from chalicelib.callbacks import receive_result
 from chalicelib.calls import place_call
 from chalicelib.campaigns import cancel_pending
-from chalicelib.dependencies import get_dependencies
+from chalicelib.dependencies import Dependencies, get_dependencies
 from chalicelib.errors import (
     BridgeError,
     ConfigurationIncomplete,
@@ -29,6 +29,7 @@ from chalicelib.logs import logger
 from chalicelib.metrics import count
 from chalicelib.reconciler import reconcile
 from chalicelib.records import Reply
+from chalicelib.secrets import Secrets
 
 # configure_logs=False: app.log is the Powertools logger's own (same name), so Chalice's messages
 # are JSON lines too. debug stays off: it would return tracebacks to callers.
@@ -119,12 +120,18 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+def for_caller() -> tuple[Dependencies, Secrets]:
+    """The caller routes' first step: the collaborators, once the request's API token is one."""
+    deps = get_dependencies()
+    secrets = deps.secrets.get()
+    require_api_token(app.current_request.headers.get("authorization"), secrets.api_tokens)
+    return deps, secrets
+
+
 def place_for_caller(place: Callable[..., Reply]) -> Response:
     """POST /calls and POST /calls/bulk: an API token, then the body and its idempotency key."""
     request = app.current_request
-    deps = get_dependencies()
-    secrets = deps.secrets.get()
-    require_api_token(request.headers.get("authorization"), secrets.api_tokens)
+    deps, secrets = for_caller()
     base_url = public_base_url(deps.settings.public_base_url)
     key = request.headers.get("idempotency-key")
     return reply_response(place(request.raw_body, key, base_url, secrets, deps))
@@ -145,30 +152,23 @@ def queue_calls_in_bulk() -> Response:
 @app.route("/batches/{batch_id}", methods=["GET"])
 @answers_errors
 def read_batch(batch_id: str) -> Response:
-    deps = get_dependencies()
-    require_api_token(
-        app.current_request.headers.get("authorization"), deps.secrets.get().api_tokens
-    )
+    deps, _ = for_caller()
     return Response(body=describe_batch(deps, batch_id))
 
 
 @app.route("/calls/{call_id}", methods=["GET"])
 @answers_errors
 def read_call(call_id: str) -> Response:
-    deps = get_dependencies()
-    require_api_token(
-        app.current_request.headers.get("authorization"), deps.secrets.get().api_tokens
-    )
+    deps, _ = for_caller()
     return Response(body=get_call(deps.store, call_id))
 
 
 @app.route("/calls", methods=["GET"])
 @answers_errors
 def read_calls() -> Response:
-    deps = get_dependencies()
-    request = app.current_request
-    require_api_token(request.headers.get("authorization"), deps.secrets.get().api_tokens)
-    return Response(body=list_calls(deps.store, dict(request.query_params or {})))
+    deps, _ = for_caller()
+    query = dict(app.current_request.query_params or {})
+    return Response(body=list_calls(deps.store, query))
 
 
 @app.route("/campaigns/{name}/pending", methods=["DELETE"])
