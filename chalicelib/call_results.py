@@ -57,17 +57,6 @@ class CallResult:
             "details": dict(self.details),
         }
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> CallResult:
-        return cls(
-            status=data.get("status"),
-            attempts=data.get("attempts"),
-            max_attempts=data.get("max_attempts"),
-            duration=data.get("duration"),
-            events=tuple(data.get("events") or ()),
-            details=data.get("details") or {},
-        )
-
 
 def read_body(raw: bytes, content_type: str) -> dict[str, Any]:
     """The fields of a callback body, by its Content-Type (JSON when it names none)."""

@@ -64,7 +64,6 @@ class QueuedBatch:
 @dataclass(frozen=True)
 class QueuedCall:
     fuse_call_id: str
-    status_url: str | None
 
 
 def redact_digits(text: str) -> str:
@@ -297,7 +296,7 @@ def read_queue_response(response: requests.Response, hide: tuple[str, ...] = ())
                 "Fuse accepted the request but its answer could not be read; the call may have "
                 "been queued. It will not be retried: its result callback will settle it"
             )
-        return QueuedCall(fuse_call_id=call_id, status_url=response.headers.get("Link"))
+        return QueuedCall(fuse_call_id=call_id)
     raise fuse_error(response, hide)
 
 
