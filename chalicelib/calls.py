@@ -244,9 +244,7 @@ def replay(
         deps.store.settle_stale(earlier.id, UNKNOWN, reply, math.floor(now), sort_key)
         logger.warning("stale in-flight call marked unknown", extra=log)
         return reply
-    first = earlier.reply
-    if first is None and sort_key != CALL_SORT_KEY:
-        first = deps.store.saved_reply(earlier.id)  # a list's answer is kept in parts
+    first = deps.store.first_answer(earlier)
     if first is None:  # settled by another path before its answer was stored
         raise IdempotencyInProgress(
             "the request with this idempotency key is being recorded; retry shortly"

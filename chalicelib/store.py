@@ -385,6 +385,11 @@ class CallStore:
             ]
         )
 
+    def first_answer(self, record: CallRecord) -> Reply | None:
+        """The answer a record's first request got: on the item itself, or, for a list's
+        (too large for one item), in parts beside it."""
+        return record.reply if record.reply is not None else self.saved_reply(record.id)
+
     def saved_reply(self, owner_id: str) -> Reply | None:
         parts = self._query_all(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :reply)",
