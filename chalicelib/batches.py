@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 from chalicelib.bulk_request import (
@@ -169,12 +170,12 @@ def rematch_early_results(batch_id: str, deps: Dependencies) -> int:
     expires_at = deps.settings.expires_at(now)
     matched = 0
     for body, content_type, received_at in deps.store.kept_deliveries(batch_id):
-        probe, _ = read_delivery(batch_id, CALLBACK, body, content_type, received_at)
-        phone = contact_phone(probe.parsed, deps.settings.default_phone_region)
+        kept, outcome = read_delivery(batch_id, CALLBACK, body, content_type, received_at)
+        phone = contact_phone(kept.parsed, deps.settings.default_phone_region)
         if phone is None:
             continue
         call_id = contact_call_id(batch_id, phone)
-        delivery, outcome = read_delivery(call_id, CALLBACK, body, content_type, received_at)
+        delivery = replace(kept, call_id=call_id)
         if deps.store.store_result(delivery, outcome, now, expires_at) == STORED:
             matched += 1
             if outcome is not None:
@@ -263,11 +264,12 @@ def receive_batch_result(
     require_genuine(batch_token_subject(batch_id), token, secrets.callback_secret)
     now = math.floor(deps.clock())
     expires_at = deps.settings.expires_at(now)
-    probe, _ = read_delivery(batch_id, CALLBACK, raw, content_type, now)
+    # Read once, as if for the list; it is the contact's call's if its phone names one.
+    probe, outcome = read_delivery(batch_id, CALLBACK, raw, content_type, now)
     phone = contact_phone(probe.parsed, deps.settings.default_phone_region)
     if phone is not None:
         call_id = contact_call_id(batch_id, phone)
-        delivery, outcome = read_delivery(call_id, CALLBACK, raw, content_type, now)
+        delivery = replace(probe, call_id=call_id)
         stored = deps.store.store_result(delivery, outcome, now, expires_at)
         if stored != UNKNOWN_CALL:
             logger.info(
@@ -276,8 +278,8 @@ def receive_batch_result(
             )
             if stored == STORED:
                 count("CallbacksStored")
-            if stored == STORED and outcome is not None:
-                publish_outcome(deps, call_id, outcome, now)
+                if outcome is not None:
+                    publish_outcome(deps, call_id, outcome, now)
             return Reply(200, {"status": stored, "id": call_id})
     # Never dropped: a result that names no contact of the list is kept beside the list.
     if deps.store.get(batch_id, BATCH_SORT_KEY) is None:

@@ -87,8 +87,8 @@ def receive_result(
     logger.info("callback received", extra=log)
     if stored == STORED:
         count("CallbacksStored")
-    if stored == STORED and outcome is not None:
-        publish_outcome(deps, call_id, outcome, now)
+        if outcome is not None:
+            publish_outcome(deps, call_id, outcome, now)
     return Reply(200, {"status": stored, "id": call_id})
 
 
