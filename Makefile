@@ -8,7 +8,7 @@ CHECKOV_STAMP := $(CHECKOV)/.installed
 STAGE ?= dev
 REGION ?= $(or $(AWS_REGION),$(AWS_DEFAULT_REGION),us-east-1)
 
-.PHONY: setup local test lint format bench clean package deploy configure
+.PHONY: setup local test quick lint format bench clean package deploy configure
 
 # Reinstalls only when a requirements file changed since the last install.
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
@@ -30,6 +30,10 @@ local: setup
 
 test: setup $(CHECKOV_STAMP) lint
 	$(BIN)/python -m pytest
+
+# The fast loop: lint, and every test not marked slow (no packaging, no local stack).
+quick: setup lint
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check .

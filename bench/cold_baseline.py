@@ -18,7 +18,7 @@ boto3.client("dynamodb", config=config, region_name="us-east-1")
 answer = requests.post(
     os.environ["BENCH_FUSE_URL"] + "/apps/101/201/queue",
     files={"phone_number": (None, "tel:+16175551234;ani=6175550100")},
-    auth=("demo@example.com", "local-developer-key"),
+    auth=("demo@example.com", "local-developer-key"),  # local/demo.py's, written out: no imports
     timeout=10,
 )
 sys.exit(0 if answer.status_code == 200 else f"unexpected answer: {answer.status_code}")

@@ -21,22 +21,13 @@ from chalicelib.result_events import ResultPublisher
 from chalicelib.secrets import SecretStore
 from chalicelib.settings import load_settings
 from chalicelib.store import CallStore
+from local.demo import API_TOKEN, demo_parameters
 
 PREFIX = "/fuse-bridge/bench"
 TABLE = "fuse-bridge-bench-calls"
-TOKEN = "bench-token"
-FUSE_EMAIL = "demo@example.com"
-DEVELOPER_KEY = "local-developer-key"
+TOKEN = API_TOKEN
 CALL = {"phone": "+16175551234", "reference": "lead-42", "variables": {"name": "Ada"}}
-PARAMETERS = {
-    "fuse/email": FUSE_EMAIL,
-    "fuse/developer_key": DEVELOPER_KEY,
-    "campaigns/default/application_id": "101",
-    "campaigns/default/deployment_id": "201",
-    "campaigns/default/caller_id": "+16175550100",
-    "callback_secret": "bench-callback-secret",
-    "api_tokens": TOKEN,
-}
+PARAMETERS = demo_parameters()
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench",

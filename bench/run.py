@@ -32,8 +32,6 @@ from moto import mock_aws
 from app import app
 from bench.harness import (
     CALL,
-    DEVELOPER_KEY,
-    FUSE_EMAIL,
     PARAMETERS,
     PREFIX,
     TABLE,
@@ -44,17 +42,18 @@ from bench.harness import (
     callback_event,
     stubbed_dependencies,
 )
-from chalicelib.bulk_request import contacts_csv, parse_bulk_request
 from chalicelib.call_request import parse_call_request
 from chalicelib.dependencies import Dependencies, build_dependencies, set_dependencies
-from chalicelib.fuse_form import fuse_form_fields
+from chalicelib.fuse_form import contacts_csv, fuse_form_fields
+from chalicelib.list_request import parse_list_request
 from chalicelib.logs import SERVICE
 from chalicelib.secrets import parse_secrets
 from chalicelib.settings import load_settings
 from infra.parameters import put_parameters
 from infra.precompile import add_bytecode
 from local.aws_setup import create_calls_table
-from local.fuse_simulator import FuseSimulator
+from local.demo import DEVELOPER_KEY, FUSE_EMAIL
+from local.fuse_sim import FuseSimulator
 
 ROOT = Path(__file__).resolve().parent.parent
 # A result as Fuse's documentation shows it (digit strings, numbers, a quoted phone).
@@ -113,7 +112,7 @@ def aws_calls_and_connections(fuse: FuseSimulator) -> None:
         counts: dict[str, int] = {}
         for service, client in (
             ("ssm", deps.secrets._ssm_client()),
-            ("dynamodb", deps.store._client()),
+            ("dynamodb", deps.store.client),
         ):
             client.meta.events.register(
                 f"before-call.{service}.*",
@@ -209,7 +208,7 @@ def callbacks(fuse: FuseSimulator) -> None:
     with bridge_on_moto(fuse) as deps:
         call_ids = [json.loads(invoke()["body"])["id"] for _ in range(20)]
         operations: list[str] = []
-        deps.store._client().meta.events.register(
+        deps.store.client.meta.events.register(
             "before-call.dynamodb.*", lambda model, **_: operations.append(model.name)
         )
         for call_id in call_ids:
@@ -244,7 +243,7 @@ def bulk_lists(fuse: FuseSimulator) -> None:
     timings = []
     for _ in range(5):
         started = time.perf_counter()
-        request = parse_bulk_request(
+        request = parse_list_request(
             body, default_region="US", now=time.time(), campaigns=campaigns
         )
         contacts_csv(request)

@@ -1,7 +1,7 @@
 """Reading a call's outcome as Fuse sends it: the callback body, or the status API's call_details.
 
 Fuse documents the shape (`call_details`) but not the encoding of its callback, and its own
-example types numbers as strings and wraps the phone in quotes (shared/fuse-api.md, sections 3-4).
+example types numbers as strings and wraps the phone in quotes (docs/fuse-contract.md).
 So every encoding seen in the wild is read (JSON, form-urlencoded with PHP-style nested keys,
 multipart), numbers are taken as numbers or digit strings, and nothing unknown is thrown away.
 """
@@ -12,9 +12,10 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
+
+from chalicelib.timestamps import iso
 
 # Words that mean Fuse is still working on the call; any other status word is an outcome.
 IN_PROGRESS = frozenset({"queued", "pending", "scheduled", "dialing", "ringing", "connected"})
@@ -154,13 +155,7 @@ def to_int(value: Any) -> int | None:
 
 def to_iso(value: Any) -> str | None:
     """Unix seconds (number or digit string) -> ISO-8601 UTC; empty -> None."""
-    seconds = to_int(value)
-    if seconds is None or seconds <= 0:
-        return None
-    try:
-        return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
-    except (OverflowError, OSError, ValueError):
-        return None
+    return iso(to_int(value))
 
 
 def clean(value: Any) -> Any:

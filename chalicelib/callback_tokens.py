@@ -1,8 +1,8 @@
 """The result_url given to Fuse, and the token that proves a callback to it is genuine.
 
-Fuse signs nothing (see shared/fuse-api.md section 4), so the URL itself carries the proof: an
-HMAC-SHA256 of the call id under `callback_secret`. Rotating the secret invalidates the URLs of
-calls still in flight, which is why it is rotated rarely and deliberately.
+Fuse signs nothing (docs/fuse-contract.md, "Result callbacks"), so the URL itself carries the
+proof: an HMAC-SHA256 of the call id under `callback_secret`. Rotating the secret invalidates
+the URLs of calls still in flight, which is why it is rotated rarely and deliberately.
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ def result_url(public_base_url: str, call_id: str, secret: str) -> str:
     return f"{public_base_url}/fuse/results/{call_id}?token={callback_token(call_id, secret)}"
 
 
-def batch_token_subject(batch_id: str) -> str:
+def list_token_subject(list_id: str) -> str:
     """What a list's token signs: not a call id, so neither token opens the other's URL."""
-    return f"batch/{batch_id}"
+    return f"batch/{list_id}"
 
 
-def batch_result_url(public_base_url: str, batch_id: str, secret: str) -> str:
-    token = callback_token(batch_token_subject(batch_id), secret)
-    return f"{public_base_url}/fuse/results/batch/{batch_id}?token={token}"
+def list_result_url(public_base_url: str, list_id: str, secret: str) -> str:
+    token = callback_token(list_token_subject(list_id), secret)
+    return f"{public_base_url}/fuse/results/batch/{list_id}?token={token}"

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import math
 
-from chalicelib.call_views import iso
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import NotFound
-from chalicelib.fuse_client import FuseCredentials
 from chalicelib.logs import logger
 from chalicelib.records import CANCEL_REQUESTED, Reply
 from chalicelib.secrets import Secrets
+from chalicelib.timestamps import iso
 
 
 def cancel_pending(name: str, secrets: Secrets, deps: Dependencies) -> Reply:
@@ -20,11 +19,7 @@ def cancel_pending(name: str, secrets: Secrets, deps: Dependencies) -> Reply:
     if campaign is None:
         known = ", ".join(sorted(secrets.campaigns)) or "none"
         raise NotFound(f"no campaign {name[:64]!r}; configured campaigns: {known}")
-    deps.fuse.cancel_pending(
-        FuseCredentials(secrets.fuse_email, secrets.developer_key),
-        campaign.application_id,
-        campaign.deployment_id,
-    )
+    deps.fuse.cancel_pending(secrets.fuse_credentials, campaign)
     now = math.floor(deps.clock())
     deps.store.mark_cancel_requested(name, now)
     logger.info("campaign cancel requested", extra={"campaign": name})

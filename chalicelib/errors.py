@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from chalice import ChaliceUnhandledError
+
 RETRY_AFTER_SECONDS = 30
 
 
@@ -21,8 +23,12 @@ class FieldError:
     message: str
 
 
-class BridgeError(Exception):
-    """Base of the errors the bridge answers deliberately; anything else is a bug (500)."""
+class BridgeError(ChaliceUnhandledError):
+    """Base of the errors the bridge answers deliberately; anything else is a bug (500).
+
+    A ChaliceUnhandledError, so Chalice lets it out of a view to the `http` middleware in
+    app.py, which gives every route the same error shape.
+    """
 
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
@@ -104,7 +110,12 @@ class IdempotencyKeyReused(BridgeError):
     status, code = 422, "idempotency_key_reused"
 
 
-class FuseRejectedRequest(BridgeError):
+class FuseError(BridgeError):
+    """Base of every answer about Fuse itself. Each subclass says whether Fuse may have queued
+    the call: only FuseOutcomeUnknown leaves that open."""
+
+
+class FuseRejectedRequest(FuseError):
     """Fuse answered 400: the request was understood and refused; nothing was queued."""
 
     status, code = 422, "fuse_rejected_request"
@@ -116,27 +127,27 @@ class ConfigurationIncomplete(BridgeError):
     status, code = 500, "configuration_incomplete"
 
 
-class FuseCredentialsRejected(BridgeError):
+class FuseCredentialsRejected(FuseError):
     status, code = 502, "fuse_credentials_rejected"
 
 
-class FuseDeploymentNotFound(BridgeError):
+class FuseDeploymentNotFound(FuseError):
     status, code = 502, "fuse_deployment_not_found"
 
 
-class FuseCallNotFound(BridgeError):
+class FuseCallNotFound(FuseError):
     """Fuse's status API does not know a call the bridge queued (only the reconciler meets this)."""
 
     status, code = 502, "fuse_call_not_found"
 
 
-class FuseUnexpectedResponse(BridgeError):
+class FuseUnexpectedResponse(FuseError):
     """Fuse answered a status its documentation does not list; nothing was queued."""
 
     status, code = 502, "fuse_unexpected_response"
 
 
-class FuseUnavailable(BridgeError):
+class FuseUnavailable(FuseError):
     """Fuse could not take the request (500, refused, DNS): nothing queued, a retry may queue."""
 
     status, code, retry_after = 503, "fuse_unavailable", RETRY_AFTER_SECONDS
@@ -150,7 +161,7 @@ class StoreUnavailable(BridgeError):
     status, code, retry_after = 503, "store_unavailable", RETRY_AFTER_SECONDS
 
 
-class FuseOutcomeUnknown(BridgeError):
+class FuseOutcomeUnknown(FuseError):
     """The request reached Fuse but no readable answer came back: the call may be queued.
 
     Never retried by the bridge; the record stays `unknown` until Fuse's callback settles it.

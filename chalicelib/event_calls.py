@@ -4,16 +4,17 @@ The body is the same JSON as POST /calls and takes exactly the same path. What d
 hears the answer: nobody waits on an event, so each outcome becomes a decision. A request that
 can never succeed is stored as `rejected` (readable with GET /calls/{id}) and not retried; a
 passing fault is retried by the event source (the message or event comes back); an `unknown`
-outcome is not retried, since the call may exist.
+outcome is not retried, since the call may exist. A "batch" here is only ever an SQS batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass, replace
 
-from chalicelib.calls import call_id_for_key, idempotency_key_of, place_call, request_fingerprint
+from chalicelib import idempotency
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import (
     BridgeError,
@@ -25,10 +26,11 @@ from chalicelib.errors import (
     ValidationFailed,
 )
 from chalicelib.logs import logger
-from chalicelib.metrics import count
-from chalicelib.records import CallRecord, Reply
+from chalicelib.placing import place_call
+from chalicelib.records import QUEUED, REJECTED, UNKNOWN, CallRecord, Reply
+from chalicelib.store import RecordExists
 
-REJECTED = "rejected"
+RETRY = "retry"
 # Refusals that the same request will always meet: stored, never retried.
 PERMANENT = (
     InvalidJson,
@@ -53,7 +55,7 @@ class EventOutcome:
 
     @property
     def must_retry(self) -> bool:
-        return self.decision == "retry"
+        return self.decision == RETRY
 
 
 def place_from_event(raw_body: bytes, source_id: str, deps: Dependencies) -> EventOutcome:
@@ -64,27 +66,18 @@ def place_from_event(raw_body: bytes, source_id: str, deps: Dependencies) -> Eve
                 "PUBLIC_BASE_URL must be set for calls from events: no request names the API"
             )
         secrets = deps.secrets.get()
-        reply = place_call(
+        placed = place_call(
             raw_body, None, deps.settings.public_base_url, secrets, deps, default_key=source_id
         )
     except PERMANENT as err:
-        outcome = EventOutcome(
-            source_id, REJECTED, store_rejection(raw_body, source_id, err, deps), err.code
-        )
+        call_id = store_rejection(raw_body, source_id, err, deps)
+        outcome = EventOutcome(source_id, REJECTED, call_id, err.code)
     except BridgeError as err:  # SSM, DynamoDB or Fuse in trouble, or configuration to fix
-        outcome = EventOutcome(source_id, "retry", None, err.code)
+        outcome = EventOutcome(source_id, RETRY, None, err.code)
     else:
-        call_id = reply.body.get("id")
-        if reply.status == 202:
-            outcome = EventOutcome(source_id, "queued", call_id)
-        elif reply.status == 504:
-            outcome = EventOutcome(source_id, "unknown", call_id, "fuse_outcome_unknown")
-        else:  # the replay of a rejection stored when this message first came
-            outcome = EventOutcome(
-                source_id, REJECTED, call_id, reply.body.get("error", {}).get("code")
-            )
-    if outcome.decision == REJECTED:
-        count("CallsRejected", reason=outcome.code or "unknown")
+        outcome = EventOutcome(source_id, placed.status, placed.id, code_of(placed.status))
+        if placed.status == REJECTED:  # the replay of a rejection stored when it first came
+            outcome = replace(outcome, code=placed.reply.body.get("error", {}).get("code"))
     logger.info(
         "call request from an event",
         extra={
@@ -95,6 +88,10 @@ def place_from_event(raw_body: bytes, source_id: str, deps: Dependencies) -> Eve
         },
     )
     return outcome
+
+
+def code_of(status: str) -> str | None:
+    return {QUEUED: None, UNKNOWN: "fuse_outcome_unknown"}.get(status)
 
 
 def store_rejection(raw_body: bytes, source_id: str, err: BridgeError, deps: Dependencies) -> str:
@@ -110,11 +107,11 @@ def store_rejection(raw_body: bytes, source_id: str, err: BridgeError, deps: Dep
     fields = body if isinstance(body, dict) else {}
     reference, campaign = fields.get("reference"), fields.get("campaign")
     now = math.floor(deps.clock())
-    call_id = call_id_for_key(idempotency_key_of(None, body, source_id) or source_id)
+    call_id = idempotency.id_for_key(idempotency.key_of(None, body, source_id) or source_id)
     record = CallRecord(
         id=call_id,
         status=REJECTED,
-        request_hash=request_fingerprint(body),
+        request_hash=idempotency.fingerprint(body),
         created_at=now,
         lock_until=0,
         request=fields or {"body": raw_body[:4096].decode("utf-8", "replace")},
@@ -123,20 +120,23 @@ def store_rejection(raw_body: bytes, source_id: str, err: BridgeError, deps: Dep
         reply=Reply(err.status, {**err.body(), "id": call_id, "status": REJECTED}),
     )
     expires_at = deps.settings.expires_at(now)
-    existing = deps.store.begin(record, expires_at, now)
-    if existing is None or existing.status == REJECTED:
-        return call_id
-    own_id = call_id_for_key(f"event:{source_id}")
-    own = replace(
-        record, id=own_id, reply=Reply(err.status, {**err.body(), "id": own_id, "status": REJECTED})
-    )
-    deps.store.begin(own, expires_at, now)
-    return own_id
+    try:
+        deps.store.create(record, expires_at, now)
+    except RecordExists as held:
+        if held.record.status != REJECTED:
+            own_id = idempotency.id_for_key(f"event:{source_id}")
+            reply = Reply(err.status, {**err.body(), "id": own_id, "status": REJECTED})
+            # Rejected before under its own id (a redelivery): that record stands.
+            with contextlib.suppress(RecordExists):
+                deps.store.create(replace(record, id=own_id, reply=reply), expires_at, now)
+            return own_id
+    return call_id
 
 
 def place_batch(messages: list[tuple[str, bytes]], deps: Dependencies) -> list[EventOutcome]:
-    """Every (message id, body) of a batch, each decided on its own; raises RetryLater at the end
-    if any met a passing fault (Chalice has no partial batch response: the batch comes back)."""
+    """Every (message id, body) of an SQS batch, each decided on its own; raises RetryLater at
+    the end if any met a passing fault (Chalice has no partial batch response: the batch comes
+    back)."""
     outcomes = [place_from_event(body, message_id, deps) for message_id, body in messages]
     retry = [o for o in outcomes if o.must_retry]
     if retry:

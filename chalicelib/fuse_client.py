@@ -23,27 +23,20 @@ from chalicelib.errors import (
     FuseCallNotFound,
     FuseCredentialsRejected,
     FuseDeploymentNotFound,
+    FuseError,
     FuseOutcomeUnknown,
     FuseRejectedRequest,
     FuseUnavailable,
     FuseUnexpectedResponse,
 )
 from chalicelib.logs import logger
+from chalicelib.secrets import Campaign, FuseCredentials
 
 CONNECT_TIMEOUT_SECONDS = 3.05
 MAX_ERROR_MESSAGE = 300
 # Runs of 7+ digits (with the separators numbers are written with) are masked out of Fuse's
 # messages before a caller or a log sees them: Fuse may echo the phone number it refused.
 DIGIT_RUN = re.compile(r"\+?\d[\d\s().-]{5,}\d")
-
-
-@dataclass(frozen=True, repr=False)
-class FuseCredentials:
-    email: str
-    developer_key: str
-
-    def __repr__(self) -> str:
-        return "FuseCredentials(<redacted>)"
 
 
 @dataclass(frozen=True)
@@ -53,7 +46,7 @@ class FuseAnswer:
 
 
 @dataclass(frozen=True)
-class QueuedBatch:
+class QueuedList:
     """Fuse's answer to bulk_queue, kept as it came (its layout is undocumented), and the call
     ids in CSV order when it listed one per row."""
 
@@ -105,7 +98,7 @@ def find_call_id(body: object) -> str | None:
 
 def find_call_ids(body: object, rows: int) -> tuple[str, ...] | None:
     """One call id per CSV row, if the bulk answer lists them (as strings, numbers or objects
-    with a call_id) under a likely name; None otherwise, and the batch works without them."""
+    with a call_id) under a likely name; None otherwise, and the list works without them."""
     if not isinstance(body, dict):
         return None
     for container in (body, body.get("result"), body.get("data")):
@@ -149,81 +142,51 @@ class FuseClient:
             self._session.trust_env = False
         return self._session
 
+    def _deployment_url(self, campaign: Campaign, action: str) -> str:
+        return f"{self._base_url}/apps/{campaign.application_id}/{campaign.deployment_id}/{action}"
+
     def queue_call(
-        self,
-        credentials: FuseCredentials,
-        application_id: str,
-        deployment_id: str,
-        fields: Mapping[str, str],
+        self, credentials: FuseCredentials, campaign: Campaign, fields: Mapping[str, str]
     ) -> QueuedCall:
-        """POSTs one call as multipart/form-data; raises a BridgeError for every other outcome."""
-        url = f"{self._base_url}/apps/{application_id}/{deployment_id}/queue"
-        started = time.perf_counter()
-        try:
-            response = self.session.post(
-                url,
-                # (None, value) parts make requests send multipart/form-data with plain fields.
-                files={name: (None, value) for name, value in fields.items()},
-                auth=(credentials.email, credentials.developer_key),
-                timeout=self._timeout,
-            )
-        except requests.RequestException as err:
-            raise classify_transport_error(err) from None
-        finally:
-            elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
-        logger.info(
-            "fuse answered", extra={"fuse_status": response.status_code, "fuse_ms": elapsed_ms}
+        """POSTs one call as multipart/form-data; raises a FuseError for every other outcome."""
+        response = self._send(
+            "POST", self._deployment_url(campaign, "queue"), credentials, files=form_parts(fields)
         )
         return read_queue_response(response, hide=(credentials.developer_key,))
 
     def bulk_queue(
         self,
         credentials: FuseCredentials,
-        application_id: str,
-        deployment_id: str,
+        campaign: Campaign,
         *,
         csv_file: bytes,
         fields: Mapping[str, str],
         rows: int,
-    ) -> QueuedBatch:
+    ) -> QueuedList:
         """One bulk_queue request for the whole list (Plum warns that looping /queue can make
         every call fail): the CSV as a file part, the shared settings as fields."""
-        url = f"{self._base_url}/apps/{application_id}/{deployment_id}/bulk_queue"
-        parts: dict[str, Any] = {name: (None, value) for name, value in fields.items()}
-        parts["csv"] = ("contacts.csv", csv_file, "text/csv")
-        try:
-            response = self.session.post(
-                url,
-                files=parts,
-                auth=(credentials.email, credentials.developer_key),
-                timeout=self._timeout,
-            )
-        except requests.RequestException as err:
-            raise classify_transport_error(err) from None
-        logger.info(
-            "fuse answered a bulk queue", extra={"fuse_status": response.status_code, "rows": rows}
-        )
+        parts = {**form_parts(fields), "csv": ("contacts.csv", csv_file, "text/csv")}
+        url = self._deployment_url(campaign, "bulk_queue")
+        response = self._send("POST", url, credentials, files=parts)
         if not 200 <= response.status_code < 300:
             raise fuse_error(response, hide=(credentials.developer_key,))
         try:
             body: Any = response.json()
         except ValueError:
             body = None
-        return QueuedBatch(body=response.text[:100_000], call_ids=find_call_ids(body, rows))
+        return QueuedList(body=response.text[:100_000], call_ids=find_call_ids(body, rows))
 
-    def cancel_pending(
-        self, credentials: FuseCredentials, application_id: str, deployment_id: str
-    ) -> None:
+    def cancel_pending(self, credentials: FuseCredentials, campaign: Campaign) -> None:
         """DELETE .../cancel: Fuse cancels every pending call of the deployment (202, no body)."""
-        url = f"{self._base_url}/apps/{application_id}/{deployment_id}/cancel"
-        response = self._send_repeatable("DELETE", url, credentials)
+        url = self._deployment_url(campaign, "cancel")
+        response = self._send("DELETE", url, credentials, repeatable=True)
         if not 200 <= response.status_code < 300:
             raise fuse_error(response, hide=(credentials.developer_key,))
 
     def call_status(self, credentials: FuseCredentials, fuse_call_id: str) -> FuseAnswer:
         """GET /outbound/{call_id}: Fuse's view of a call, raw as it came (the caller reads it)."""
         url = f"{self._base_url}/outbound/{quote(fuse_call_id, safe='')}"
-        response = self._send_repeatable("GET", url, credentials)
+        response = self._send("GET", url, credentials, repeatable=True)
         if response.status_code == 200:
             content_type = response.headers.get("Content-Type", "application/json")
             return FuseAnswer(body=response.content, content_type=content_type)
@@ -231,15 +194,24 @@ class FuseClient:
             raise FuseCallNotFound(f"Fuse knows no call {fuse_call_id}")
         raise fuse_error(response, hide=(credentials.developer_key,))
 
-    def _send_repeatable(
-        self, method: str, url: str, credentials: FuseCredentials
+    def _send(
+        self,
+        method: str,
+        url: str,
+        credentials: FuseCredentials,
+        *,
+        files: Mapping[str, Any] | None = None,
+        repeatable: bool = False,
     ) -> requests.Response:
-        """A request that does no harm sent twice (a status read, a cancel): any transport
-        failure is simply "unavailable", and the caller may send it again."""
+        """Every request to Fuse. A transport failure of a `repeatable` request (a status read,
+        a cancel: no harm sent twice) is simply "unavailable"; of one that may queue a call, it
+        is classified by whether the request can have reached Fuse."""
+        started = time.perf_counter()
         try:
             response = self.session.request(
                 method,
                 url,
+                files=files,
                 auth=(credentials.email, credentials.developer_key),
                 timeout=self._timeout,
             )
@@ -247,14 +219,24 @@ class FuseClient:
             logger.warning(
                 "fuse request failed", extra={"method": method, "error_type": type(err).__name__}
             )
-            raise FuseUnavailable("Fuse could not be reached; retry later") from None
-        logger.info("fuse answered", extra={"method": method, "fuse_status": response.status_code})
+            if repeatable:
+                raise FuseUnavailable("Fuse could not be reached; retry later") from None
+            raise classify_transport_error(err) from None
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        logger.info(
+            "fuse answered",
+            extra={"method": method, "fuse_status": response.status_code, "fuse_ms": elapsed_ms},
+        )
         return response
 
 
-def classify_transport_error(err: requests.RequestException) -> Exception:
+def form_parts(fields: Mapping[str, str]) -> dict[str, Any]:
+    """(None, value) parts make requests send multipart/form-data with plain fields."""
+    return {name: (None, value) for name, value in fields.items()}
+
+
+def classify_transport_error(err: requests.RequestException) -> FuseError:
     """Before the request left, a retry is safe; after, the call may exist."""
-    logger.warning("fuse request failed", extra={"error_type": type(err).__name__})
     if isinstance(err, requests.ConnectTimeout) or (
         isinstance(err, requests.ConnectionError) and _never_connected(err)
     ):
@@ -300,7 +282,7 @@ def read_queue_response(response: requests.Response, hide: tuple[str, ...] = ())
     raise fuse_error(response, hide)
 
 
-def fuse_error(response: requests.Response, hide: tuple[str, ...] = ()) -> Exception:
+def fuse_error(response: requests.Response, hide: tuple[str, ...] = ()) -> FuseError:
     """The bridge's error for a Fuse answer that is not a success."""
     status = response.status_code
     message = fuse_error_message(response, hide)

@@ -11,16 +11,15 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from chalicelib.callbacks import publish_outcome, read_delivery
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import BridgeError, FuseCallNotFound
-from chalicelib.fuse_client import FuseCredentials
 from chalicelib.logs import logger
 from chalicelib.metrics import count
+from chalicelib.receiving import publish_outcome, read_delivery
 from chalicelib.records import POLL, QUEUED, CallRecord
 from chalicelib.result_events import ResultNotPublished
-from chalicelib.secrets import Secrets
-from chalicelib.store import STORED
+from chalicelib.secrets import FuseCredentials, Secrets
+from chalicelib.store import StoreOutcome
 
 RECHECK_SECONDS = 900  # a call still in progress is asked about again after this
 
@@ -40,9 +39,9 @@ def reconcile(
     deps: Dependencies, secrets: Secrets, time_left: Callable[[], float]
 ) -> ReconcileReport:
     now = math.floor(deps.clock())
-    due = deps.store.due_for_check(now, deps.settings.reconcile_batch)
+    due = deps.store.due_for_check(now, deps.settings.reconcile_per_run)
     report = ReconcileReport(due=len(due))
-    credentials = FuseCredentials(secrets.fuse_email, secrets.developer_key)
+    credentials = secrets.fuse_credentials
     # Stop while one more Fuse request still fits in what is left of the invocation.
     margin = deps.settings.fuse_timeout_seconds + 1
     for record in due:
@@ -58,7 +57,7 @@ def reconcile(
                 report.failed += 1
                 logger.warning("Fuse does not know a queued call", extra={"call_id": record.id})
                 deps.store.check_again_at(record.id, now + RECHECK_SECONDS)
-            except BridgeError as err:  # Fuse down or refusing us: do not hammer it
+            except BridgeError as err:  # Fuse (or the store) in trouble: do not hammer it
                 report.failed += 1
                 report.stopped_early = err.code
                 break
@@ -83,7 +82,7 @@ def poll(
         deps.store.check_again_at(record.id, now + RECHECK_SECONDS)
         return
     expires_at = deps.settings.expires_at(now)
-    if deps.store.store_result(delivery, outcome, now, expires_at) == STORED:
+    if deps.store.store_result(delivery, outcome, now, expires_at) == StoreOutcome.STORED:
         report.settled += 1
         count("ResultsSettledByReconciler")
         logger.info(

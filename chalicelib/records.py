@@ -1,9 +1,10 @@
-"""What the bridge remembers about a call, the answers it gave, and the outcomes it received."""
+"""What the bridge remembers about a call or a list, the answers it gave, the outcomes it got."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 # A call's life in the bridge. After these, its status is the outcome Fuse reports
@@ -11,11 +12,21 @@ from typing import Any
 PENDING = "pending"  # the bridge is asking Fuse now; holds the idempotency key
 QUEUED = "queued"  # Fuse gave a call_id
 UNKNOWN = "unknown"  # the request reached Fuse, no readable answer came back
+REJECTED = "rejected"  # a request from an event that can never be placed: kept, never retried
 CANCEL_REQUESTED = "cancel_requested"  # shown, never stored: its campaign's pending calls were
 # canceled after it was queued (a marker per campaign), and its result has not come yet
 
+# Where a delivery came from.
 CALLBACK = "callback"
 POLL = "poll"
+
+
+class Kind(Enum):
+    """What a record is. A list's record holds the list's idempotency key; each of its
+    contacts is a call of its own."""
+
+    CALL = "call"
+    LIST = "list"
 
 
 @dataclass(frozen=True)
@@ -28,12 +39,24 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """What placing a call or a list came to: its id, its status as the answer states it
+    (queued, unknown, rejected), and the answer a caller gets. Event handlers decide on the
+    status; HTTP routes return the reply."""
+
+    id: str
+    status: str
+    reply: Reply
+
+
+@dataclass(frozen=True)
 class CallRecord:
     id: str
     status: str
     request_hash: str
     created_at: int
     lock_until: int
+    kind: Kind = Kind.CALL
     request: Mapping[str, Any] = field(default_factory=dict)
     reference: str | None = None
     campaign: str | None = None
@@ -43,8 +66,8 @@ class CallRecord:
     # The newest outcome, as shown by GET /calls/{id}: CallResult JSON plus received_at, source.
     result: Mapping[str, Any] | None = None
     needs_publish: bool = False
-    batch_id: str | None = None  # a contact's call: the list it came in, and its place there
-    batch_index: int | None = None
+    list_id: str | None = None  # a contact's call: the list it came in, and its place there
+    list_index: int | None = None
     check_after: int | None = None  # when set, the reconciler looks at the call from then on
 
 

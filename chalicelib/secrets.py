@@ -43,6 +43,17 @@ class Campaign:
 
 
 @dataclass(frozen=True, repr=False)
+class FuseCredentials:
+    """The Basic auth of every Fuse request; never printed."""
+
+    email: str
+    developer_key: str
+
+    def __repr__(self) -> str:
+        return "FuseCredentials(<redacted>)"
+
+
+@dataclass(frozen=True, repr=False)
 class Secrets:
     """Never printed: repr hides every value, so a stray log of this object leaks nothing."""
 
@@ -52,6 +63,10 @@ class Secrets:
     api_tokens: tuple[str, ...]
     campaigns: Mapping[str, Campaign] = field(default_factory=dict)
     admin_tokens: tuple[str, ...] = ()  # may also cancel a campaign's pending calls
+
+    @property
+    def fuse_credentials(self) -> FuseCredentials:
+        return FuseCredentials(self.fuse_email, self.developer_key)
 
     def __repr__(self) -> str:
         return f"Secrets(campaigns={sorted(self.campaigns)}, values=<redacted>)"

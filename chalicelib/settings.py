@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from chalicelib.errors import ConfigurationIncomplete
@@ -24,7 +24,7 @@ class Settings:
     retention_days: int
     results_event_bus: str | None  # EventBridge bus for result events; None: none are sent
     reconcile_after_seconds: int  # how long after its last possible attempt a call is polled
-    reconcile_batch: int  # calls the reconciler looks at per run, at most
+    reconcile_per_run: int  # calls the reconciler looks at per run, at most
 
     def expires_at(self, now: float) -> int:
         """When a record written now leaves the table (DynamoDB TTL): RETENTION_DAYS later."""
@@ -40,8 +40,21 @@ class Settings:
         return self.fuse_timeout_seconds + 20
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Reads and checks the environment; a missing or malformed value names its variable."""
+@dataclass(frozen=True)
+class EventWiring:
+    """What Chalice must know when it loads the app (to build the schedule and the event
+    sources), so it is read at import, apart from Settings, which is read on first use."""
+
+    reconcile_rate_minutes: int
+    call_requests_queue: str
+    sqs_batch_size: int
+    sqs_maximum_concurrency: int
+    call_request_source: str
+
+
+def _reader(environ: Mapping[str, str] | None) -> tuple[Callable[..., str], Callable[..., float]]:
+    """`required(name)` and `number(name, default, low, high)` over the environment; a missing
+    or malformed value names its variable."""
     env = os.environ if environ is None else environ
 
     def required(name: str) -> str:
@@ -64,6 +77,26 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             )
         return value
 
+    return required, number
+
+
+def load_event_wiring(environ: Mapping[str, str] | None = None) -> EventWiring:
+    env = os.environ if environ is None else environ
+    _, number = _reader(env)
+    return EventWiring(
+        reconcile_rate_minutes=int(number("RECONCILE_RATE_MINUTES", 15, 1, 1440)),
+        call_requests_queue=env.get("CALL_REQUESTS_QUEUE", "").strip()
+        or "fuse-bridge-call-requests",
+        sqs_batch_size=int(number("SQS_BATCH_SIZE", 10, 1, 10)),
+        sqs_maximum_concurrency=int(number("SQS_MAXIMUM_CONCURRENCY", 2, 2, 1000)),
+        call_request_source=env.get("CALL_REQUEST_SOURCE", "").strip() or "crm",
+    )
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Reads and checks the environment; a missing or malformed value names its variable."""
+    env = os.environ if environ is None else environ
+    required, number = _reader(env)
     prefix = "/" + required("BRIDGE_SSM_PREFIX").strip("/")
     return Settings(
         ssm_prefix=prefix,
@@ -76,5 +109,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         retention_days=int(number("RETENTION_DAYS", 90, 1, 3650)),
         results_event_bus=env.get("RESULTS_EVENT_BUS", "").strip() or None,
         reconcile_after_seconds=int(number("RECONCILE_AFTER_SECONDS", 3600, 60, 7 * 86400)),
-        reconcile_batch=int(number("RECONCILE_BATCH", 50, 1, 1000)),
+        reconcile_per_run=int(number("RECONCILE_BATCH", 50, 1, 1000)),
     )

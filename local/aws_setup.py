@@ -55,22 +55,6 @@ def index(name: str, partition: str, sort: str) -> dict[str, Any]:
     }
 
 
-def demo_parameters(api_token: str, admin_token: str = "local-admin-token") -> dict[str, str]:
-    """Values for a local run: the simulator accepts exactly these credentials and ids."""
-    return {
-        "fuse/email": "demo@example.com",
-        "fuse/developer_key": "local-developer-key",
-        "campaigns/default/application_id": "101",
-        "campaigns/default/deployment_id": "201",
-        "campaigns/default/caller_id": "+16175550100",
-        "campaigns/reminders/application_id": "102",
-        "campaigns/reminders/deployment_id": "202",
-        "callback_secret": "local-callback-secret",
-        "api_tokens": api_token,
-        "admin_tokens": admin_token,
-    }
-
-
 def create_call_requests_queue(sqs: Any, name: str, visibility_timeout: int = 30) -> str:
     """The queue CRMs drop call requests on, with its dead-letter queue after 5 receipts (the
     deployed ones are declared by the deployment templates); returns the queue's URL."""

@@ -23,10 +23,10 @@ from pathlib import Path
 import boto3
 from moto.server import ThreadedMotoServer
 
-from chalicelib.calls import call_id_for_key
 from infra.parameters import put_parameters
-from local.aws_setup import create_call_requests_queue, create_calls_table, demo_parameters
-from local.fuse_simulator import FuseSimulator
+from local.aws_setup import create_call_requests_queue, create_calls_table
+from local.demo import ADMIN_TOKEN, API_TOKEN, demo_parameters
+from local.fuse_sim import FuseSimulator
 from local.sqs_poller import poll_forever
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,7 +116,7 @@ def seed_aws(endpoint: str, stage: dict[str, str], token: str) -> str:
     put_parameters(
         boto3.client("ssm", endpoint_url=endpoint),
         stage["BRIDGE_SSM_PREFIX"],
-        demo_parameters(token),
+        demo_parameters(api_tokens=token),
     )
     sqs = boto3.client("sqs", endpoint_url=endpoint)
     return create_call_requests_queue(sqs, stage["CALL_REQUESTS_QUEUE"])
@@ -159,7 +159,7 @@ def main() -> None:
     moto_port = int(os.environ.get("MOTO_PORT", "5000"))
     sim_port = int(os.environ.get("FUSE_SIM_PORT", "8089"))
     bridge_port = int(os.environ.get("BRIDGE_PORT", "8000"))
-    token = os.environ.get("LOCAL_API_TOKEN", "local-dev-token")
+    token = os.environ.get("LOCAL_API_TOKEN", API_TOKEN)
     external_fuse = os.environ.get("FUSE_BASE_URL")
     require_free_port(moto_port, "MOTO_PORT")
     require_free_port(bridge_port, "BRIDGE_PORT")
@@ -232,8 +232,8 @@ Queue a call:
     -H 'Idempotency-Key: demo-1' \\
     -d '{{"phone": "+16175551234", "reference": "lead-42", "variables": {{"name": "Ada"}}}}'
 
-Read it back (a simulated call completes a few seconds after it is queued):
-  curl -s {bridge}/calls/{call_id_for_key("demo-1")} -H 'Authorization: Bearer {token}'
+Read it back by its reference, or at the Location the answer gave (a simulated call completes
+a few seconds after it is queued):
   curl -s '{bridge}/calls?reference=lead-42' -H 'Authorization: Bearer {token}'
 
 Or drop it on the local SQS queue, consumed here as Lambda's event source would:
@@ -241,7 +241,7 @@ Or drop it on the local SQS queue, consumed here as Lambda's event source would:
   (the queue: {queue_url})
 
 The reconciler (lost callbacks) runs every {RECONCILE_EVERY_SECONDS:g} s.
-The admin token (DELETE /campaigns/{{name}}/pending) is local-admin-token.
+The admin token (DELETE /campaigns/{{name}}/pending) is {ADMIN_TOKEN}.
 """,
         flush=True,
     )

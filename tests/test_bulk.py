@@ -7,38 +7,33 @@ import io
 import json
 from typing import Any
 
+import pytest
 import requests
 from chalice.test import Client
 
-from chalicelib.batches import contact_call_id
-from chalicelib.callback_tokens import batch_token_subject, callback_token
+from chalicelib.callback_tokens import callback_token, list_token_subject
 from chalicelib.dependencies import Dependencies
 from chalicelib.fuse_client import FuseClient
-from local.fuse_simulator import FuseSimulator
-from tests.conftest import API_TOKEN, CALLBACK_SECRET, DEVELOPER_KEY, FUSE_EMAIL, error_of
-from tests.test_results import FUSE_EXAMPLE, read_call
-
-AUTH = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
-CONTACTS = [
-    {"phone": "+16175551234", "reference": "lead-1", "variables": {"name": 'Zoë, "the" boss'}},
-    {"phone": "617-555-1235", "reference": "lead-2", "variables": {"slot": "10:00\nsharp"}},
-    {"phone": "+16175551236", "variables": {"name": "Ada", "vip": True}},
-]
-
-
-def post_bulk(client: Client, body: dict[str, Any], key: str | None = None) -> Any:
-    headers = {**AUTH, **({"Idempotency-Key": key} if key else {})}
-    return client.http.post("/calls/bulk", headers=headers, body=json.dumps(body))
-
-
-def bulk_requests(fuse: FuseSimulator) -> list[Any]:
-    return [r for r in fuse.received if r.path.endswith("/bulk_queue")]
+from chalicelib.idempotency import contact_call_id
+from local.fuse_sim import FuseSimulator
+from tests.helpers import (
+    AUTH,
+    CALLBACK_SECRET,
+    CONTACTS,
+    DEVELOPER_KEY,
+    FUSE_EMAIL,
+    FUSE_EXAMPLE,
+    error_of,
+    list_requests,
+    post_list,
+    read_call,
+)
 
 
 def test_a_list_is_one_bulk_queue_request_with_a_safe_csv(
     client: Client, fuse: FuseSimulator
 ) -> None:
-    answer = post_bulk(
+    answer = post_list(
         client, {"contacts": CONTACTS, "attempts": 2, "retry_delay": 300, "dtmf": "9"}
     )
     assert answer.status_code == 202, answer.body
@@ -54,7 +49,7 @@ def test_a_list_is_one_bulk_queue_request_with_a_safe_csv(
     assert [c["id"] for c in body["calls"]] == [
         contact_call_id(batch_id, c["phone"]) for c in body["calls"]
     ]
-    [sent] = bulk_requests(fuse)
+    [sent] = list_requests(fuse)
     assert sent.path == "/api/apps/101/201/bulk_queue"
     assert sent.files == ("csv",)
     rows = list(csv.reader(io.StringIO(sent.uploads["csv"])))
@@ -64,7 +59,7 @@ def test_a_list_is_one_bulk_queue_request_with_a_safe_csv(
         ["tel:+16175551235;ani=6175550100;postd=9", "", "10:00\nsharp", ""],
         ["tel:+16175551236;ani=6175550100;postd=9", "Ada", "", "true"],
     ]
-    token = callback_token(batch_token_subject(batch_id), CALLBACK_SECRET)
+    token = callback_token(list_token_subject(batch_id), CALLBACK_SECRET)
     assert sent.form == {
         "max_attempts": "2",
         "reattempt_wait": "300",
@@ -80,7 +75,7 @@ def test_invalid_contacts_are_named_by_index_and_nothing_is_sent(
     client: Client, fuse: FuseSimulator
 ) -> None:
     contacts = [*CONTACTS, {"phone": "12"}, {"phone": "+16175551234"}, {"fone": "1"}]
-    answer = post_bulk(client, {"contacts": contacts})
+    answer = post_list(client, {"contacts": contacts})
     assert answer.status_code == 422
     fields = {d["field"] for d in error_of(answer)["details"]}
     assert fields == {
@@ -90,14 +85,14 @@ def test_invalid_contacts_are_named_by_index_and_nothing_is_sent(
         "contacts[5].phone",
     }
     assert "first at index 0" in json.dumps(error_of(answer))
-    assert bulk_requests(fuse) == []
+    assert list_requests(fuse) == []
 
 
 def test_skip_invalid_sends_the_rest_and_lists_what_was_skipped(
     client: Client, fuse: FuseSimulator
 ) -> None:
     contacts = [{"phone": "12"}, *CONTACTS]
-    answer = post_bulk(client, {"contacts": contacts, "skip_invalid": True})
+    answer = post_list(client, {"contacts": contacts, "skip_invalid": True})
     assert answer.status_code == 202
     body = json.loads(answer.body)
     assert len(body["calls"]) == 3
@@ -112,29 +107,29 @@ def test_skip_invalid_sends_the_rest_and_lists_what_was_skipped(
             ],
         }
     ]
-    [sent] = bulk_requests(fuse)
+    [sent] = list_requests(fuse)
     assert len(list(csv.reader(io.StringIO(sent.uploads["csv"])))) == 4
 
 
 def test_a_list_must_have_contacts_and_valid_settings(client: Client) -> None:
-    assert error_of(post_bulk(client, {"contacts": []}))["details"][0]["field"] == "contacts"
+    assert error_of(post_list(client, {"contacts": []}))["details"][0]["field"] == "contacts"
     found = {
         d["field"]
         for d in error_of(
-            post_bulk(client, {"contacts": CONTACTS, "attempts": 3, "campaign": "x"})
+            post_list(client, {"contacts": CONTACTS, "attempts": 3, "campaign": "x"})
         )["details"]
     }
     assert found == {"retry_delay", "campaign"}
-    only_bad = post_bulk(client, {"contacts": [{"phone": "1"}], "skip_invalid": True})
+    only_bad = post_list(client, {"contacts": [{"phone": "1"}], "skip_invalid": True})
     assert "no valid contact" in json.dumps(error_of(only_bad))
 
 
 def test_results_for_the_list_are_matched_to_contacts_by_phone(
     client: Client, fuse: FuseSimulator
 ) -> None:
-    body = json.loads(post_bulk(client, {"contacts": CONTACTS}).body)
+    body = json.loads(post_list(client, {"contacts": CONTACTS}).body)
     batch_id = body["batch_id"]
-    token = callback_token(batch_token_subject(batch_id), CALLBACK_SECRET)
+    token = callback_token(list_token_subject(batch_id), CALLBACK_SECRET)
     url = f"/fuse/results/batch/{batch_id}?token={token}"
     result = {**FUSE_EXAMPLE, "phone_number": "'16175551235'"}
     answer = client.http.post(
@@ -156,7 +151,7 @@ def test_results_for_the_list_are_matched_to_contacts_by_phone(
 
 
 def test_a_list_url_needs_the_lists_own_token(client: Client) -> None:
-    batch_id = json.loads(post_bulk(client, {"contacts": CONTACTS}).body)["batch_id"]
+    batch_id = json.loads(post_list(client, {"contacts": CONTACTS}).body)["batch_id"]
     assert client.http.get(f"/fuse/results/batch/{batch_id}").status_code == 200  # a probe
     call_token = callback_token(batch_id, CALLBACK_SECRET)  # a call's token, not the list's
     for token in (call_token, "forged"):
@@ -171,21 +166,21 @@ def test_a_list_url_needs_the_lists_own_token(client: Client) -> None:
 def test_the_same_list_again_replays_without_a_second_bulk_request(
     client: Client, fuse: FuseSimulator
 ) -> None:
-    first = post_bulk(client, {"contacts": CONTACTS}, key="list-1")
-    again = post_bulk(client, {"contacts": CONTACTS}, key="list-1")
+    first = post_list(client, {"contacts": CONTACTS}, key="list-1")
+    again = post_list(client, {"contacts": CONTACTS}, key="list-1")
     assert again.status_code == 202
     assert json.loads(again.body) == json.loads(first.body)
     assert again.headers["Idempotent-Replayed"] == "true"
-    reused = post_bulk(client, {"contacts": CONTACTS[:2]}, key="list-1")
+    reused = post_list(client, {"contacts": CONTACTS[:2]}, key="list-1")
     assert error_of(reused)["code"] == "idempotency_key_reused"
-    assert len(bulk_requests(fuse)) == 1
+    assert len(list_requests(fuse)) == 1
 
 
 def test_without_call_ids_from_fuse_the_list_still_works(
     client: Client, fuse: FuseSimulator
 ) -> None:
     fuse.mode = "link_only"  # 200 with nothing to read: the layout is undocumented
-    body = json.loads(post_bulk(client, {"contacts": CONTACTS}).body)
+    body = json.loads(post_list(client, {"contacts": CONTACTS}).body)
     assert body["status"] == "queued"
     call = read_call(client, body["calls"][0]["id"])
     assert call["status"] == "queued"
@@ -194,21 +189,22 @@ def test_without_call_ids_from_fuse_the_list_still_works(
 
 def test_fuse_down_frees_the_key_for_a_retry(client: Client, fuse: FuseSimulator) -> None:
     fuse.mode = "error500"
-    answer = post_bulk(client, {"contacts": CONTACTS}, key="list-2")
+    answer = post_list(client, {"contacts": CONTACTS}, key="list-2")
     assert answer.status_code == 503
     fuse.mode = "normal"
-    assert post_bulk(client, {"contacts": CONTACTS}, key="list-2").status_code == 202
+    assert post_list(client, {"contacts": CONTACTS}, key="list-2").status_code == 202
 
 
+@pytest.mark.slow
 def test_a_list_of_ten_thousand_is_one_fuse_request(
     client: Client, deps: Dependencies, fuse: FuseSimulator
 ) -> None:
     deps.fuse = FuseClient(fuse.url, 30)  # the simulator reads 10,000 rows: more than 1 s
     contacts = [{"phone": f"+1617555{i:04d}", "variables": {"n": i}} for i in range(10_000)]
-    answer = post_bulk(client, {"contacts": contacts})
+    answer = post_list(client, {"contacts": contacts})
     assert answer.status_code == 202
     assert len(json.loads(answer.body)["calls"]) == 10_000
-    assert len(bulk_requests(fuse)) == 1
+    assert len(list_requests(fuse)) == 1
 
 
 def test_reading_a_batch_needs_the_token_and_an_existing_id(client: Client) -> None:
@@ -232,8 +228,8 @@ def test_a_result_that_comes_before_its_call_is_written_is_matched_after(
     early: list[Any] = []
 
     def report_first(records: list[Any], expires_at: int) -> None:
-        batch_id = records[0].batch_id
-        token = callback_token(batch_token_subject(batch_id), CALLBACK_SECRET)
+        batch_id = records[0].list_id
+        token = callback_token(list_token_subject(batch_id), CALLBACK_SECRET)
         result = {**FUSE_EXAMPLE, "status": "failed", "phone_number": "'16175551235'"}
         early.append(
             client.http.post(
@@ -245,6 +241,6 @@ def test_a_result_that_comes_before_its_call_is_written_is_matched_after(
         put_calls(records, expires_at)
 
     deps.store.put_calls = report_first  # type: ignore[method-assign]
-    body = json.loads(post_bulk(client, {"contacts": CONTACTS}).body)
+    body = json.loads(post_list(client, {"contacts": CONTACTS}).body)
     assert json.loads(early[0].body)["status"] == "unmatched"  # kept, not dropped
     assert read_call(client, body["calls"][1]["id"])["status"] == "failed"  # then matched

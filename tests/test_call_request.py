@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.call_request import CallRequest, parse_call_request, parse_timestamp
+from chalicelib.call_request import CallRequest, parse_call_request
+from chalicelib.call_settings import CallSettings
 from chalicelib.errors import ValidationFailed
+from chalicelib.request_fields import parse_timestamp
 from chalicelib.secrets import Campaign
 
 NOW = 1_800_000_000  # 2027-01-15T08:00:00Z
@@ -31,7 +33,8 @@ def problems(**body: Any) -> dict[str, str]:
 def test_defaults() -> None:
     request = parse()
     assert request == CallRequest(
-        phone="+16175551234", caller_id="+16175550100", campaign="default", attempts=1
+        phone="+16175551234",
+        settings=CallSettings(caller_id="+16175550100", campaign="default", attempts=1),
     )
 
 
@@ -84,12 +87,12 @@ def test_phone_is_required_and_a_string() -> None:
 
 
 def test_caller_id_given_wins_over_the_campaigns() -> None:
-    assert parse(caller_id="617-555-0199").caller_id == "+16175550199"
+    assert parse(caller_id="617-555-0199").settings.caller_id == "+16175550199"
     assert "caller_id" in problems(caller_id="555")
 
 
 def test_caller_id_falls_back_to_the_campaign_or_is_required() -> None:
-    assert parse(campaign="bare", caller_id="+16175550199").caller_id == "+16175550199"
+    assert parse(campaign="bare", caller_id="+16175550199").settings.caller_id == "+16175550199"
     message = problems(campaign="bare")["caller_id"]
     assert "campaigns/bare/caller_id" in message
     assert "Fuse has no default caller id" in message
@@ -103,7 +106,7 @@ def test_unknown_fields_are_named() -> None:
 
 @pytest.mark.parametrize("dtmf", ["1", "0123456789*#,w", "w" * 32, "1,,2#"])
 def test_dtmf_accepts_digits_and_pauses(dtmf: str) -> None:
-    assert parse(dtmf=dtmf).dtmf == dtmf
+    assert parse(dtmf=dtmf).settings.dtmf == dtmf
 
 
 @pytest.mark.parametrize("dtmf", ["", "a", "1 2", "w" * 33, 12, "1;ani=2"])
@@ -152,12 +155,12 @@ def test_timestamps_without_a_zone_or_of_other_types_are_refused(value: object) 
 
 
 def test_start_at_may_be_up_to_five_minutes_in_the_past() -> None:
-    assert parse(start_at=NOW - 300).start_at == NOW - 300
+    assert parse(start_at=NOW - 300).settings.start_at == NOW - 300
     assert problems(start_at=NOW - 301)["start_at"] == "is more than 5 minutes in the past"
 
 
 def test_end_at_must_be_in_the_future_and_after_start_at() -> None:
-    assert parse(start_at=NOW + 10, end_at=NOW + 11).end_at == NOW + 11
+    assert parse(start_at=NOW + 10, end_at=NOW + 11).settings.end_at == NOW + 11
     assert problems(end_at=NOW)["end_at"] == "must be in the future"
     assert problems(start_at=NOW + 100, end_at=NOW + 100)["end_at"] == "must be after start_at"
     assert problems(start_at=NOW + 100, end_at=NOW + 50)["end_at"] == "must be after start_at"
@@ -169,7 +172,7 @@ def test_milliseconds_by_mistake_are_caught() -> None:
 
 @pytest.mark.parametrize("attempts", [1, 2, 10])
 def test_attempts_from_1_to_10(attempts: int) -> None:
-    assert parse(attempts=attempts, retry_delay=60).attempts == attempts
+    assert parse(attempts=attempts, retry_delay=60).settings.attempts == attempts
 
 
 @pytest.mark.parametrize("attempts", [0, 11, -1, "3", 2.0, True])
@@ -179,7 +182,7 @@ def test_attempts_out_of_range_or_not_integers(attempts: object) -> None:
 
 @pytest.mark.parametrize("delay", [60, 86400])
 def test_retry_delay_bounds_are_inclusive(delay: int) -> None:
-    assert parse(attempts=2, retry_delay=delay).retry_delay == delay
+    assert parse(attempts=2, retry_delay=delay).settings.retry_delay == delay
 
 
 @pytest.mark.parametrize("delay", [59, 86401, "600", 600.5])
@@ -189,11 +192,11 @@ def test_retry_delay_outside_its_bounds(delay: object) -> None:
 
 def test_retry_delay_is_required_for_more_than_one_attempt() -> None:
     assert "retry_delay" in problems(attempts=2)
-    assert parse(attempts=1).retry_delay is None
+    assert parse(attempts=1).settings.retry_delay is None
 
 
 def test_pci_is_a_boolean() -> None:
-    assert parse(pci=True).pci is True
+    assert parse(pci=True).settings.pci is True
     assert "pci" in problems(pci=1)
 
 

@@ -8,8 +8,16 @@ import time
 from chalice.test import Client
 
 from chalicelib.callback_tokens import callback_token
-from local.fuse_simulator import FuseSimulator
-from tests.conftest import API_TOKEN, OTHER_TOKEN, PHONE, PUBLIC_BASE_URL, error_of, post_call
+from local.fuse_sim import FuseSimulator
+from tests.helpers import (
+    API_TOKEN,
+    CALLBACK_SECRET,
+    OTHER_TOKEN,
+    PHONE,
+    PUBLIC_BASE_URL,
+    error_of,
+    post_call,
+)
 
 
 def test_health_answers_without_auth(client: Client) -> None:
@@ -49,7 +57,7 @@ def test_a_call_is_queued_on_fuse_and_answered_202(client: Client, fuse: FuseSim
     assert sent.path == "/api/apps/101/201/queue"
     assert sent.content_type == "multipart/form-data"
     assert sent.files == ()
-    token = callback_token(call_id, "cb-SECRET-55aa01")
+    token = callback_token(call_id, CALLBACK_SECRET)
     assert sent.form == {
         "phone_number": "tel:+16175551234;ani=6175550100;postd=1w#",
         "start_timestamp": str(start),
@@ -64,7 +72,7 @@ def test_a_call_is_queued_on_fuse_and_answered_202(client: Client, fuse: FuseSim
 
 def test_the_campaign_chooses_the_fuse_deployment(client: Client, fuse: FuseSimulator) -> None:
     response = post_call(
-        client, {"phone": PHONE, "campaign": "nocaller", "caller_id": "+16175550199"}
+        client, {"phone": PHONE, "campaign": "reminders", "caller_id": "+16175550199"}
     )
     assert response.status_code == 202, response.body
     [sent] = fuse.queue_requests()
@@ -133,15 +141,15 @@ def test_unknown_campaign_names_the_configured_ones(client: Client) -> None:
     [detail] = error_of(response)["details"]
     assert response.status_code == 422
     assert detail["field"] == "campaign"
-    assert "default, ghost, nocaller" in detail["message"]
+    assert "default, reminders, retired" in detail["message"]
 
 
 def test_without_any_caller_id_the_error_says_how_to_configure_one(client: Client) -> None:
-    response = post_call(client, {"phone": PHONE, "campaign": "nocaller"})
+    response = post_call(client, {"phone": PHONE, "campaign": "reminders"})
     [detail] = error_of(response)["details"]
     assert response.status_code == 422
     assert detail["field"] == "caller_id"
-    assert "campaigns/nocaller/caller_id" in detail["message"]
+    assert "campaigns/reminders/caller_id" in detail["message"]
 
 
 def test_wrong_content_type_is_415_in_the_bridge_shape(client: Client) -> None:

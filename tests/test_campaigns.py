@@ -9,10 +9,19 @@ import requests
 from chalice.test import Client
 
 from chalicelib.dependencies import Dependencies
-from local.fuse_simulator import FuseSimulator
-from tests.conftest import ADMIN_TOKEN, API_TOKEN, DEVELOPER_KEY, FUSE_EMAIL, PHONE, error_of
-from tests.test_reconciler import queue
-from tests.test_results import FUSE_EXAMPLE, deliver, read_call
+from local.fuse_sim import FuseSimulator
+from tests.helpers import (
+    ADMIN_TOKEN,
+    API_TOKEN,
+    DEVELOPER_KEY,
+    FUSE_EMAIL,
+    FUSE_EXAMPLE,
+    PHONE,
+    deliver,
+    error_of,
+    queue,
+    read_call,
+)
 
 
 def cancel(client: Client, campaign: str = "default", token: str | None = ADMIN_TOKEN) -> object:
@@ -35,7 +44,7 @@ def test_cancel_asks_fuse_once_and_queued_calls_read_cancel_requested(
     base = time.time()
     deps.clock = lambda: base
     before = queue(client)
-    other_campaign = queue(client, campaign="nocaller", caller_id="+16175550199")
+    other_campaign = queue(client, campaign="reminders", caller_id="+16175550199")
     answer = cancel(client)
     assert answer.status_code == 202
     body = json.loads(answer.body)
@@ -55,7 +64,7 @@ def test_cancel_asks_fuse_once_and_queued_calls_read_cancel_requested(
 def test_an_unknown_campaign_is_404_naming_the_configured_ones(client: Client) -> None:
     answer = cancel(client, "summer")
     assert answer.status_code == 404
-    assert "default, ghost, nocaller" in error_of(answer)["message"]
+    assert "default, reminders, retired" in error_of(answer)["message"]
 
 
 def test_fuse_down_is_503_and_nothing_is_marked(client: Client, fuse: FuseSimulator) -> None:

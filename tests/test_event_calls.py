@@ -12,9 +12,8 @@ from app import app
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import FuseUnavailable
 from chalicelib.event_calls import RetryLater
-from local.fuse_simulator import FuseSimulator
-from tests.conftest import API_TOKEN, PHONE
-from tests.test_results import read_call
+from local.fuse_sim import FuseSimulator
+from tests.helpers import API_TOKEN, PHONE, read_call
 
 VALID = {"phone": PHONE, "reference": "sqs-ok"}
 INVALID = {"phone": "12", "reference": "sqs-bad", "attempts": 99}
@@ -37,10 +36,10 @@ def flaky_fuse(deps: Dependencies, fuse: FuseSimulator) -> list[bool]:
     down = [True]
     queue_call = deps.fuse.queue_call
 
-    def maybe_down(credentials: Any, app_id: str, deployment_id: str, fields: Any) -> Any:
+    def maybe_down(credentials: Any, campaign: Any, fields: Any) -> Any:
         if down[0] and FLAKY_PHONE in fields["phone_number"]:
             raise FuseUnavailable("Fuse is unavailable (HTTP 500)")
-        return queue_call(credentials, app_id, deployment_id, fields)
+        return queue_call(credentials, campaign, fields)
 
     deps.fuse.queue_call = maybe_down  # type: ignore[method-assign]
     return down

@@ -5,8 +5,8 @@ from __future__ import annotations
 from chalice.test import Client
 
 from chalicelib.fuse_client import call_id_from_link, find_call_id, redact_digits
-from local.fuse_simulator import FuseSimulator
-from tests.conftest import PHONE, post_call
+from local.fuse_sim import FuseSimulator
+from tests.helpers import PHONE, post_call
 
 
 def test_call_id_is_found_as_a_string_or_a_number_at_the_top_or_nested() -> None:

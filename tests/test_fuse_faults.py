@@ -12,8 +12,9 @@ from chalice.test import Client
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import StoreUnavailable
 from chalicelib.fuse_client import FuseClient
-from local.fuse_simulator import FuseSimulator
-from tests.conftest import DEVELOPER_KEY, PHONE, broken_client, error_of, post_call
+from chalicelib.store import CallStore
+from local.fuse_sim import FuseSimulator
+from tests.helpers import DEVELOPER_KEY, PHONE, TABLE, broken_client, error_of, post_call
 
 
 def test_fuse_400_becomes_422_with_fuses_own_message(client: Client, fuse: FuseSimulator) -> None:
@@ -60,7 +61,7 @@ def test_wrong_fuse_credentials_are_502(client: Client, fuse: FuseSimulator) -> 
 
 
 def test_unknown_fuse_deployment_is_502(client: Client, fuse: FuseSimulator) -> None:
-    response = post_call(client, {"phone": PHONE, "campaign": "ghost"})
+    response = post_call(client, {"phone": PHONE, "campaign": "retired"})
     assert response.status_code == 502
     assert error_of(response)["code"] == "fuse_deployment_not_found"
 
@@ -127,7 +128,7 @@ def test_unreachable_ssm_is_503_secrets_unavailable(
 def test_unreachable_dynamodb_is_503_and_nothing_is_dialled(
     deps: Dependencies, client: Client, fuse: FuseSimulator
 ) -> None:
-    deps.store._client = lambda: broken_client("dynamodb")
+    deps.store = CallStore(TABLE, lambda: broken_client("dynamodb"))
     response = post_call(client, {"phone": PHONE}, key="no-store")
     assert response.status_code == 503
     assert error_of(response)["code"] == "store_unavailable"

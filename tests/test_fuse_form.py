@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import fields as dataclass_fields
+
 from chalicelib.call_request import CallRequest
+from chalicelib.call_settings import CallSettings
 from chalicelib.fuse_form import fuse_form_fields, fuse_phone_number
 
 URL = "https://bridge.example.test/api/fuse/results/abc?token=t"
 
 
+SETTINGS = {f.name for f in dataclass_fields(CallSettings)}
+
+
 def request(**fields: object) -> CallRequest:
     base: dict = {"phone": "+16175551234", "caller_id": "+16175550100", "campaign": "default"}
-    return CallRequest(**{**base, **fields})
+    given = {**base, **fields}
+    settings = CallSettings(**{k: v for k, v in given.items() if k in SETTINGS})
+    return CallRequest(settings=settings, **{k: v for k, v in given.items() if k not in SETTINGS})
 
 
 def test_minimal_request_sends_only_the_phone_and_result_url() -> None:

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import requests
 
-from local.fuse_simulator import FuseSimulator
-from tests.conftest import DEVELOPER_KEY, FUSE_EMAIL
+from local.fuse_sim import FuseSimulator
+from tests.helpers import DEVELOPER_KEY, FUSE_EMAIL
 
 AUTH = (FUSE_EMAIL, DEVELOPER_KEY)
 
@@ -68,3 +68,27 @@ def test_only_multipart_is_accepted(fuse: FuseSimulator) -> None:
     answer = queue(fuse, {}, files=None, data={"phone_number": "6175551234"})
     assert answer.status_code == 400
     assert "multipart" in answer.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/x-www-form-urlencoded", "text/plain", None]
+)
+def test_the_control_api_reads_json_whatever_the_content_type(
+    fuse: FuseSimulator, content_type: str | None
+) -> None:
+    """`curl -d '{"mode": "hang"}'` sends a form Content-Type: the setting must still apply."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    root = fuse.url.removesuffix("/api")
+    answer = requests.post(
+        f"{root}/_sim/config", data=b'{"mode": "garbage"}', headers=headers, timeout=5
+    )
+    assert answer.status_code == 200
+    assert answer.json()["mode"] == "garbage"
+    assert fuse.mode == "garbage"
+
+
+@pytest.mark.parametrize("body", [b"mode=hang", b"[1]", b'{"mode": "sideways"}', b'{"colour": 1}'])
+def test_the_control_api_refuses_what_it_cannot_apply(fuse: FuseSimulator, body: bytes) -> None:
+    answer = requests.post(f"{fuse.url.removesuffix('/api')}/_sim/config", data=body, timeout=5)
+    assert answer.status_code == 400
+    assert fuse.mode == "normal"

@@ -10,12 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from chalice.test import Client
 
-from chalicelib.calls import call_id_for_key, place_call
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import BridgeError
+from chalicelib.idempotency import fingerprint, id_for_key
+from chalicelib.placing import place_call
 from chalicelib.records import PENDING, CallRecord
-from local.fuse_simulator import FuseSimulator
-from tests.conftest import PHONE, PUBLIC_BASE_URL, Aws, error_of, post_call
+from local.fuse_sim import FuseSimulator
+from tests.helpers import PHONE, PUBLIC_BASE_URL, Aws, error_of, post_call
 
 BODY = {"phone": PHONE, "reference": "lead-1", "variables": {"name": "Ada"}}
 
@@ -86,29 +87,23 @@ def test_keys_live_at_least_24_hours(client: Client, aws: Aws) -> None:
     post_call(client, BODY, key="lifetime")
     item = aws.dynamodb.get_item(
         TableName="fuse-bridge-test-calls",
-        Key={"pk": {"S": call_id_for_key("lifetime")}, "sk": {"S": "call"}},
+        Key={"pk": {"S": id_for_key("lifetime")}, "sk": {"S": "call"}},
     )["Item"]
     assert int(item["expires_at"]["N"]) >= before + 24 * 3600
 
 
 def pending_record(deps: Dependencies, key: str, lock_until: float) -> None:
-    deps.store.begin(
+    deps.store.create(
         CallRecord(
-            id=call_id_for_key(key),
+            id=id_for_key(key),
             status=PENDING,
-            request_hash=_fingerprint(BODY),
+            request_hash=fingerprint(BODY),
             created_at=int(time.time()),
             lock_until=int(lock_until),
         ),
         expires_at=int(time.time()) + 86400,
         now=int(time.time()),
     )
-
-
-def _fingerprint(body: dict) -> str:
-    from chalicelib.calls import request_fingerprint
-
-    return request_fingerprint(body)
 
 
 def test_a_duplicate_while_the_first_is_in_flight_is_409(
@@ -129,7 +124,7 @@ def test_a_call_whose_placing_died_is_unknown_and_never_redialled(
     first = post_call(client, BODY, key="crashed")
     assert first.status_code == 504
     assert error_of(first)["code"] == "fuse_outcome_unknown"
-    assert deps.store.get(call_id_for_key("crashed")).status == "unknown"
+    assert deps.store.get(id_for_key("crashed")).status == "unknown"
     again = post_call(client, BODY, key="crashed")
     assert again.status_code == 504
     assert json.loads(again.body) == json.loads(first.body)
@@ -148,10 +143,10 @@ def test_twenty_concurrent_requests_with_one_key_make_one_fuse_call(
     def attempt() -> tuple[int, str]:
         start.wait()
         try:
-            reply = place_call(raw, "same-key", PUBLIC_BASE_URL, secrets, deps)
+            placed = place_call(raw, "same-key", PUBLIC_BASE_URL, secrets, deps)
         except BridgeError as err:
             return err.status, err.code
-        return reply.status, reply.body["id"]
+        return placed.reply.status, placed.id
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         outcomes = list(pool.map(lambda _: attempt(), range(20)))
@@ -159,5 +154,5 @@ def test_twenty_concurrent_requests_with_one_key_make_one_fuse_call(
     statuses = {status for status, _ in outcomes}
     assert statuses <= {202, 409}
     assert 202 in statuses
-    assert {detail for status, detail in outcomes if status == 202} == {call_id_for_key("same-key")}
+    assert {detail for status, detail in outcomes if status == 202} == {id_for_key("same-key")}
     assert {detail for status, detail in outcomes if status == 409} <= {"idempotency_in_progress"}

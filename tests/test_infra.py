@@ -21,7 +21,7 @@ from chalicelib.secrets import parse_secrets
 from infra.configure import collect
 from infra.parameters import PARAMETERS, Parameter, put_parameters
 from infra.precompile import add_bytecode
-from tests.conftest import Aws
+from tests.helpers import Aws
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -59,6 +59,7 @@ def stage_env(stage: str) -> dict[str, str]:
     return {**CONFIG["environment_variables"], **CONFIG["stages"][stage]["environment_variables"]}
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_cfn_lint_finds_nothing(packaged: dict[str, Path], stage: str) -> None:
@@ -72,6 +73,7 @@ def test_cfn_lint_finds_nothing(packaged: dict[str, Path], stage: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_checkov_finds_nothing_unexplained(packaged: dict[str, Path], stage: str) -> None:
@@ -100,6 +102,7 @@ def test_checkov_finds_nothing_unexplained(packaged: dict[str, Path], stage: str
         assert len(skipped["check_result"].get("suppress_comment", "")) > 20, skipped["check_id"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_every_policy_grants_only_named_resources(packaged: dict[str, Path], stage: str) -> None:
     roles = [
@@ -129,6 +132,7 @@ def test_every_policy_grants_only_named_resources(packaged: dict[str, Path], sta
                     ), resource
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_resources_follow_the_stage_naming_convention(
     packaged: dict[str, Path], stage: str
@@ -168,6 +172,7 @@ def test_resources_follow_the_stage_naming_convention(
     assert {f"{fn}ErrorsAlarm" for fn in FUNCTIONS} <= alarms
 
 
+@pytest.mark.slow
 def test_event_functions_know_the_apis_address_for_result_urls(packaged: dict[str, Path]) -> None:
     # No API Gateway request tells an SQS or EventBridge invocation where results must go.
     resources = template(packaged, "prod")["Resources"]
@@ -177,6 +182,7 @@ def test_event_functions_know_the_apis_address_for_result_urls(packaged: dict[st
         assert variables["CALLS_TABLE"] == "fuse-bridge-prod-calls"  # merged, not replaced
 
 
+@pytest.mark.slow
 def test_functions_run_on_arm64_with_tracing_as_the_stage_says(packaged: dict[str, Path]) -> None:
     for stage, tracing in (("dev", "PassThrough"), ("prod", "Active")):
         resources = template(packaged, stage)["Resources"]
@@ -187,6 +193,7 @@ def test_functions_run_on_arm64_with_tracing_as_the_stage_says(packaged: dict[st
             assert properties["Timeout"] > float(stage_env(stage)["FUSE_TIMEOUT_SECONDS"])
 
 
+@pytest.mark.slow
 def test_terraform_packaging_names_the_same_resources(packaged: dict[str, Path]) -> None:
     terraform = json.loads((packaged["terraform"] / "chalice.tf.json").read_text())["resource"]
     sam = template(packaged, "prod")["Resources"]
@@ -235,6 +242,7 @@ def test_configure_writes_what_the_bridge_reads(aws: Aws) -> None:
 @pytest.mark.skipif(
     sys.version_info[:2] != (3, 11), reason="bytecode is made only by the Lambda's Python"
 )
+@pytest.mark.slow
 def test_the_finished_zip_is_pure_python_with_the_cold_starts_bytecode(
     packaged: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -244,7 +252,8 @@ def test_the_finished_zip_is_pure_python_with_the_cold_starts_bytecode(
     with zipfile.ZipFile(zip_path) as archive:
         names = archive.namelist()
     assert not [n for n in names if n.endswith(".so")]  # same zip for arm64 and x86_64
-    assert "chalicelib/__pycache__/calls.cpython-311.pyc" in names
+    assert "chalicelib/__pycache__/placing.cpython-311.pyc" in names
+    assert "chalicelib/store/__pycache__/call_store.cpython-311.pyc" in names
     assert "requests/__pycache__/sessions.cpython-311.pyc" in names
     assert "charset_normalizer/md.py" in names  # the pure-Python fallback stays
     assert zip_path.stat().st_size < 3_000_000

@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "e2e-token"
 PHONE = "+16175551234"
 
+pytestmark = pytest.mark.slow  # starts moto, the simulator and chalice local
+
 
 def free_port() -> int:
     with socket.socket() as probe:

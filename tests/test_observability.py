@@ -9,10 +9,8 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from local.fuse_simulator import FuseSimulator
-from tests.conftest import PHONE, post_call
-from tests.test_bulk import CONTACTS, post_bulk
-from tests.test_results import FUSE_EXAMPLE, deliver
+from local.fuse_sim import FuseSimulator
+from tests.helpers import CONTACTS, FUSE_EXAMPLE, PHONE, deliver, post_call, post_list
 
 
 def emitted(out: str) -> list[dict[str, Any]]:
@@ -41,7 +39,7 @@ def test_each_outcome_is_counted(
     post_call(client, {"phone": PHONE})
     fuse.mode = "normal"
     deliver(client, call_id, FUSE_EXAMPLE)
-    post_bulk(client, {"contacts": CONTACTS})
+    post_list(client, {"contacts": CONTACTS})
     client.http.get("/calls/nope")  # no token: refused, but not a call request
     names = [
         (m["name"], m.get("reason") or m.get("code"), m["value"])

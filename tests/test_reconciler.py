@@ -13,29 +13,10 @@ from chalice.test import Client
 from chalicelib.dependencies import Dependencies
 from chalicelib.reconciler import reconcile
 from chalicelib.result_events import ResultPublisher
-from local.fuse_simulator import FuseSimulator
-from tests.conftest import PHONE, Aws, post_call
-from tests.test_results import FUSE_EXAMPLE, deliver, read_call
+from local.fuse_sim import FuseSimulator
+from tests.helpers import FUSE_EXAMPLE, Aws, deliver, later, queue, read_call, run_reconciler
 
 HOUR = 3600
-
-
-def queue(client: Client, **fields: Any) -> str:
-    response = post_call(client, {"phone": PHONE, "reference": "lead-r", **fields})
-    assert response.status_code == 202, response.body
-    return json.loads(response.body)["id"]
-
-
-def run_reconciler(client: Client) -> dict[str, Any]:
-    event = client.events.generate_cw_event(
-        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
-    )
-    return client.lambda_.invoke("reconcile_calls", event).payload
-
-
-def later(deps: Dependencies, seconds: float) -> None:
-    now = time.time() + seconds
-    deps.clock = lambda: now
 
 
 def test_a_lost_callback_is_settled_by_polling_fuse(
@@ -95,7 +76,7 @@ def test_a_run_is_bounded(client: Client, deps: Dependencies, fuse: FuseSimulato
     for _ in range(3):
         queue(client)
     later(deps, 2 * HOUR)
-    deps.settings = type(deps.settings)(**{**vars(deps.settings), "reconcile_batch": 2})
+    deps.settings = type(deps.settings)(**{**vars(deps.settings), "reconcile_per_run": 2})
     assert run_reconciler(client)["settled"] == 2
     assert run_reconciler(client)["settled"] == 1
 
@@ -164,7 +145,7 @@ def test_each_new_outcome_is_an_event_on_the_bus(client: Client, results_queue: 
     assert event["source"] == "fuse-bridge"
     detail = event["detail"]
     assert detail["id"] == call_id
-    assert detail["reference"] == "lead-r"
+    assert detail["reference"] == "lead-9"
     assert detail["status"] == "completed"
     assert detail["result"]["duration"] == 24
     assert "phone_number" not in json.dumps(detail)  # the event carries no phone number
@@ -201,7 +182,7 @@ def test_a_polled_outcome_is_an_event_too(
 def test_the_callback_route_does_one_dynamodb_write(client: Client, deps: Dependencies) -> None:
     call_id = queue(client)
     operations: list[str] = []
-    deps.store._client().meta.events.register(
+    deps.store.client.meta.events.register(
         "before-call.dynamodb.*", lambda model, **_: operations.append(model.name)
     )
     assert deliver(client, call_id, FUSE_EXAMPLE).status_code == 200

@@ -12,61 +12,22 @@ from chalice.test import Client
 
 from chalicelib.callback_tokens import callback_token
 from chalicelib.dependencies import Dependencies
-from local.fuse_simulator import FuseSimulator, SimCall, encode_result
-from tests.conftest import API_TOKEN, CALLBACK_SECRET, PHONE, TABLE, Aws, error_of, post_call
+from local.fuse_sim import FuseSimulator, SimCall, encode_result
+from tests.helpers import (
+    API_TOKEN,
+    CALLBACK_SECRET,
+    FUSE_EXAMPLE,
+    PHONE,
+    TABLE,
+    Aws,
+    deliver,
+    error_of,
+    post_call,
+    queue,
+    read_call,
+)
 
 # Fuse's own example (shared/fuse-api.md section 3): digit strings, numbers, a quoted phone.
-FUSE_EXAMPLE = {
-    "status": "completed",
-    "attempts": "1",
-    "max_attempts": "1",
-    "queued_timestamp": "1475095892",
-    "start_timestamp": "1475095900",
-    "end_timestamp": "1475095931",
-    "reattempt_wait": "0",
-    "events": [
-        {"event": "queued", "timestamp": 1475095892},
-        {"event": "dialing", "timestamp": 1475095900},
-        {"event": "connected", "timestamp": 1475095907},
-        {"event": "disconnected", "timestamp": 1475095931},
-    ],
-    "duration": 24,
-    "phone_number": "'6173720293'",
-}
-
-
-def queue(client: Client, **fields: Any) -> str:
-    response = post_call(client, {"phone": PHONE, "reference": "lead-9", **fields})
-    assert response.status_code == 202, response.body
-    return json.loads(response.body)["id"]
-
-
-def deliver(
-    client: Client,
-    call_id: str,
-    body: bytes | str | dict,
-    content_type: str = "application/json",
-    token: str | None = "valid",  # noqa: S107 - a marker: make the right token
-) -> Any:
-    if isinstance(body, dict):
-        body = json.dumps(body)
-    raw = body.encode() if isinstance(body, str) else body
-    query = ""
-    if token == "valid":
-        query = f"?token={callback_token(call_id, CALLBACK_SECRET)}"
-    elif token is not None:
-        query = f"?token={token}"
-    return client.http.post(
-        f"/fuse/results/{call_id}{query}", headers={"Content-Type": content_type}, body=raw
-    )
-
-
-def read_call(client: Client, call_id: str) -> dict[str, Any]:
-    response = client.http.get(
-        f"/calls/{call_id}", headers={"Authorization": f"Bearer {API_TOKEN}"}
-    )
-    assert response.status_code == 200, response.body
-    return json.loads(response.body)
 
 
 def stored_deliveries(aws: Aws, call_id: str) -> list[dict[str, Any]]:
@@ -260,7 +221,7 @@ def test_calls_by_reference_newest_first_in_pages(client: Client, deps: Dependen
     queue(client, reference="crm-8")
     auth = {"Authorization": f"Bearer {API_TOKEN}"}
     operations: list[str] = []
-    deps.store._client().meta.events.register(
+    deps.store.client.meta.events.register(
         "before-call.dynamodb.*", lambda model, **_: operations.append(model.name)
     )
     seen, cursor = [], None

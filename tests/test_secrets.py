@@ -11,7 +11,17 @@ from chalicelib.dependencies import Dependencies
 from chalicelib.errors import ConfigurationIncomplete
 from chalicelib.secrets import SecretStore, parse_secrets
 from infra.parameters import put_parameters
-from tests.conftest import PARAMETERS, PHONE, PREFIX, Aws, broken_client, error_of, post_call
+from tests.helpers import (
+    API_TOKEN,
+    OTHER_TOKEN,
+    PARAMETERS,
+    PHONE,
+    PREFIX,
+    Aws,
+    broken_client,
+    error_of,
+    post_call,
+)
 
 
 def count_ssm_calls(deps: Dependencies) -> list[str]:
@@ -57,8 +67,8 @@ def test_a_missing_parameter_is_named_but_no_value_is_shown(client: Client, aws:
 
 def test_a_campaign_without_its_deployment_id_is_named() -> None:
     values = {**PARAMETERS}
-    del values["campaigns/nocaller/deployment_id"]
-    with pytest.raises(ConfigurationIncomplete, match="campaigns/nocaller/deployment_id"):
+    del values["campaigns/reminders/deployment_id"]
+    with pytest.raises(ConfigurationIncomplete, match="campaigns/reminders/deployment_id"):
         parse_secrets(values, PREFIX)
 
 
@@ -67,7 +77,7 @@ def test_secrets_never_print_their_values() -> None:
     shown = repr(secrets) + str(secrets)
     for name in ("fuse/developer_key", "callback_secret", "api_tokens"):
         assert PARAMETERS[name].split(",")[0] not in shown
-    assert secrets.api_tokens == ("tok-SECRET-91b2e4", "tok-SECRET-other")
+    assert secrets.api_tokens == (API_TOKEN, OTHER_TOKEN)
 
 
 def test_an_ssm_outage_after_the_ttl_keeps_the_cached_values_for_an_hour(

@@ -1,4 +1,4 @@
-"""A small, honest model of Plum Fuse's queue API (shared/fuse-api.md), for tests and make local.
+"""The simulated Fuse: the endpoints as documented, the calls they start, and the control API.
 
 It checks what the documentation states (Basic auth, known application/deployment, multipart form,
 the field rules) and answers as documented: 200 with a `call_id` and a `Link` header, or an error
@@ -8,35 +8,30 @@ every request it received so tests can assert exactly what the bridge sent.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import heapq
 import io
 import itertools
 import json
 import re
-import signal
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from io import BytesIO
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
-import requests
 from werkzeug.wrappers import Request, Response
+
+from local.demo import DEPLOYMENTS, DEVELOPER_KEY, FUSE_EMAIL
+from local.fuse_sim.http_server import serve
+from local.fuse_sim.results import ENCODINGS, OUTCOMES, SimCall, post_result
+from local.fuse_sim.rules import field_problem, phone_problem
 
 # normal; error500: Fuse's documented 500; hang: queue, then answer after the client gave up;
 # garbage: queue, then answer 200 with an unreadable body; link_only: 200 whose only call id is
 # in the Link header (the body's layout is undocumented, so the bridge must cope with either).
 MODES = ("normal", "error500", "hang", "garbage", "link_only")
-ENCODINGS = ("json", "form", "multipart")
-OUTCOMES = ("completed", "failed", "canceled", "rejected")
-PHONE = re.compile(r"^(tel:)?\+?\d{7,15}$")
-ANI = re.compile(r"^\+?\d{7,15}$")
-POSTD = re.compile(r"^[0-9*#,w]+$")
 QUEUE_PATH = re.compile(r"^/api/apps/([^/]+)/([^/]+)/queue$")
 BULK_PATH = re.compile(r"^/api/apps/([^/]+)/([^/]+)/bulk_queue$")
 CANCEL_PATH = re.compile(r"^/api/apps/([^/]+)/([^/]+)/cancel$")
@@ -68,9 +63,9 @@ class Received:
 
 @dataclass
 class FuseSimulator:
-    email: str = "demo@example.com"
-    developer_key: str = "local-developer-key"
-    deployments: Iterable[tuple[str, str]] = (("101", "201"), ("102", "202"))
+    email: str = FUSE_EMAIL
+    developer_key: str = DEVELOPER_KEY
+    deployments: Iterable[tuple[str, str]] = DEPLOYMENTS
     host: str = "127.0.0.1"
     port: int = 0
     hang_seconds: float = 30.0
@@ -113,8 +108,7 @@ class FuseSimulator:
         return f"http://{self.host}:{self._server.server_address[1]}/api"
 
     def start(self) -> FuseSimulator:
-        self._server = ThreadingHTTPServer((self.host, self.port), handler_for(self))
-        self._server.daemon_threads = True
+        self._server = serve(self.host, self.port, self.handle)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         self._ender = threading.Thread(target=self._end_calls, daemon=True)
@@ -334,25 +328,9 @@ class FuseSimulator:
             if call is None or call.reported:
                 return
             call.reported = True
-        url = call.form.get("result_url")
-        if not call.deliver or not url:
-            return
-        if urlsplit(url).hostname not in ("127.0.0.1", "localhost"):
-            self._record_callback(url, None, "not sent: not a loopback URL")
-            return
-        body, content_type = encode_result(call.details(call.completes_at), call.encoding)
-        for _ in range(call.copies):
-            try:
-                answer = requests.post(
-                    url, data=body, headers={"Content-Type": content_type}, timeout=10
-                )
-                self._record_callback(url, answer.status_code, answer.text[:200])
-            except requests.RequestException as err:
-                self._record_callback(url, None, type(err).__name__)
-
-    def _record_callback(self, url: str, status: int | None, answer: str) -> None:
+        sent = post_result(call) if call.deliver else []
         with self._lock:
-            self.callbacks.append({"url": url, "status": status, "answer": answer})
+            self.callbacks += sent
 
     def control(self, request: Request) -> Response:
         """`GET /_sim/requests` lists what arrived; `POST /_sim/mode {"mode": ...}` flips faults."""
@@ -365,7 +343,11 @@ class FuseSimulator:
                 body = list(self.callbacks)
             return Response(json.dumps(body), 200, mimetype="application/json")
         if request.path in ("/_sim/mode", "/_sim/config") and request.method == "POST":
-            return self.configure(request.get_json(silent=True) or {})
+            # JSON whatever the Content-Type: `curl -d '{"mode": "hang"}'` sends it as a form.
+            settings = request.get_json(force=True, silent=True) if request.get_data() else {}
+            if not isinstance(settings, dict):
+                return error(400, 'send a JSON object of settings, such as {"mode": "hang"}')
+            return self.configure(settings)
         return error(404, "Not found.")
 
     def configure(self, settings: dict[str, Any]) -> Response:
@@ -389,202 +371,5 @@ class FuseSimulator:
         return Response(json.dumps(current), 200, mimetype="application/json")
 
 
-@dataclass
-class SimCall:
-    """A queued call and how it will end."""
-
-    deployment: tuple[str, str]
-    form: dict[str, str]
-    queued_at: float
-    completes_at: float
-    outcome: str
-    encoding: str
-    deliver: bool
-    copies: int
-    reported: bool = False
-
-    def details(self, now: float) -> dict[str, Any]:
-        """Fuse's call_details as its docs' example types them: numbers as digit strings (but
-        event timestamps and duration as numbers), the phone in stray single quotes, and start
-        and end timestamps empty when none were given."""
-        queued, ended = int(self.queued_at), int(self.completes_at)
-        done = now >= self.completes_at
-        dialing = queued + (ended - queued) // 4
-        connected = queued + (ended - queued) // 2
-        events = [{"event": "queued", "timestamp": queued}]
-        if done and self.outcome in ("completed", "failed", "rejected"):
-            events.append({"event": "dialing", "timestamp": dialing})
-        if done and self.outcome == "completed":
-            events += [
-                {"event": "connected", "timestamp": connected},
-                {"event": "disconnected", "timestamp": ended},
-            ]
-        phone = self.form["phone_number"].removeprefix("tel:").split(";")[0].lstrip("+")
-        details: dict[str, Any] = {
-            "status": self.outcome if done else "queued",
-            "attempts": "1" if done and self.outcome != "canceled" else "0",
-            "max_attempts": self.form.get("max_attempts", "1"),
-            "queued_timestamp": str(queued),
-            "start_timestamp": self.form.get("start_timestamp", ""),
-            "end_timestamp": self.form.get("end_timestamp", ""),
-            "reattempt_wait": self.form.get("reattempt_wait", "0"),
-            "events": events,
-            "phone_number": f"'{phone}'",
-        }
-        if done and self.outcome == "completed":
-            details["duration"] = ended - connected
-        return details
-
-
-def encode_result(details: dict[str, Any], encoding: str) -> tuple[bytes, str]:
-    """A result body in one of the encodings Fuse might use (its docs do not say which)."""
-    if encoding == "json":
-        return json.dumps(details).encode(), "application/json"
-    pairs = []
-    for name, value in details.items():
-        if name == "events":
-            for index, event in enumerate(value):
-                pairs += [(f"events[{index}][{k}]", str(v)) for k, v in event.items()]
-        else:
-            pairs.append((name, str(value)))
-    if encoding == "form":
-        return urlencode(pairs).encode(), "application/x-www-form-urlencoded"
-    boundary = "fuse-simulator-boundary"
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
-        for name, value in pairs
-    ]
-    body = "".join(parts) + f"--{boundary}--\r\n"
-    return body.encode(), f"multipart/form-data; boundary={boundary}"
-
-
-def handler_for(simulator: FuseSimulator) -> type[BaseHTTPRequestHandler]:
-    """HTTP/1.1 with keep-alive, as a real API front end has (werkzeug's server closes every
-    connection, which would hide whether the bridge reuses its connection to Fuse)."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        timeout = 15  # an idle kept-alive connection is dropped, so no thread waits forever
-        # Headers and body go out in two writes; with Nagle on, the body would wait for the
-        # client's delayed ACK (40 ms), a delay no real front end adds.
-        disable_nagle_algorithm = True
-
-        def handle_one_request_of(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            path, _, query = self.path.partition("?")
-            environ = {
-                "REQUEST_METHOD": self.command,
-                "PATH_INFO": path,
-                "QUERY_STRING": query,
-                "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-                "CONTENT_LENGTH": str(length),
-                "SERVER_NAME": simulator.host,
-                "SERVER_PORT": str(self.server.server_address[1]),
-                "SERVER_PROTOCOL": self.request_version,
-                "REMOTE_ADDR": self.client_address[0],
-                "REMOTE_PORT": str(self.client_address[1]),
-                "wsgi.input": BytesIO(body),
-                "wsgi.url_scheme": "http",
-                **{
-                    "HTTP_" + name.upper().replace("-", "_"): value
-                    for name, value in self.headers.items()
-                    if name.lower() not in ("content-type", "content-length")
-                },
-            }
-            response = simulator.handle(Request(environ))
-            data = response.get_data()
-            self.send_response(response.status_code)
-            for name, value in response.headers.items():
-                if name.lower() != "content-length":
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            try:
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                self.close_connection = True  # the client gave up waiting ("hang"): expected
-
-        do_GET = do_POST = do_DELETE = do_PUT = handle_one_request_of  # noqa: N815
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: tests and make local read what matters from `received`."""
-
-    return Handler
-
-
 def error(status: int, message: str) -> Response:
     return Response(json.dumps({"error": message}), status, mimetype="application/json")
-
-
-def field_problem(form: dict[str, str]) -> str | None:
-    """The documented field rules (shared/fuse-api.md section 1); None when the form is valid."""
-    problem = phone_problem(form.get("phone_number"))
-    if problem:
-        return problem
-    for name in ("start_timestamp", "end_timestamp"):
-        if name in form and not form[name].isdigit():
-            return f"{name} must be a Unix timestamp."
-    start, end = form.get("start_timestamp"), form.get("end_timestamp")
-    if start and end and int(end) <= int(start):
-        return "end_timestamp must be after start_timestamp."
-    attempts = form.get("max_attempts")
-    if attempts is not None:
-        if not attempts.isdigit() or not 1 <= int(attempts) <= 10:
-            return "max_attempts must be an integer from 1 to 10."
-        if int(attempts) > 1 and "reattempt_wait" not in form:
-            return "reattempt_wait is required when max_attempts is set."
-    wait = form.get("reattempt_wait")
-    if wait is not None and (not wait.isdigit() or not 60 <= int(wait) <= 86400):
-        return "reattempt_wait must be between 60 and 86400 seconds."
-    if "metadata" in form:
-        try:
-            metadata = json.loads(form["metadata"])
-        except ValueError:
-            metadata = None
-        if not isinstance(metadata, dict):
-            return "metadata must be a JSON object."
-    if form.get("is_pci", "0") not in ("0", "1"):
-        return "is_pci must be 0 or 1."
-    url = form.get("result_url")
-    if url is not None and not re.match(r"^https?://[^\s]+$", url):
-        return "result_url must be a URL."
-    return None
-
-
-def phone_problem(value: str | None) -> str | None:
-    if not value:
-        return "phone_number is required."
-    number, *params = value.split(";")
-    if not PHONE.match(number):
-        return "phone_number is invalid."
-    seen = set()
-    for param in params:
-        name, _, param_value = param.partition("=")
-        if name in seen or name not in ("ani", "postd"):
-            return f"phone_number has an invalid parameter: {name}."
-        seen.add(name)
-        if not (ANI if name == "ani" else POSTD).match(param_value):
-            return f"phone_number has an invalid {name} value."
-    return None
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Run the Fuse simulator on 127.0.0.1.")
-    parser.add_argument("--port", type=int, default=8089)
-    parser.add_argument("--mode", choices=MODES, default="normal")
-    args = parser.parse_args()
-    simulator = FuseSimulator(port=args.port, mode=args.mode).start()
-    print(f"Fuse simulator on {simulator.url}", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        simulator.stop()
-
-
-if __name__ == "__main__":
-    main()

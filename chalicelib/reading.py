@@ -1,22 +1,20 @@
-"""What callers read about their calls: GET /calls/{id} and GET /calls?reference=."""
+"""Reading: what callers see of their calls and lists (GET /calls/{id}, GET /calls?reference=,
+GET /batches/{id})."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections import Counter
 from typing import Any
 
-from chalicelib.call_request import MAX_REFERENCE_LENGTH
+from chalicelib.answers import call_links, list_links
 from chalicelib.errors import FieldError, NotFound, ValidationFailed
-from chalicelib.records import CANCEL_REQUESTED, QUEUED, CallRecord
+from chalicelib.records import CANCEL_REQUESTED, QUEUED, REJECTED, CallRecord, Kind
+from chalicelib.request_fields import MAX_REFERENCE_LENGTH
 from chalicelib.store import CallStore
+from chalicelib.timestamps import iso
 
 DEFAULT_PAGE, MAX_PAGE = 20, 100
-
-
-def iso(seconds: int) -> str | None:
-    return (
-        datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z") if seconds else None
-    )
+MAX_ID_LENGTH = 64  # longer than any id the bridge gives: not looked up at all
 
 
 def describe_call(record: CallRecord, cancel_requested_at: int | None = None) -> dict[str, Any]:
@@ -42,9 +40,9 @@ def describe_call(record: CallRecord, cancel_requested_at: int | None = None) ->
         "created_at": iso(record.created_at),
         "updated_at": iso(record.updated_at or record.created_at),
         "result": dict(record.result) if record.result else None,
-        "links": {"self": f"/calls/{record.id}"},
+        "links": call_links(record.id),
     }
-    if record.status == "rejected" and record.reply is not None:
+    if record.status == REJECTED and record.reply is not None:
         view["error"] = record.reply.body.get("error")  # why it was never placed
     return view
 
@@ -65,9 +63,9 @@ class CancelMarkers:
 
 
 def get_call(store: CallStore, call_id: str) -> dict[str, Any]:
-    record = store.get(call_id) if len(call_id) <= 64 else None
+    record = store.get(call_id) if len(call_id) <= MAX_ID_LENGTH else None
     if record is None:
-        raise NotFound(f"no call {call_id[:64]}")
+        raise NotFound(f"no call {call_id[:MAX_ID_LENGTH]}")
     return describe_call(record, CancelMarkers(store).for_record(record))
 
 
@@ -90,3 +88,31 @@ def list_calls(store: CallStore, query: dict[str, str]) -> dict[str, Any]:
     records, cursor = store.by_reference(reference, int(limit_text), query.get("cursor"))
     markers = CancelMarkers(store)
     return {"calls": [describe_call(r, markers.for_record(r)) for r in records], "next": cursor}
+
+
+def describe_list(store: CallStore, list_id: str) -> dict[str, Any]:
+    """A list and each contact's call, in list order, with counts by status."""
+    record = store.get(list_id, Kind.LIST) if len(list_id) <= MAX_ID_LENGTH else None
+    if record is None:
+        raise NotFound(f"no batch {list_id[:MAX_ID_LENGTH]}")
+    markers = CancelMarkers(store)
+    contacts = [
+        {
+            "index": call.list_index,
+            "id": call.id,
+            "phone": call.request.get("phone"),
+            "reference": call.reference,
+            "status": describe_call(call, markers.for_record(call))["status"],
+        }
+        for call in store.list_calls(list_id)
+    ]
+    return {
+        "batch_id": list_id,
+        "status": record.status,
+        "campaign": record.campaign,
+        "created_at": iso(record.created_at),
+        "counts": dict(Counter(c["status"] for c in contacts)),
+        "contacts": contacts,
+        "skipped": record.request.get("skipped", []),
+        "links": list_links(list_id),
+    }

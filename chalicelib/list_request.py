@@ -1,0 +1,155 @@
+"""The JSON of POST /calls/bulk, checked into a ListRequest.
+
+Shared settings are checked exactly as POST /calls checks them (call_settings.py); every contact
+is checked too, and a bad contact is named by its index (`contacts[12].phone`). Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.call_settings import CallSettings, check_call_settings
+from chalicelib.errors import FieldError
+from chalicelib.request_fields import (
+    Errors,
+    Scalar,
+    check_idempotency_key,
+    check_reference,
+    check_required_phone,
+    check_variables,
+    raise_if_invalid,
+    require_object,
+    unknown_fields,
+)
+from chalicelib.secrets import Campaign
+
+FIELDS = (
+    "contacts",
+    "caller_id",
+    "dtmf",
+    "start_at",
+    "end_at",
+    "attempts",
+    "retry_delay",
+    "pci",
+    "campaign",
+    "idempotency_key",
+    "skip_invalid",
+)
+CONTACT_FIELDS = ("phone", "variables", "reference")
+MAX_CONTACTS = 10_000
+DESTINATION = "destination"  # Fuse's CSV name for the number; no variable may take it
+SHOWN_FIELDS = 10  # a list's error message names this many fields, then counts the rest
+
+
+@dataclass(frozen=True)
+class Contact:
+    index: int  # its place in the request, kept through skipping
+    phone: str
+    reference: str | None = None
+    variables: Mapping[str, Scalar] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    index: int
+    details: tuple[FieldError, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        details = [{"field": d.field, "message": d.message} for d in self.details]
+        return {"index": self.index, "details": details}
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    contacts: tuple[Contact, ...]
+    settings: CallSettings
+    skipped: tuple[Skipped, ...] = ()
+
+    @property
+    def campaign(self) -> str:
+        return self.settings.campaign
+
+    @property
+    def reference(self) -> None:
+        """A list has no reference of its own; its contacts do."""
+        return None
+
+    def accepted(self) -> dict[str, Any]:
+        """The list as accepted, for storage: its settings and how many contacts it had."""
+        return {
+            **self.settings.to_json(),
+            "contacts": len(self.contacts),
+            "skipped": [s.to_json() for s in self.skipped],
+        }
+
+
+def parse_list_request(
+    body: object,
+    *,
+    default_region: str,
+    now: float,
+    campaigns: Mapping[str, Campaign],
+) -> ListRequest:
+    body = require_object(body)
+    errors = unknown_fields(body, FIELDS)
+    settings = check_call_settings(
+        body, region=default_region, now=now, campaigns=campaigns, errors=errors
+    )
+    check_idempotency_key(body, errors)
+    skip_invalid = body.get("skip_invalid", False)
+    if not isinstance(skip_invalid, bool):
+        errors.append(FieldError("skip_invalid", "must be true or false"))
+    contacts, skipped = check_contacts(body.get("contacts"), default_region, errors)
+    if skipped and not skip_invalid:
+        errors += [d for s in skipped for d in s.details]
+    elif not contacts and not any(e.field == "contacts" for e in errors):
+        errors.append(FieldError("contacts", "has no valid contact to call"))
+    raise_if_invalid(errors, shown_at_most=SHOWN_FIELDS)
+    return ListRequest(contacts=tuple(contacts), settings=settings, skipped=tuple(skipped))
+
+
+def check_contacts(
+    value: object, region: str, errors: Errors
+) -> tuple[list[Contact], list[Skipped]]:
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_CONTACTS:
+        errors.append(FieldError("contacts", f"must be a list of 1 to {MAX_CONTACTS} contacts"))
+        return [], []
+    contacts: list[Contact] = []
+    skipped: list[Skipped] = []
+    first_at: dict[str, int] = {}
+    for index, item in enumerate(value):
+        problems: Errors = []
+        contact = check_contact(item, index, region, problems)
+        if contact is not None and contact.phone in first_at:
+            # Fuse's results name the phone, not the row: one number, one row.
+            message = (
+                f"appears more than once in the list (first at index {first_at[contact.phone]})"
+            )
+            problems.append(FieldError("phone", message))
+        if problems or contact is None:
+            prefix = f"contacts[{index}]"
+            details = tuple(FieldError(f"{prefix}.{p.field}", p.message) for p in problems)
+            skipped.append(Skipped(index, details))
+            continue
+        first_at[contact.phone] = index
+        contacts.append(contact)
+    return contacts, skipped
+
+
+def check_contact(item: object, index: int, region: str, problems: Errors) -> Contact | None:
+    if not isinstance(item, dict):
+        problems.append(FieldError("(contact)", "must be an object with a phone"))
+        return None
+    problems += unknown_fields(item, CONTACT_FIELDS)
+    phone = check_required_phone(item, region, problems)
+    variables = check_variables(item, problems)
+    for name in variables:
+        if name.lower() == DESTINATION:
+            problems.append(FieldError(f"variables.{name}", "is Fuse's name for the phone column"))
+    reference = check_reference(item, problems)
+    if problems or phone is None:
+        return None
+    return Contact(index, phone, reference, variables)

@@ -1,0 +1,279 @@
+"""Placing: POST /calls and POST /calls/bulk (and calls from events), after authentication.
+
+Both take the one idempotent path (idempotency.place_once) and differ only in what they ask Fuse.
+A call is one `queue` request. A list is one `bulk_queue` request (Plum warns that looping the
+single-call API can make every call fail); each contact then gets a call of its own, whose id is
+derived from the list and the phone, so that a result Fuse posts for the list (it names the
+phone, not the row) finds its call without a lookup.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from chalicelib import idempotency
+from chalicelib.answers import list_links, list_reply, queued_reply, unknown_reply
+from chalicelib.call_request import CallRequest, parse_call_request
+from chalicelib.callback_tokens import list_result_url, result_url
+from chalicelib.dependencies import Dependencies
+from chalicelib.errors import (
+    BridgeError,
+    FuseError,
+    FuseOutcomeUnknown,
+    InvalidJson,
+    PayloadTooLarge,
+)
+from chalicelib.fuse_form import contacts_csv, fuse_form_fields, list_form_fields
+from chalicelib.list_request import ListRequest, parse_list_request
+from chalicelib.logs import logger
+from chalicelib.metrics import count
+from chalicelib.phones import mask_phone
+from chalicelib.receiving import rematch_early_results
+from chalicelib.records import QUEUED, UNKNOWN, CallRecord, Kind, Placement
+from chalicelib.secrets import Secrets
+
+Params = ParamSpec("Params")
+Request = TypeVar("Request", CallRequest, ListRequest)
+MAX_BODY_BYTES = 64 * 1024
+MAX_LIST_BODY_BYTES = 5 * 1024 * 1024
+
+
+def read_json_body(raw: bytes | None, max_bytes: int = MAX_BODY_BYTES) -> Any:
+    raw = raw or b""
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"the body is {len(raw)} bytes; at most {max_bytes} are accepted")
+    if not raw.strip():
+        raise InvalidJson("the body is empty; send a JSON object")
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise InvalidJson("the body is not UTF-8 text") from None
+    except json.JSONDecodeError as err:
+        raise InvalidJson(
+            f"the body is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
+        ) from None
+    except ValueError as err:
+        raise InvalidJson(f"the body is not valid JSON: {err}") from None
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parser(
+    parse: Callable[..., Request], secrets: Secrets, deps: Dependencies
+) -> Callable[[Any], Request]:
+    """A request parser with this deployment's region, clock and campaigns filled in."""
+    return functools.partial(
+        parse,
+        default_region=deps.settings.default_phone_region,
+        now=deps.clock(),
+        campaigns=secrets.campaigns,
+    )
+
+
+def counted_as_rejected(place: Callable[Params, Placement]) -> Callable[Params, Placement]:
+    """A call request refused (4xx) is counted CallsRejected, whatever brought it (HTTP, SQS,
+    EventBridge); the API's own RequestsRefused/RequestsFailed are counted in app.py."""
+
+    @functools.wraps(place)
+    def counted(*args: Params.args, **kwargs: Params.kwargs) -> Placement:
+        try:
+            return place(*args, **kwargs)
+        except BridgeError as err:
+            if err.status < 500:
+                count("CallsRejected", reason=err.code)
+            raise
+
+    return counted
+
+
+@counted_as_rejected
+def place_call(
+    raw_body: bytes | None,
+    key_header: str | None,
+    public_base_url: str,
+    secrets: Secrets,
+    deps: Dependencies,
+    *,
+    default_key: str | None = None,
+) -> Placement:
+    """The whole of POST /calls after authentication; raises BridgeError for every refusal."""
+    body = read_json_body(raw_body)
+
+    def dial_held(call_id: str, request: CallRequest) -> Placement:
+        callback_url = result_url(public_base_url, call_id, secrets.callback_secret)
+        return dial(call_id, request, callback_url, secrets, deps)
+
+    key = idempotency.key_of(key_header, body, default_key)
+    parse = parser(parse_call_request, secrets, deps)
+    return idempotency.place_once(Kind.CALL, body, key, deps, parse=parse, place=dial_held)
+
+
+def dial(
+    call_id: str, request: CallRequest, callback_url: str, secrets: Secrets, deps: Dependencies
+) -> Placement:
+    log = {
+        "call_id": call_id,
+        "reference": request.reference,
+        "campaign": request.campaign,
+        "phone": mask_phone(request.phone),
+    }
+    now = math.floor(deps.clock())
+    try:
+        queued = deps.fuse.queue_call(
+            secrets.fuse_credentials,
+            secrets.campaigns[request.campaign],
+            fuse_form_fields(request, callback_url),
+        )
+    except FuseOutcomeUnknown as err:
+        count("FuseErrors", code=err.code)
+        reply = unknown_reply(call_id, err)
+        deps.store.settle(call_id, UNKNOWN, reply, now=now)
+        logger.warning("call outcome unknown", extra={**log, "outcome": err.code})
+        return Placement(call_id, UNKNOWN, reply)
+    except FuseError as err:
+        # Fuse certainly queued nothing: free the key so a corrected or later retry may queue.
+        logger.warning("call not queued", extra={**log, "outcome": err.code})
+        count("FuseErrors", code=err.code)
+        idempotency.release(call_id, Kind.CALL, deps)
+        raise
+    except Exception:
+        # A bug between sending and reading: the call may exist, so the key stays held (pending,
+        # then unknown on replay) rather than freed for a second dial.
+        logger.exception("call outcome unknown after an unexpected error", extra=log)
+        raise
+    reply = queued_reply(call_id, queued.fuse_call_id, request.reference)
+    count("CallsQueued")
+    try:
+        deps.store.settle(
+            call_id,
+            QUEUED,
+            reply,
+            now=now,
+            fuse_call_id=queued.fuse_call_id,
+            check_after=request.settings.check_after(now, deps.settings.reconcile_after_seconds),
+        )
+    except BridgeError:
+        # The call is queued: say so. A replay will find it pending, then unknown; never redialled.
+        logger.exception("call queued but its record could not be updated", extra=log)
+    logger.info(
+        "call queued", extra={**log, "outcome": "queued", "fuse_call_id": queued.fuse_call_id}
+    )
+    return Placement(call_id, QUEUED, reply)
+
+
+@counted_as_rejected
+def place_list(
+    raw_body: bytes | None,
+    key_header: str | None,
+    public_base_url: str,
+    secrets: Secrets,
+    deps: Dependencies,
+) -> Placement:
+    """The whole of POST /calls/bulk after authentication."""
+    body = read_json_body(raw_body, MAX_LIST_BODY_BYTES)
+
+    def send_held(list_id: str, request: ListRequest) -> Placement:
+        callback_url = list_result_url(public_base_url, list_id, secrets.callback_secret)
+        return send_list(list_id, request, callback_url, secrets, deps)
+
+    key = idempotency.key_of(key_header, body)
+    parse = parser(parse_list_request, secrets, deps)
+    return idempotency.place_once(Kind.LIST, body, key, deps, parse=parse, place=send_held)
+
+
+def send_list(
+    list_id: str, request: ListRequest, callback_url: str, secrets: Secrets, deps: Dependencies
+) -> Placement:
+    log = {"batch_id": list_id, "campaign": request.campaign, "contacts": len(request.contacts)}
+    unknown: FuseOutcomeUnknown | None = None
+    call_ids: tuple[str, ...] | None = None
+    fuse_answer = ""
+    try:
+        queued = deps.fuse.bulk_queue(
+            secrets.fuse_credentials,
+            secrets.campaigns[request.campaign],
+            csv_file=contacts_csv(request),
+            fields=list_form_fields(request, callback_url),
+            rows=len(request.contacts),
+        )
+        call_ids, fuse_answer = queued.call_ids, queued.body
+    except FuseOutcomeUnknown as err:
+        count("FuseErrors", code=err.code)
+        unknown = err
+    except FuseError as err:
+        logger.warning("list not queued", extra={**log, "outcome": err.code})
+        count("FuseErrors", code=err.code)
+        idempotency.release(list_id, Kind.LIST, deps)
+        raise
+    status = UNKNOWN if unknown else QUEUED
+    count("BulkContacts", len(request.contacts), outcome=status)
+    now = math.floor(deps.clock())
+    calls = contact_calls(list_id, request, status=status, call_ids=call_ids, now=now, deps=deps)
+    body: dict[str, Any] = {
+        "batch_id": list_id,
+        "status": status,
+        "calls": [
+            {"id": c.id, "phone": c.request["phone"], "reference": c.reference} for c in calls
+        ],
+        "skipped": [s.to_json() for s in request.skipped],
+        "links": list_links(list_id),
+    }
+    reply = list_reply(list_id, body, unknown)
+    expires_at = deps.settings.expires_at(now)
+    try:
+        # The contacts' calls first: a result Fuse posts for the list must find its call.
+        deps.store.put_calls(calls, expires_at)
+        deps.store.save_reply(list_id, reply, expires_at)
+        deps.store.settle(list_id, status, None, now=now, kind=Kind.LIST, fuse_answer=fuse_answer)
+        rematch_early_results(list_id, deps)
+    except BridgeError:
+        # Fuse has the list: say so. The key stays held (pending, then unknown on replay), and
+        # results for contacts not recorded are kept beside the list, as unmatched.
+        logger.exception("list queued but not fully recorded", extra=log)
+    logger.info(
+        "list sent", extra={**log, "outcome": status, "fuse_call_ids": call_ids is not None}
+    )
+    return Placement(list_id, status, reply)
+
+
+def contact_calls(
+    list_id: str,
+    request: ListRequest,
+    *,
+    status: str,
+    call_ids: tuple[str, ...] | None,
+    now: int,
+    deps: Dependencies,
+) -> list[CallRecord]:
+    """One call per contact. Only with Fuse's ids can the reconciler ask about a call later."""
+    shared = request.settings.to_json()
+    poll_at = request.settings.check_after(now, deps.settings.reconcile_after_seconds)
+    return [
+        CallRecord(
+            id=idempotency.contact_call_id(list_id, contact.phone),
+            status=status,
+            request_hash="",
+            created_at=now,
+            lock_until=0,
+            request={
+                "phone": contact.phone,
+                **shared,
+                "variables": dict(contact.variables),
+                "reference": contact.reference,
+                "batch_id": list_id,
+            },
+            reference=contact.reference,
+            campaign=request.campaign,
+            fuse_call_id=call_ids[row] if call_ids else None,
+            list_id=list_id,
+            list_index=contact.index,
+            check_after=poll_at if call_ids and status == QUEUED else None,
+        )
+        for row, contact in enumerate(request.contacts)
+    ]

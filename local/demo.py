@@ -1,0 +1,37 @@
+"""The one set of demo values: `make local`, the tests and the bench all use it, and the Fuse
+simulator accepts exactly these credentials and deployments.
+
+Every secret is a distinctive string, so a test can prove none of them ever shows in a log line
+or an answer.
+"""
+
+from __future__ import annotations
+
+FUSE_EMAIL = "demo@example.com"
+DEVELOPER_KEY = "local-developer-key"
+CALLBACK_SECRET = "local-callback-secret"
+API_TOKEN = "local-dev-token"
+ADMIN_TOKEN = "local-admin-token"
+CALLER_ID = "+16175550100"
+# The Fuse deployments the simulator has; `retired` names one it does not (Fuse answers 404).
+DEPLOYMENTS = (("101", "201"), ("102", "202"))
+
+
+def demo_parameters(api_tokens: str = API_TOKEN, admin_tokens: str = ADMIN_TOKEN) -> dict[str, str]:
+    """The SSM parameters of a demo stage, names relative to its prefix."""
+    return {
+        "fuse/email": FUSE_EMAIL,
+        "fuse/developer_key": DEVELOPER_KEY,
+        "campaigns/default/application_id": "101",
+        "campaigns/default/deployment_id": "201",
+        "campaigns/default/caller_id": CALLER_ID,
+        # no caller id of its own: a request must bring one
+        "campaigns/reminders/application_id": "102",
+        "campaigns/reminders/deployment_id": "202",
+        "campaigns/retired/application_id": "999",
+        "campaigns/retired/deployment_id": "999",
+        "campaigns/retired/caller_id": CALLER_ID,
+        "callback_secret": CALLBACK_SECRET,
+        "api_tokens": api_tokens,
+        "admin_tokens": admin_tokens,
+    }

@@ -1,0 +1,179 @@
+"""What the tests share: the test stage's names and demo values, and the few requests every
+area makes (place a call, a list, deliver a result, read a call back). Fixtures are in
+conftest.py; test modules import from here, never from one another."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from chalice.test import Client
+
+from chalicelib.callback_tokens import callback_token
+from chalicelib.dependencies import Dependencies
+from local.demo import (
+    ADMIN_TOKEN,
+    API_TOKEN,
+    CALLBACK_SECRET,
+    CALLER_ID,
+    DEVELOPER_KEY,
+    FUSE_EMAIL,
+    demo_parameters,
+)
+from local.fuse_sim import FuseSimulator
+
+__all__ = ["ADMIN_TOKEN", "API_TOKEN", "CALLBACK_SECRET", "CALLER_ID", "DEVELOPER_KEY"]
+__all__ += ["FUSE_EMAIL"]
+
+PREFIX = "/fuse-bridge/test"
+TABLE = "fuse-bridge-test-calls"
+PUBLIC_BASE_URL = "https://bridge.example.test/api"
+OTHER_TOKEN = "local-dev-token-other"  # a second API token, as during a rotation
+PHONE = "+16175551234"
+PARAMETERS = demo_parameters(api_tokens=f"{API_TOKEN}, {OTHER_TOKEN}")
+AUTH = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
+
+# Fuse's own example (docs/fuse-contract.md, "Result callbacks"): digit strings, numbers, a
+# quoted phone.
+FUSE_EXAMPLE = {
+    "status": "completed",
+    "attempts": "1",
+    "max_attempts": "1",
+    "queued_timestamp": "1475095892",
+    "start_timestamp": "1475095900",
+    "end_timestamp": "1475095931",
+    "reattempt_wait": "0",
+    "events": [
+        {"event": "queued", "timestamp": 1475095892},
+        {"event": "dialing", "timestamp": 1475095900},
+        {"event": "connected", "timestamp": 1475095907},
+        {"event": "disconnected", "timestamp": 1475095931},
+    ],
+    "duration": 24,
+    "phone_number": "'6173720293'",
+}
+CONTACTS = [
+    {"phone": "+16175551234", "reference": "lead-1", "variables": {"name": 'Zoë, "the" boss'}},
+    {"phone": "617-555-1235", "reference": "lead-2", "variables": {"slot": "10:00\nsharp"}},
+    {"phone": "+16175551236", "variables": {"name": "Ada", "vip": True}},
+]
+
+
+@dataclass
+class Aws:
+    ssm: Any
+    dynamodb: Any
+
+
+def bridge_environment(fuse_url: str, **overrides: str) -> dict[str, str]:
+    """The test stage's environment variables, Fuse being the simulator at `fuse_url`."""
+    return {
+        "BRIDGE_SSM_PREFIX": PREFIX,
+        "CALLS_TABLE": TABLE,
+        "FUSE_BASE_URL": fuse_url,
+        "FUSE_TIMEOUT_SECONDS": "1",
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "DEFAULT_PHONE_REGION": "US",
+        "SECRETS_TTL_SECONDS": "300",
+        **overrides,
+    }
+
+
+def post_call(
+    client: Client,
+    body: Any,
+    *,
+    key: str | None = None,
+    token: str | None = API_TOKEN,
+    raw: bytes | None = None,
+    content_type: str = "application/json",
+) -> Any:
+    headers = {"Content-Type": content_type}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    return client.http.post(
+        "/calls", headers=headers, body=raw if raw is not None else json.dumps(body)
+    )
+
+
+def queue(client: Client, **fields: Any) -> str:
+    """Places a call (PHONE, unless fields say otherwise) and returns its id."""
+    response = post_call(client, {"phone": PHONE, "reference": "lead-9", **fields})
+    assert response.status_code == 202, response.body
+    return json.loads(response.body)["id"]
+
+
+def post_list(client: Client, body: dict[str, Any], key: str | None = None) -> Any:
+    headers = {**AUTH, **({"Idempotency-Key": key} if key else {})}
+    return client.http.post("/calls/bulk", headers=headers, body=json.dumps(body))
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    body = json.loads(response.body)
+    assert set(body["error"]) == {"code", "message", "details"}
+    return body["error"]
+
+
+def deliver(
+    client: Client,
+    call_id: str,
+    body: bytes | str | dict,
+    content_type: str = "application/json",
+    token: str | None = "valid",  # noqa: S107 - a marker: make the right token
+) -> Any:
+    """Fuse POSTing a result to a call's result URL."""
+    if isinstance(body, dict):
+        body = json.dumps(body)
+    raw = body.encode() if isinstance(body, str) else body
+    query = ""
+    if token == "valid":
+        query = f"?token={callback_token(call_id, CALLBACK_SECRET)}"
+    elif token is not None:
+        query = f"?token={token}"
+    return client.http.post(
+        f"/fuse/results/{call_id}{query}", headers={"Content-Type": content_type}, body=raw
+    )
+
+
+def read_call(client: Client, call_id: str) -> dict[str, Any]:
+    response = client.http.get(
+        f"/calls/{call_id}", headers={"Authorization": f"Bearer {API_TOKEN}"}
+    )
+    assert response.status_code == 200, response.body
+    return json.loads(response.body)
+
+
+def run_reconciler(client: Client) -> dict[str, Any]:
+    event = client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+    return client.lambda_.invoke("reconcile_calls", event).payload
+
+
+def later(deps: Dependencies, seconds: float) -> None:
+    """The bridge's clock, `seconds` from now."""
+    now = time.time() + seconds
+    deps.clock = lambda: now
+
+
+def list_requests(fuse: FuseSimulator) -> list[Any]:
+    return [r for r in fuse.received if r.path.endswith("/bulk_queue")]
+
+
+def broken_client(service: str) -> Any:
+    """A real boto3 client aimed at a closed port: every request fails to connect."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+    return boto3.client(
+        service,
+        endpoint_url=f"http://127.0.0.1:{port}",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )

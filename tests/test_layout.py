@@ -1,0 +1,80 @@
+"""The shape of chalicelib/ that the code relies on: no import cycles, and one module per
+outside system (only the Fuse client speaks HTTP, only the store speaks DynamoDB)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "chalicelib"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """What a module imports at its top level, `if TYPE_CHECKING:` blocks included (a cycle
+    hidden from the interpreter is still two modules that need each other)."""
+    names: set[str] = set()
+    top = ast.parse(path.read_text()).body
+    for node in [*top, *(n for s in top if isinstance(s, ast.If) for n in s.body)]:
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def graph() -> dict[str, set[str]]:
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    return {name: imports_of(path) & set(modules) for name, path in modules.items()}
+
+
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """A path of imports that comes back to where it started, if there is one."""
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> list[str] | None:
+        if name in path:
+            return [*path[path.index(name) :], name]
+        if name in done:
+            return None
+        for imported in sorted(edges.get(name, ())):
+            if name.startswith(imported + "."):  # a package's own __init__
+                continue
+            if cycle := visit(imported, (*path, name)):
+                return cycle
+        done.add(name)
+        return None
+
+    for module in sorted(edges):
+        if cycle := visit(module, ()):
+            return cycle
+    return None
+
+
+def test_chalicelib_has_no_import_cycle() -> None:
+    assert find_cycle(graph()) is None
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    """The check above is only worth something if it fails on a real cycle."""
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"b"}}) == ["b", "c", "b"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_only_the_fuse_client_speaks_http_and_only_the_store_speaks_dynamodb() -> None:
+    http, dynamodb = set(), set()
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text()
+        if any(i == "requests" or i.startswith("requests.") for i in imports_of(path)):
+            http.add(module_name(path))
+        if any(op in text for op in ('"put_item"', '"query"', '"transact_write_items"')):
+            dynamodb.add(module_name(path))
+    assert http == {"chalicelib.fuse_client"}
+    assert dynamodb <= {"chalicelib.store.call_store", "chalicelib.store.table"}
+    assert dynamodb
