@@ -1,1 +1,1 @@
-"""Everything that runs the bridge on one machine with no AWS account (see README: make local)."""
+"""Everything that runs the bridge on one machine with no AWS account (docs/local.md)."""

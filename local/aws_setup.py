@@ -1,6 +1,6 @@
 """Creates the bridge's AWS resources and demo parameters in moto, for `make local` and the tests.
 
-The table's key schema here is the one the store expects (see README "Data"); the deployed table
+The table's key schema here is the one the store expects (docs/data-model.md); the deployed table
 is declared by the deployment templates.
 """
 

@@ -1,5 +1,5 @@
-"""The bridge's table, as a few operations named for what they do. README "Data" and
-docs/data-model.md have the table design; items.py has the item shapes.
+"""The bridge's table, as a few operations named for what they do. docs/data-model.md has the
+table design; items.py has the item shapes.
 
 A call's item is also its idempotency lock: a call placed with an idempotency key gets an id
 derived from that key, so the conditional put that creates it cannot succeed twice. Each body
