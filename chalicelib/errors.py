@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from chalice import ChaliceUnhandledError
 
 RETRY_AFTER_SECONDS = 30
+MAX_DETAILS = 100
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,18 @@ class BridgeError(ChaliceUnhandledError):
             self.headers.setdefault("Retry-After", str(self.retry_after))
 
     def body(self) -> dict[str, Any]:
-        """The JSON error shape every route answers with."""
+        """The JSON error shape every route answers with. At most MAX_DETAILS details: a body
+        of 10,000 bad fields must not make an answer (or a stored rejection) of megabytes; the
+        message says how many there were."""
+        shown = self.details[:MAX_DETAILS]
+        message = self.message
+        if len(self.details) > MAX_DETAILS:
+            message += f" ({len(self.details)} problems; the first {MAX_DETAILS} are listed)"
         return {
             "error": {
                 "code": self.code,
-                "message": self.message,
-                "details": [{"field": d.field, "message": d.message} for d in self.details],
+                "message": message,
+                "details": [{"field": d.field[:200], "message": d.message} for d in shown],
             }
         }
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from chalicelib import idempotency
 from chalicelib.dependencies import Dependencies
@@ -25,12 +27,16 @@ from chalicelib.errors import (
     PayloadTooLarge,
     ValidationFailed,
 )
+from chalicelib.json_bodies import read_json
 from chalicelib.logs import logger
 from chalicelib.placing import place_call
 from chalicelib.records import QUEUED, REJECTED, UNKNOWN, CallRecord, Reply
 from chalicelib.store import RecordExists
 
 RETRY = "retry"
+MAX_KEPT_REQUEST = 16 * 1024
+START_MARGIN_SECONDS = 3  # beyond one Fuse request: the AWS writes around it
+KEPT_TEXT = 4096
 # Refusals that the same request will always meet: stored, never retried.
 PERMANENT = (
     InvalidJson,
@@ -42,7 +48,7 @@ PERMANENT = (
 
 
 class RetryLater(Exception):
-    """Raised once the whole batch is done: its event source delivers it again, and what was
+    """An EventBridge request met a passing fault: Lambda delivers the event again, and a call
     already placed is then skipped by idempotency."""
 
 
@@ -98,11 +104,13 @@ def store_rejection(raw_body: bytes, source_id: str, err: BridgeError, deps: Dep
     """Keeps a refused request where its sender can read why; returns its call id.
 
     The id is the one its idempotency key names; when that key already names another call
-    (reused with another body), the rejection is kept under the message's own id instead.
+    (reused with another body), the rejection is kept under the message's own id instead. What
+    is kept is bounded: the request as parsed up to MAX_KEPT_REQUEST bytes, else the start of
+    its text, so a rejection always fits in an item.
     """
     try:
-        body = json.loads(raw_body)
-    except ValueError:
+        body = read_json(raw_body, MAX_KEPT_REQUEST)
+    except BridgeError:
         body = None
     fields = body if isinstance(body, dict) else {}
     reference, campaign = fields.get("reference"), fields.get("campaign")
@@ -114,7 +122,7 @@ def store_rejection(raw_body: bytes, source_id: str, err: BridgeError, deps: Dep
         request_hash=idempotency.fingerprint(body),
         created_at=now,
         lock_until=0,
-        request=fields or {"body": raw_body[:4096].decode("utf-8", "replace")},
+        request=fields or {"body": raw_body[:KEPT_TEXT].decode("utf-8", "replace")},
         reference=reference if isinstance(reference, str) and len(reference) <= 128 else None,
         campaign=campaign if isinstance(campaign, str) and len(campaign) <= 64 else None,
         reply=Reply(err.status, {**err.body(), "id": call_id, "status": REJECTED}),
@@ -133,15 +141,53 @@ def store_rejection(raw_body: bytes, source_id: str, err: BridgeError, deps: Dep
     return call_id
 
 
-def place_batch(messages: list[tuple[str, bytes]], deps: Dependencies) -> list[EventOutcome]:
-    """Every (message id, body) of an SQS batch, each decided on its own; raises RetryLater at
-    the end if any met a passing fault (Chalice has no partial batch response: the batch comes
-    back)."""
-    outcomes = [place_from_event(body, message_id, deps) for message_id, body in messages]
-    retry = [o for o in outcomes if o.must_retry]
-    if retry:
-        codes = ", ".join(sorted({o.code or "" for o in retry}))
-        raise RetryLater(
-            f"{len(retry)} of {len(outcomes)} call requests met a passing fault ({codes})"
+def place_batch(
+    messages: list[tuple[str, bytes]], deps: Dependencies, time_left: Callable[[], float]
+) -> list[EventOutcome]:
+    """Every (message id, body) of an SQS batch, each decided on its own, whatever it raises.
+
+    A message is only started while one more Fuse request fits in the invocation's remaining
+    time (`time_left`, seconds): an invocation that times out returns its whole batch, placed
+    messages included. Those left unstarted are decided `retry`, untouched.
+    """
+    margin = deps.settings.fuse_timeout_seconds + START_MARGIN_SECONDS
+    outcomes = []
+    for message_id, body in messages:
+        if time_left() < margin:
+            outcomes.append(EventOutcome(message_id, RETRY, None, "no_time_left"))
+            continue
+        try:
+            outcomes.append(place_from_event(body, message_id, deps))
+        except Exception:
+            # A bug met by this message alone: retried alone (its key, if placed, stays held).
+            logger.exception("call request failed unexpectedly", extra={"source_id": message_id})
+            outcomes.append(EventOutcome(message_id, RETRY, None, "internal_error"))
+    retried = [o for o in outcomes if o.must_retry]
+    if retried:
+        codes = ", ".join(sorted({o.code or "" for o in retried}))
+        logger.warning(
+            "call requests to retry",
+            extra={"retry": len(retried), "of": len(outcomes), "codes": codes},
         )
     return outcomes
+
+
+def batch_response(outcomes: list[EventOutcome]) -> dict[str, Any]:
+    """Lambda's partial batch response: only the messages to retry come back; the rest are
+    deleted (the event source mapping reports batch item failures)."""
+    return {
+        "batchItemFailures": [{"itemIdentifier": o.source_id} for o in outcomes if o.must_retry]
+    }
+
+
+def place_event(event_id: str, detail: Any, deps: Dependencies) -> EventOutcome:
+    """One EventBridge event (its `detail` is the request); raises RetryLater for a passing
+    fault, so that Lambda's asynchronous retries (then the dead-letter queue) take it."""
+    try:
+        body = json.dumps(detail).encode()
+    except (RecursionError, ValueError, TypeError):
+        body = b"(an event detail that cannot be written as JSON)"  # refused as invalid JSON
+    [outcome] = place_batch([(event_id, body)], deps, time_left=lambda: float("inf"))
+    if outcome.must_retry:
+        raise RetryLater(f"call request {event_id} met a passing fault ({outcome.code})")
+    return outcome

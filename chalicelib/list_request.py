@@ -41,7 +41,6 @@ FIELDS = (
 CONTACT_FIELDS = ("phone", "variables", "reference")
 MAX_CONTACTS = 10_000
 DESTINATION = "destination"  # Fuse's CSV name for the number; no variable may take it
-SHOWN_FIELDS = 10  # a list's error message names this many fields, then counts the rest
 
 
 @dataclass(frozen=True)
@@ -107,7 +106,7 @@ def parse_list_request(
         errors += [d for s in skipped for d in s.details]
     elif not contacts and not any(e.field == "contacts" for e in errors):
         errors.append(FieldError("contacts", "has no valid contact to call"))
-    raise_if_invalid(errors, shown_at_most=SHOWN_FIELDS)
+    raise_if_invalid(errors)
     return ListRequest(contacts=tuple(contacts), settings=settings, skipped=tuple(skipped))
 
 

@@ -10,7 +10,6 @@ phone, not the row) finds its call without a lookup.
 from __future__ import annotations
 
 import functools
-import json
 import math
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
@@ -20,14 +19,9 @@ from chalicelib.answers import list_links, list_reply, queued_reply, unknown_rep
 from chalicelib.call_request import CallRequest, parse_call_request
 from chalicelib.callback_tokens import list_result_url, result_url
 from chalicelib.dependencies import Dependencies
-from chalicelib.errors import (
-    BridgeError,
-    FuseError,
-    FuseOutcomeUnknown,
-    InvalidJson,
-    PayloadTooLarge,
-)
+from chalicelib.errors import BridgeError, FuseError, FuseOutcomeUnknown
 from chalicelib.fuse_form import contacts_csv, fuse_form_fields, list_form_fields
+from chalicelib.json_bodies import read_json
 from chalicelib.list_request import ListRequest, parse_list_request
 from chalicelib.logs import logger
 from chalicelib.metrics import count
@@ -40,28 +34,6 @@ Params = ParamSpec("Params")
 Request = TypeVar("Request", CallRequest, ListRequest)
 MAX_BODY_BYTES = 64 * 1024
 MAX_LIST_BODY_BYTES = 5 * 1024 * 1024
-
-
-def read_json_body(raw: bytes | None, max_bytes: int = MAX_BODY_BYTES) -> Any:
-    raw = raw or b""
-    if len(raw) > max_bytes:
-        raise PayloadTooLarge(f"the body is {len(raw)} bytes; at most {max_bytes} are accepted")
-    if not raw.strip():
-        raise InvalidJson("the body is empty; send a JSON object")
-    try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise InvalidJson("the body is not UTF-8 text") from None
-    except json.JSONDecodeError as err:
-        raise InvalidJson(
-            f"the body is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
-        ) from None
-    except ValueError as err:
-        raise InvalidJson(f"the body is not valid JSON: {err}") from None
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def parser(
@@ -103,7 +75,7 @@ def place_call(
     default_key: str | None = None,
 ) -> Placement:
     """The whole of POST /calls after authentication; raises BridgeError for every refusal."""
-    body = read_json_body(raw_body)
+    body = read_json(raw_body, MAX_BODY_BYTES)
 
     def dial_held(call_id: str, request: CallRequest) -> Placement:
         callback_url = result_url(public_base_url, call_id, secrets.callback_secret)
@@ -176,7 +148,7 @@ def place_list(
     deps: Dependencies,
 ) -> Placement:
     """The whole of POST /calls/bulk after authentication."""
-    body = read_json_body(raw_body, MAX_LIST_BODY_BYTES)
+    body = read_json(raw_body, MAX_LIST_BODY_BYTES)
 
     def send_held(list_id: str, request: ListRequest) -> Placement:
         callback_url = list_result_url(public_base_url, list_id, secrets.callback_secret)

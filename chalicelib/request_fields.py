@@ -63,13 +63,14 @@ def unknown_fields(body: dict[str, Any], allowed: tuple[str, ...]) -> Errors:
     return [FieldError(name, message) for name in body if name not in allowed]
 
 
-def raise_if_invalid(errors: Errors, shown_at_most: int | None = None) -> None:
-    """One ValidationFailed naming every bad field (the first `shown_at_most` in its message)."""
+def raise_if_invalid(errors: Errors, shown_at_most: int = 10) -> None:
+    """One ValidationFailed with every bad field in its details; its message names the first
+    `shown_at_most` (a body of 10,000 unknown keys must not make a message of megabytes)."""
     if not errors:
         return
-    names = list(dict.fromkeys(e.field for e in errors))
+    names = list(dict.fromkeys(e.field[:64] for e in errors))
     shown = ", ".join(names[:shown_at_most])
-    if shown_at_most is not None and len(names) > shown_at_most:
+    if len(names) > shown_at_most:
         shown += f" and {len(names) - shown_at_most} more"
     raise ValidationFailed(f"the request has invalid fields: {shown}", errors)
 

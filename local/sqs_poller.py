@@ -1,8 +1,9 @@
 """What Lambda's SQS event source does, for `make local`: `chalice local` has no event sources.
 
 It long-polls the local call-request queue in moto, hands each batch to the same handler Lambda
-would call (`call_requests`, in-process), deletes the batch when the handler returns, and leaves
-it to come back after the visibility timeout when the handler raises, exactly as Lambda does.
+would call (`call_requests`, in-process), and then does what Lambda does with a partial batch
+response: deletes every message but those the handler returned in `batchItemFailures`, and
+leaves the whole batch to come back after the visibility timeout when the handler raises.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from chalice.local import LambdaContext
 
 BATCH_SIZE = 10
+LAMBDA_TIMEOUT_MS = 30_000  # .chalice/config.json's lambda_timeout: the handler watches it
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
@@ -47,17 +49,33 @@ def poll_once(sqs: Any, queue_url: str, queue_arn: str, handler: Any, region: st
     if not messages:
         return 0
     try:
-        handler(sqs_event(messages, queue_arn, region), LambdaContext("call_requests", 512))
+        context = LambdaContext("call_requests", 512, max_runtime_ms=LAMBDA_TIMEOUT_MS)
+        answer = handler(sqs_event(messages, queue_arn, region), context)
     except Exception as err:
         print(f"call_requests batch failed, SQS will redeliver it: {err}", flush=True)
         return len(messages)
-    sqs.delete_message_batch(
-        QueueUrl=queue_url,
-        Entries=[
-            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)
-        ],
-    )
+    delete_all_but_failures(sqs, queue_url, messages, answer)
     return len(messages)
+
+
+def delete_all_but_failures(
+    sqs: Any, queue_url: str, messages: list[dict[str, Any]], answer: Any
+) -> None:
+    """As Lambda does with ReportBatchItemFailures: the messages the handler names in
+    `batchItemFailures` stay (they come back after the visibility timeout); the rest are
+    deleted. An answer that is not a valid partial batch response fails the whole batch."""
+    try:
+        failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+    except (KeyError, TypeError):
+        print("call_requests gave no valid batch response; SQS will redeliver it", flush=True)
+        return
+    done = [m for m in messages if m["MessageId"] not in failed]
+    for start in range(0, len(done), BATCH_SIZE):
+        entries = [
+            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+            for n, m in enumerate(done[start : start + BATCH_SIZE])
+        ]
+        sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
 
 
 def poll_forever(

@@ -183,6 +183,19 @@ def test_event_functions_know_the_apis_address_for_result_urls(packaged: dict[st
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_the_queue_consumer_reports_batch_item_failures(
+    packaged: dict[str, Path], stage: str
+) -> None:
+    """Without it, Lambda ignores batchItemFailures and deletes or returns the whole batch."""
+    function = template(packaged, stage)["Resources"]["CallRequests"]["Properties"]
+    [source] = function["Events"].values()
+    assert source["Type"] == "SQS"
+    assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert source["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 2}  # merged, kept
+
+
+@pytest.mark.slow
 def test_functions_run_on_arm64_with_tracing_as_the_stage_says(packaged: dict[str, Path]) -> None:
     for stage, tracing in (("dev", "PassThrough"), ("prod", "Active")):
         resources = template(packaged, stage)["Resources"]
