@@ -1,20 +1,23 @@
-"""Reading a call's outcome as Fuse sends it: the callback body, or the status API's call_details.
+"""What a result says: Fuse's `call_details` (from a callback, or the status API) as a CallResult.
 
-Fuse documents the shape (`call_details`) but not the encoding of its callback, and its own
-example types numbers as strings and wraps the phone in quotes (docs/fuse-contract.md).
-So every encoding seen in the wild is read (JSON, form-urlencoded with PHP-style nested keys,
-multipart), numbers are taken as numbers or digit strings, and nothing unknown is thrown away.
+Fuse documents the shape but types its own example loosely: numbers as strings, the phone in
+quotes (docs/fuse-contract.md). So numbers are read as numbers or digit strings, stray quotes
+are stripped, and nothing unknown is thrown away. The view kept is bounded by construction:
+MAX_PARSED_BYTES as JSON at the most (a DynamoDB item holds 400 KB; the raw body, at most
+256 KiB, sits beside it), with no NaN or Infinity anywhere (they are not JSON). Pure.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qsl
 
+from chalicelib.json_bodies import has_lone_surrogate
+from chalicelib.result_bodies import UnreadableResult, read_fields
 from chalicelib.timestamps import iso
 
 # Words that mean Fuse is still working on the call; any other status word is an outcome.
@@ -22,16 +25,15 @@ IN_PROGRESS = frozenset({"queued", "pending", "scheduled", "dialing", "ringing",
 SPELLINGS = {"cancelled": "canceled", "complete": "completed"}
 NUMBERS = ("attempts", "max_attempts", "duration")
 KNOWN = frozenset({"status", "events", *NUMBERS})
-# Bounds on what is kept from a body as read (the raw body is kept apart): a call's outcome is
-# small, and an item of DynamoDB holds 400 KB at most.
 MAX_TEXT = 1024
 MAX_FIELDS = 64
 MAX_EVENTS = 100
-PHP_KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
+MAX_NESTING = 4  # levels of `details` kept; deeper values are kept as their JSON text, cut
+MAX_PARSED_BYTES = 64 * 1024
+INTEGER = re.compile(r"-?[0-9]{1,18}")  # at most 18 digits: a 5,000-digit string is no number
+WHOLE_FLOAT = re.compile(r"-?[0-9]{1,18}\.0*")
 
-
-class UnreadableResult(ValueError):
-    """The body could not be read; the message says why (stored beside the raw body)."""
+__all__ = ["CallResult", "UnreadableResult", "read_result"]
 
 
 @dataclass(frozen=True)
@@ -59,97 +61,31 @@ class CallResult:
         }
 
 
-def read_body(raw: bytes, content_type: str) -> dict[str, Any]:
-    """The fields of a callback body, by its Content-Type (JSON when it names none)."""
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if not raw.strip():
-        raise UnreadableResult("the body is empty")
-    if media_type == "application/x-www-form-urlencoded":
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise UnreadableResult("the form body is not UTF-8") from None
-        return nest_php_keys(parse_qsl(text, keep_blank_values=True))
-    if media_type == "multipart/form-data":
-        return nest_php_keys(multipart_fields(raw, content_type))
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
-        raise UnreadableResult(
-            f"the body is not valid JSON (Content-Type {media_type or 'none'})"
-        ) from None
-    if not isinstance(data, dict):
-        raise UnreadableResult("the JSON body is not an object")
-    return data
-
-
-def multipart_fields(raw: bytes, content_type: str) -> list[tuple[str, str]]:
-    # Imported here: the email package costs ~12 ms of every cold start, and only a multipart
-    # callback (not the usual JSON one, nor POST /calls) needs it.
-    from email.parser import BytesParser  # noqa: PLC0415
-    from email.policy import HTTP  # noqa: PLC0415
-
-    message = BytesParser(policy=HTTP).parsebytes(
-        f"Content-Type: {content_type}\r\n\r\n".encode("latin-1") + raw
-    )
-    if not message.is_multipart():
-        raise UnreadableResult("the multipart body has no parts (is the boundary right?)")
-    fields = []
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if not name:
-            continue
-        payload = part.get_payload(decode=True) or b""
-        fields.append((str(name), payload.decode("utf-8", errors="replace")))
-    return fields
-
-
-def nest_php_keys(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
-    """`events[0][event]=dialing` -> {"events": [{"event": "dialing"}]}, as PHP reads forms."""
-    root: dict[str, Any] = {}
-    for key, value in pairs:
-        match = PHP_KEY.match(key)
-        if not match:
-            root[key] = value
-            continue
-        path = [match.group(1), *re.findall(r"\[([^\[\]]*)\]", match.group(2))]
-        node = root
-        for index, segment in enumerate(path):
-            # `a[]=x` appends: the next free number at this level
-            name = segment or str(sum(1 for k in node if k.isdigit()))
-            if index == len(path) - 1:
-                node[name] = value
-            else:
-                child = node.get(name)
-                if not isinstance(child, dict):
-                    child = node[name] = {}
-                node = child
-    return _lists_from_numbered_dicts(root)
-
-
-def _lists_from_numbered_dicts(value: Any) -> Any:
-    if isinstance(value, dict):
-        converted = {k: _lists_from_numbered_dicts(v) for k, v in value.items()}
-        if converted and all(k.isdigit() for k in converted):
-            return [converted[k] for k in sorted(converted, key=int)]
-        return converted
-    return value
+def read_result(raw: bytes, content_type: str) -> CallResult:
+    """The result a body reports; UnreadableResult (its message says why) when it has none."""
+    result = normalise(read_fields(raw, content_type))
+    if has_lone_surrogate(result.to_json()):  # a multipart name can bring one in
+        raise UnreadableResult("the body holds text that is not Unicode")
+    if len(json.dumps(result.to_json(), allow_nan=False)) > MAX_PARSED_BYTES:
+        # Still an outcome if it says one: only the unknown fields are left out.
+        result = replace(result, details={"omitted": "details too large to keep"})
+    return result
 
 
 def to_int(value: Any) -> int | None:
-    """1, 1.0, "1", " '1' " -> 1; "", None and anything else -> None."""
+    """1, 1.0, "1", " '1' " -> 1; "", None, huge, non-finite and anything else -> None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+        return value if abs(value) < 10**18 else None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return to_int(int(value))
     if isinstance(value, str):
         text = value.strip().strip("'\"").strip()
-        if re.fullmatch(r"-?\d+", text):
+        if INTEGER.fullmatch(text):
             return int(text)
-        if re.fullmatch(r"-?\d+\.0*", text):
-            return int(float(text))
+        if WHOLE_FLOAT.fullmatch(text):
+            return int(text.split(".", 1)[0])
     return None
 
 
@@ -158,15 +94,21 @@ def to_iso(value: Any) -> str | None:
     return iso(to_int(value))
 
 
-def clean(value: Any) -> Any:
-    """Strips the stray quotes Fuse wraps some strings in (its phone_number: "'6173720293'")."""
+def clean(value: Any, depth: int = 0) -> Any:
+    """A value as kept: strings without Fuse's stray quotes (its phone_number: "'6173720293'")
+    and cut to MAX_TEXT; at most MAX_FIELDS items a level and MAX_NESTING levels; no NaN or
+    Infinity (kept as their text)."""
     if isinstance(value, str):
         text = value.strip().strip("'").strip()
         return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict | list) and depth >= MAX_NESTING:
+        return clean(json.dumps(value, default=str)[:MAX_TEXT])
     if isinstance(value, dict):
-        return {k: clean(v) for k, v in list(value.items())[:MAX_FIELDS]}
+        return {str(k)[:MAX_TEXT]: clean(v, depth + 1) for k, v in list(value.items())[:MAX_FIELDS]}
     if isinstance(value, list):
-        return [clean(v) for v in value[:MAX_FIELDS]]
+        return [clean(v, depth + 1) for v in value[:MAX_FIELDS]]
     return value
 
 
@@ -176,21 +118,26 @@ def normalise(fields: Mapping[str, Any]) -> CallResult:
     if isinstance(details, dict):
         fields = {**{k: v for k, v in fields.items() if k != "call_details"}, **details}
     status = fields.get("status")
-    status = str(status).strip().strip("'").lower()[:64] if status not in (None, "") else None
+    status = clean(str(status)).lower()[:64] if isinstance(status, str | int) else None
     events = []
     raw_events = fields.get("events")
     if isinstance(raw_events, dict):  # a form may give {"0": {...}} when keys are sparse
         raw_events = list(raw_events.values())
     for event in raw_events[:MAX_EVENTS] if isinstance(raw_events, list) else []:
         if isinstance(event, dict):
+            name = event.get("event")
             events.append(
-                {"event": clean(event.get("event")), "at": to_iso(event.get("timestamp"))}
+                {
+                    "event": clean(name) if isinstance(name, str) else None,
+                    "at": to_iso(event.get("timestamp")),
+                }
             )
     extra = {}
     for name, value in list(fields.items())[:MAX_FIELDS]:
         if name in KNOWN:
             continue
-        extra[name] = to_iso(value) if name.endswith("_timestamp") else clean(value)
+        key = str(name)[:MAX_TEXT]
+        extra[key] = to_iso(value) if key.endswith("_timestamp") else clean(value)
     return CallResult(
         status=SPELLINGS.get(status, status) if status else None,
         attempts=to_int(fields.get("attempts")),

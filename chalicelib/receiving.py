@@ -15,7 +15,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from chalicelib.call_results import UnreadableResult, normalise, read_body
+from chalicelib.call_results import UnreadableResult, read_result
 from chalicelib.callback_tokens import list_token_subject, require_genuine
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import NotFound
@@ -42,9 +42,12 @@ def read_delivery(
     digest = hashlib.sha256(content_type.encode() + b"\n" + raw).hexdigest()
     parsed, outcome, error = None, None, None
     try:
-        result = normalise(read_body(raw, content_type))
+        result = read_result(raw, content_type)
     except UnreadableResult as err:
         error = str(err)
+    except Exception as err:  # a reader's bug must not cost a genuine result: kept unreadable
+        logger.exception("result body reader failed", extra={"call_id": call_id})
+        error = f"the body could not be read ({type(err).__name__})"
     else:
         parsed = result.to_json()
         if result.is_outcome:

@@ -7,6 +7,7 @@ and leaves calls alone that Fuse says are still in progress (it looks again late
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -29,6 +30,7 @@ class ReconcileReport:
     due: int = 0
     settled: int = 0
     in_progress: int = 0
+    unreadable: int = 0  # answers that could not be read: kept beside their call, asked again
     published: int = 0
     closed: int = 0
     failed: int = 0
@@ -61,6 +63,11 @@ def reconcile(
                 report.failed += 1
                 report.stopped_early = err.code
                 break
+            except Exception:  # a bug met by this call alone: the others are still polled
+                report.failed += 1
+                logger.exception("poll failed unexpectedly", extra={"call_id": record.id})
+                with contextlib.suppress(BridgeError):
+                    deps.store.check_again_at(record.id, now + RECHECK_SECONDS)
         else:  # settled meanwhile, or nothing to ask Fuse about
             deps.store.close(record.id)
             report.closed += 1
@@ -77,11 +84,20 @@ def poll(
 ) -> None:
     answer = deps.fuse.call_status(credentials, record.fuse_call_id or "")
     delivery, outcome = read_delivery(record.id, POLL, answer.body, answer.content_type, now)
+    expires_at = deps.settings.expires_at(now)
     if outcome is None:
-        report.in_progress += 1
+        if delivery.parse_error is not None:
+            # Kept beside the call as received (flagged), so nobody has to wonder what Fuse said.
+            report.unreadable += 1
+            deps.store.store_result(delivery, None, now, expires_at)
+            logger.warning(
+                "unreadable status answer kept",
+                extra={"call_id": record.id, "unreadable": delivery.parse_error},
+            )
+        else:
+            report.in_progress += 1
         deps.store.check_again_at(record.id, now + RECHECK_SECONDS)
         return
-    expires_at = deps.settings.expires_at(now)
     if deps.store.store_result(delivery, outcome, now, expires_at) == StoreOutcome.STORED:
         report.settled += 1
         count("ResultsSettledByReconciler")

@@ -11,10 +11,11 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.dependencies import Dependencies
+from chalicelib.fuse_client import FuseAnswer
 from chalicelib.reconciler import reconcile
 from chalicelib.result_events import ResultPublisher
 from local.fuse_sim import FuseSimulator
-from tests.helpers import FUSE_EXAMPLE, Aws, deliver, later, queue, read_call, run_reconciler
+from tests.helpers import FUSE_EXAMPLE, TABLE, Aws, deliver, later, queue, read_call, run_reconciler
 
 HOUR = 3600
 
@@ -106,6 +107,38 @@ def test_fuse_down_stops_the_run_without_losing_anything(
     fuse.mode = "normal"
     assert run_reconciler(client)["settled"] == 1  # the next run picks it up
     assert read_call(client, call_id)["status"] == "completed"
+
+
+def test_an_unreadable_answer_is_kept_and_no_call_blocks_the_others(
+    client: Client, aws: Aws, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    """One unreadable status answer (or a bug on one call) used to fail every run on the same
+    oldest call, so no other call was ever polled."""
+    fuse.callback_delay, fuse.lose_callbacks = 0, True
+    unreadable, buggy, healthy = (queue(client) for _ in range(3))
+    fuse_ids = {read_call(client, c)["fuse_call_id"]: c for c in (unreadable, buggy, healthy)}
+    call_status = deps.fuse.call_status
+
+    def answer(credentials: Any, fuse_call_id: str) -> FuseAnswer:
+        if fuse_ids[fuse_call_id] == unreadable:
+            return FuseAnswer(b'{"call_details": {"status": "\\ud800"', "application/json")
+        if fuse_ids[fuse_call_id] == buggy:
+            raise RuntimeError("a bug")
+        return call_status(credentials, fuse_call_id)
+
+    deps.fuse.call_status = answer  # type: ignore[method-assign]
+    later(deps, 2 * HOUR)
+    report = run_reconciler(client)
+    assert (report["unreadable"], report["failed"], report["settled"]) == (1, 1, 1)
+    assert read_call(client, healthy)["status"] == "completed"
+    [kept] = aws.dynamodb.query(
+        TableName=TABLE,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :result)",
+        ExpressionAttributeValues={":pk": {"S": unreadable}, ":result": {"S": "result#"}},
+    )["Items"]
+    assert kept["source"]["S"] == "poll"
+    assert "JSON" in kept["parse_error"]["S"]
+    assert run_reconciler(client)["due"] == 0  # both asked again later, not in a tight loop
 
 
 @pytest.fixture

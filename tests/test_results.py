@@ -121,11 +121,7 @@ def test_an_id_the_bridge_never_issued_is_404(client: Client, aws: Aws) -> None:
         (b"", "application/json", "empty"),
         (b"\xff\xfe\x00\x81 not utf-8", "application/x-www-form-urlencoded", "UTF-8"),
         (b"\xff\xfe\x00\x81 not utf-8", "application/json", "JSON"),
-        (
-            b"<result><call_details><status>completed</status></call_details></result>",
-            "application/xml",
-            "JSON",
-        ),
+        (b"<result><call_details><status>completed", "application/xml", "XML"),
         (b'["completed"]', "application/json", "not an object"),
         (b'{"attempts": "1"}', "application/json", "no status"),
     ],
@@ -141,6 +137,36 @@ def test_an_unreadable_delivery_is_kept_flagged_and_answered_200(
     assert item["content_type"]["S"] == content_type
     assert flag in item["parse_error"]["S"]
     assert read_call(client, call_id)["status"] == "queued"  # nothing read, nothing changed
+
+
+def test_the_documented_xml_form_is_read(client: Client) -> None:
+    """Fuse's status page documents `<result><call_details>...<events><item>`."""
+    call_id = queue(client)
+    body = (
+        b"<?xml version='1.0'?><result><call_details><status>completed</status>"
+        b"<attempts>1</attempts><max_attempts>1</max_attempts><events>"
+        b"<item><event>queued</event><timestamp>1475095892</timestamp></item>"
+        b"<item><event>dialing</event><timestamp>1475095900</timestamp></item>"
+        b"</events><duration>24</duration><phone_number>'6173720293'</phone_number>"
+        b"</call_details></result>"
+    )
+    assert deliver(client, call_id, body, "application/xml").status_code == 200
+    result = read_call(client, call_id)["result"]
+    assert (result["status"], result["attempts"], result["duration"]) == ("completed", 1, 24)
+    assert result["events"] == EXPECTED_RESULT["events"][:2]
+    assert result["details"]["phone_number"] == "6173720293"
+
+
+def test_xml_entities_are_refused_not_expanded(client: Client, aws: Aws) -> None:
+    call_id = queue(client)
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><result><status>&b;</status></result>'
+    )
+    assert deliver(client, call_id, bomb, "application/xml").status_code == 200
+    [item] = stored_deliveries(aws, call_id)
+    assert "XML" in item["parse_error"]["S"]
+    assert read_call(client, call_id)["status"] == "queued"
 
 
 def test_a_1_mib_body_is_kept_cut_and_flagged(client: Client, aws: Aws) -> None:
