@@ -8,6 +8,7 @@ readable answer came back, the outcome is unknown and the bridge must not retry.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -19,6 +20,7 @@ from urllib.parse import quote
 import requests
 from urllib3.exceptions import NewConnectionError
 
+from chalicelib.deadlines import DeadlinePassed, within
 from chalicelib.errors import (
     FuseCallNotFound,
     FuseCredentialsRejected,
@@ -33,6 +35,9 @@ from chalicelib.logs import logger
 from chalicelib.secrets import Campaign, FuseCredentials
 
 CONNECT_TIMEOUT_SECONDS = 3.05
+SENDERS = (
+    8  # threads that carry Fuse requests (one at a time per invocation; spares for stragglers)
+)
 MAX_ERROR_MESSAGE = 300
 # Runs of 7+ digits (with the separators numbers are written with) are masked out of Fuse's
 # messages before a caller or a log sees them: Fuse may echo the phone number it refused.
@@ -129,6 +134,9 @@ class FuseClient:
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._timeout = (min(CONNECT_TIMEOUT_SECONDS, timeout_seconds), timeout_seconds)
+        # The whole request (connect, send, every byte of the answer) ends by this: socket
+        # timeouts bound each read only, and a Fuse sending a byte a second never trips them.
+        self._deadline = timeout_seconds
         self._session_factory = session_factory
         self._session: requests.Session | None = None
 
@@ -146,13 +154,25 @@ class FuseClient:
         return f"{self._base_url}/apps/{campaign.application_id}/{campaign.deployment_id}/{action}"
 
     def queue_call(
-        self, credentials: FuseCredentials, campaign: Campaign, fields: Mapping[str, str]
+        self,
+        credentials: FuseCredentials,
+        campaign: Campaign,
+        fields: Mapping[str, str],
+        on_late: Callable[[QueuedCall], None] | None = None,
     ) -> QueuedCall:
-        """POSTs one call as multipart/form-data; raises a FuseError for every other outcome."""
-        response = self._send(
-            "POST", self._deployment_url(campaign, "queue"), credentials, files=form_parts(fields)
-        )
-        return read_queue_response(response, hide=(credentials.developer_key,))
+        """POSTs one call as multipart/form-data; raises a FuseError for every other outcome.
+
+        Past its deadline it raises FuseOutcomeUnknown; if Fuse's answer then comes after all,
+        `on_late` gets the call it queued."""
+        hide = (credentials.developer_key,)
+
+        def late(response: requests.Response) -> None:
+            if on_late is not None:
+                on_late(read_queue_response(response, hide))
+
+        url = self._deployment_url(campaign, "queue")
+        response = self._send("POST", url, credentials, files=form_parts(fields), late=late)
+        return read_queue_response(response, hide)
 
     def bulk_queue(
         self,
@@ -202,19 +222,30 @@ class FuseClient:
         *,
         files: Mapping[str, Any] | None = None,
         repeatable: bool = False,
+        late: Callable[[requests.Response], None] | None = None,
     ) -> requests.Response:
         """Every request to Fuse. A transport failure of a `repeatable` request (a status read,
         a cancel: no harm sent twice) is simply "unavailable"; of one that may queue a call, it
         is classified by whether the request can have reached Fuse."""
         started = time.perf_counter()
+        send = functools.partial(
+            self.session.request,
+            method,
+            url,
+            files=files,
+            auth=(credentials.email, credentials.developer_key),
+            timeout=self._timeout,
+        )
         try:
-            response = self.session.request(
-                method,
-                url,
-                files=files,
-                auth=(credentials.email, credentials.developer_key),
-                timeout=self._timeout,
-            )
+            response = within(self._deadline, send, late)
+        except DeadlinePassed:
+            logger.warning("fuse request passed its deadline", extra={"method": method})
+            if repeatable:
+                raise FuseUnavailable("Fuse did not answer in time; retry later") from None
+            raise FuseOutcomeUnknown(
+                f"Fuse did not answer within {self._deadline:g} s; the call may have been "
+                "queued. It will not be retried: its result callback will settle it"
+            ) from None
         except requests.RequestException as err:
             logger.warning(
                 "fuse request failed", extra={"method": method, "error_type": type(err).__name__}

@@ -101,6 +101,7 @@ def dial(
             secrets.fuse_credentials,
             secrets.campaigns[request.campaign],
             fuse_form_fields(request, callback_url),
+            on_late=lambda late: learnt_late(call_id, late.fuse_call_id, request, deps),
         )
     except FuseOutcomeUnknown as err:
         count("FuseErrors", code=err.code)
@@ -137,6 +138,19 @@ def dial(
         "call queued", extra={**log, "outcome": "queued", "fuse_call_id": queued.fuse_call_id}
     )
     return Placement(call_id, QUEUED, reply)
+
+
+def learnt_late(call_id: str, fuse_call_id: str, request: CallRequest, deps: Dependencies) -> None:
+    """Fuse answered after the deadline: the call stays `unknown` (that was the answer given),
+    but now has Fuse's id and is opened to the reconciler, which asks Fuse how it ended."""
+    now = math.floor(deps.clock())
+    check_after = request.settings.check_after(now, deps.settings.reconcile_after_seconds)
+    deps.store.settle(
+        call_id, UNKNOWN, None, now=now, fuse_call_id=fuse_call_id, check_after=check_after
+    )
+    logger.warning(
+        "fuse answered after the deadline", extra={"call_id": call_id, "fuse_call_id": fuse_call_id}
+    )
 
 
 @counted_as_rejected

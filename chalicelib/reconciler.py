@@ -17,7 +17,7 @@ from chalicelib.errors import BridgeError, FuseCallNotFound
 from chalicelib.logs import logger
 from chalicelib.metrics import count
 from chalicelib.receiving import publish_outcome, read_delivery
-from chalicelib.records import POLL, QUEUED, CallRecord
+from chalicelib.records import POLL, QUEUED, UNKNOWN, CallRecord
 from chalicelib.result_events import ResultNotPublished
 from chalicelib.secrets import FuseCredentials, Secrets
 from chalicelib.store import StoreOutcome
@@ -52,7 +52,7 @@ def reconcile(
             break
         if record.needs_publish and record.result is not None:
             resend_event(deps, record, report)
-        elif record.status == QUEUED and record.fuse_call_id:
+        elif record.status in (QUEUED, UNKNOWN) and record.fuse_call_id:  # an id learnt late
             try:
                 poll(deps, credentials, record, now, report)
             except FuseCallNotFound:

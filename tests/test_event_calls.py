@@ -57,10 +57,10 @@ def flaky_fuse(deps: Dependencies, fuse: FuseSimulator) -> list[bool]:
     down = [True]
     queue_call = deps.fuse.queue_call
 
-    def maybe_down(credentials: Any, campaign: Any, fields: Any) -> Any:
+    def maybe_down(credentials: Any, campaign: Any, fields: Any, **options: Any) -> Any:
         if down[0] and FLAKY_PHONE in fields["phone_number"]:
             raise FuseUnavailable("Fuse is unavailable (HTTP 500)")
-        return queue_call(credentials, campaign, fields)
+        return queue_call(credentials, campaign, fields, **options)
 
     deps.fuse.queue_call = maybe_down  # type: ignore[method-assign]
     return down
@@ -148,10 +148,10 @@ def test_a_bug_costs_only_its_own_message(
 ) -> None:
     queue_call = deps.fuse.queue_call
 
-    def crash_on_one(credentials: Any, campaign: Any, fields: Any) -> Any:
+    def crash_on_one(credentials: Any, campaign: Any, fields: Any, **options: Any) -> Any:
         if FLAKY_PHONE in fields["phone_number"]:
             raise RuntimeError("a bug")
-        return queue_call(credentials, campaign, fields)
+        return queue_call(credentials, campaign, fields, **options)
 
     deps.fuse.queue_call = crash_on_one  # type: ignore[method-assign]
     assert run_batch(client, [("b-1", {"phone": FLAKY_PHONE}), ("b-2", VALID)]) == ["b-1"]

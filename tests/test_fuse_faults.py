@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from chalice.test import Client
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import StoreUnavailable
 from chalicelib.fuse_client import FuseClient
+from chalicelib.reconciler import reconcile
 from chalicelib.store import CallStore
 from local.fuse_sim import FuseSimulator
 from tests.helpers import DEVELOPER_KEY, PHONE, TABLE, broken_client, error_of, post_call
@@ -96,7 +98,7 @@ def test_dns_failure_is_503_unavailable(deps: Dependencies, client: Client) -> N
     assert error_of(response)["code"] == "fuse_unavailable"
 
 
-@pytest.mark.parametrize("mode", ["hang", "garbage"])
+@pytest.mark.parametrize("mode", ["hang", "garbage", "drip"])
 def test_unknown_outcome_is_504_kept_and_replayed_without_redialling(
     client: Client, fuse: FuseSimulator, mode: str
 ) -> None:
@@ -112,6 +114,49 @@ def test_unknown_outcome_is_504_kept_and_replayed_without_redialling(
     assert replay.status_code == 504
     assert json.loads(replay.body) == body
     assert len(fuse.queue_requests()) == 1  # asked once, never again
+
+
+def test_a_fuse_that_answers_a_byte_at_a_time_is_cut_at_its_total_deadline(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    """Each byte comes well within the read timeout; the whole answer would take over 3 s. The
+    request ends at FUSE_TIMEOUT_SECONDS (1 s here), inside the key's lock, so a replay finds
+    the first answer, never a lapsed lock that would answer differently."""
+    fuse.mode = "drip"
+    started = time.monotonic()
+    first = post_call(client, {"phone": PHONE}, key="drip")
+    elapsed = time.monotonic() - started
+    assert first.status_code == 504
+    assert error_of(first)["code"] == "fuse_outcome_unknown"
+    assert elapsed < deps.settings.fuse_timeout_seconds + 1.5  # the answer alone takes > 3 s
+    assert deps.settings.in_flight_seconds > deps.settings.fuse_timeout_seconds  # lock outlives
+    again = post_call(client, {"phone": PHONE}, key="drip")
+    assert (again.status_code, json.loads(again.body)) == (504, json.loads(first.body))
+    assert len(fuse.queue_requests()) == 1
+
+
+def test_a_fuse_id_that_comes_after_the_deadline_reopens_the_call_for_polling(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    """The answer was `unknown` and stays so for replays; but when Fuse's slow answer does come,
+    the call gets its Fuse id and the reconciler can ask Fuse how it ended."""
+    fuse.mode = "drip"  # about 3.5 s for the whole answer
+    fuse.callback_delay, fuse.lose_callbacks = 0, True
+    first = post_call(client, {"phone": PHONE}, key="late")
+    call_id = json.loads(first.body)["id"]
+    assert first.status_code == 504
+    for _ in range(100):  # the abandoned request finishes on its own thread
+        if deps.store.get(call_id).fuse_call_id:
+            break
+        time.sleep(0.1)
+    record = deps.store.get(call_id)
+    assert (record.status, record.fuse_call_id) == ("unknown", "1001")
+    deps.clock = lambda: time.time() + 7200
+    report = reconcile(deps, deps.secrets.get(), time_left=lambda: 30.0)
+    assert report.settled == 1
+    assert deps.store.get(call_id).status == "completed"
+    assert post_call(client, {"phone": PHONE}, key="late").status_code == 504  # one key, one answer
+    assert len(fuse.queue_requests()) == 1
 
 
 def test_unreachable_ssm_is_503_secrets_unavailable(

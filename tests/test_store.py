@@ -58,10 +58,32 @@ def test_settle_sets_the_status_only_of_a_pending_record(store: CallStore) -> No
     store.settle("call-1", QUEUED, reply, now=NOW, fuse_call_id="f-1", check_after=NOW + 60)
     assert store.get("call-1").status == QUEUED
     assert [r.id for r in store.due_for_check(NOW + 60, 10)] == ["call-1"]
-    # A second answer (say, a result raced ahead) keeps the status but records the rest.
+    # A second answer keeps the status and the first reply (one key, one answer), but
+    # records what it learnt.
     store.settle("call-1", UNKNOWN, Reply(504, {}), now=NOW + 1, fuse_call_id="f-2")
     record = store.get("call-1")
-    assert (record.status, record.fuse_call_id, record.reply.status) == (QUEUED, "f-2", 504)
+    assert (record.status, record.fuse_call_id, record.reply.status) == (QUEUED, "f-2", 202)
+
+
+def test_a_fuse_id_learnt_after_a_stale_replay_reopens_the_call(store: CallStore) -> None:
+    store.create(pending(lock_until=NOW), LATER, NOW)
+    assert store.settle_stale(store.get("call-1"), UNKNOWN, Reply(504, {"first": 1}), NOW + 1)
+    store.settle("call-1", QUEUED, Reply(202, {}), now=NOW + 2, fuse_call_id="f-9", check_after=NOW)
+    record = store.get("call-1")
+    assert (record.status, record.fuse_call_id) == (UNKNOWN, "f-9")
+    assert record.reply == Reply(504, {"first": 1})  # the answer replays already got
+    assert [r.id for r in store.due_for_check(NOW + 2, 10)] == ["call-1"]  # polled after all
+
+
+def test_a_result_before_fuses_answer_keeps_the_result_and_takes_the_answer(
+    store: CallStore,
+) -> None:
+    store.create(pending(), LATER, NOW)
+    store.store_result(delivery(), OUTCOME, NOW, LATER)  # Fuse's callback raced ahead
+    store.settle("call-1", QUEUED, Reply(202, {"id": "call-1"}), now=NOW, fuse_call_id="f-1")
+    record = store.get("call-1")
+    assert (record.status, record.fuse_call_id) == ("completed", "f-1")
+    assert record.reply == Reply(202, {"id": "call-1"})  # replays need a first answer
 
 
 def test_settle_stale_needs_a_lapsed_lock(store: CallStore) -> None:

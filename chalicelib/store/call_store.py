@@ -102,24 +102,33 @@ class CallStore:
         check_after: int | None = None,
     ) -> None:
         """Records Fuse's answer on a pending record; `check_after` opens it to the reconciler."""
-        sets = {
-            "reply": reply_to_json(reply) if reply is not None else None,
-            "updated_at": now,
-            "fuse_call_id": fuse_call_id,
-            "fuse_response": fuse_answer,
-        }
+        answer = reply_to_json(reply) if reply is not None else None
+        learnt = {"updated_at": now, "fuse_call_id": fuse_call_id, "fuse_response": fuse_answer}
         opened = {"open_shard": OPEN, "check_after": check_after} if check_after is not None else {}
         try:
             self._table.update(
                 key(record_id, kind),
-                {"status": status, **sets, **opened},
+                {"status": status, "reply": answer, **learnt, **opened},
                 condition="#status = :pending",
                 values={":pending": {"S": PENDING}},
             )
         except ConditionFailed:
-            # Settled first by another path (a stale-lock replay, or Fuse's result arrived before
-            # Fuse's answer did): keep its status; the reply and Fuse's id are still ours to keep.
-            self._table.update(key(record_id, kind), sets)
+            # Settled first by another path: Fuse's result came before Fuse's answer did, or a
+            # replay found the lock lapsed and answered `unknown`. Its status stands. Fuse's id is
+            # kept, and (with check_after) opens the call to the reconciler, so a call learnt
+            # late is still polled; our answer is kept only where none was given yet: one key,
+            # one answer.
+            with contextlib.suppress(ConditionFailed):  # never a half item for a lost record
+                self._table.update(
+                    key(record_id, kind), {**learnt, **opened}, condition="attribute_exists(pk)"
+                )
+            if answer is not None:
+                with contextlib.suppress(ConditionFailed):
+                    self._table.update(
+                        key(record_id, kind),
+                        {"reply": answer},
+                        condition="attribute_not_exists(#reply)",
+                    )
 
     def settle_stale(self, record: CallRecord, status: str, reply: Reply, now: int) -> bool:
         """Marks a record whose placing died mid-way; False when it was settled meanwhile."""
@@ -208,17 +217,24 @@ class CallStore:
         return [record_from_item(i) for i in page.get("Items", [])]
 
     def check_again_at(self, call_id: str, check_after: int) -> None:
-        self._table.update(key(call_id), {"check_after": check_after})
+        self._update_existing(call_id, {"check_after": check_after})
 
     def mark_publish_pending(self, call_id: str, now: int) -> None:
         """A result event could not be sent: the reconciler's next run sends it."""
-        self._table.update(
-            key(call_id), {"needs_publish": True, "open_shard": OPEN, "check_after": now}
+        self._update_existing(
+            call_id, {"needs_publish": True, "open_shard": OPEN, "check_after": now}
         )
 
     def close(self, call_id: str) -> None:
         """Nothing left for the reconciler to do with this call."""
-        self._table.update(key(call_id), {"needs_publish": False}, remove=RECONCILE)
+        self._update_existing(call_id, {"needs_publish": False}, remove=RECONCILE)
+
+    def _update_existing(
+        self, call_id: str, sets: dict[str, Any], remove: tuple[str, ...] = ()
+    ) -> None:
+        """An update of a call that may have expired meanwhile: never a half item."""
+        with contextlib.suppress(ConditionFailed):
+            self._table.update(key(call_id), sets, remove, condition="attribute_exists(pk)")
 
     # --- lists -------------------------------------------------------------------------------
     def put_calls(self, records: list[CallRecord], expires_at: int) -> None:

@@ -3,6 +3,7 @@ to a WSGI-style handler (a werkzeug Request in, a Response out)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
@@ -54,6 +55,9 @@ def handler_for(host: str, handle: Callable[[Request], Response]) -> type[BaseHT
             }
             response = handle(Request(environ))
             data = response.get_data()
+            if drip := getattr(response, "drip_seconds", 0):
+                self.drip(response, data, drip)
+                return
             self.send_response(response.status_code)
             for name, value in response.headers.items():
                 if name.lower() != "content-length":
@@ -64,6 +68,24 @@ def handler_for(host: str, handle: Callable[[Request], Response]) -> type[BaseHT
                 self.wfile.write(data)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True  # the client gave up waiting ("hang"): expected
+
+        def drip(self, response: Response, data: bytes, seconds: float) -> None:
+            """The whole answer, status line included, one byte at a time."""
+            head = f"HTTP/1.1 {response.status}\r\n" + "".join(
+                f"{name}: {value}\r\n"
+                for name, value in response.headers.items()
+                if name.lower() != "content-length"
+            )
+            tail = f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+            raw = head.encode() + tail.encode() + data
+            self.close_connection = True
+            for byte in raw:
+                try:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                except OSError:  # the client gave up: expected
+                    return
+                time.sleep(seconds)
 
         do_GET = do_POST = do_DELETE = do_PUT = handle_one_request_of  # noqa: N815
 

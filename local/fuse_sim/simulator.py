@@ -30,8 +30,10 @@ from local.fuse_sim.rules import field_problem, phone_problem
 
 # normal; error500: Fuse's documented 500; hang: queue, then answer after the client gave up;
 # garbage: queue, then answer 200 with an unreadable body; link_only: 200 whose only call id is
-# in the Link header (the body's layout is undocumented, so the bridge must cope with either).
-MODES = ("normal", "error500", "hang", "garbage", "link_only")
+# in the Link header (the body's layout is undocumented, so the bridge must cope with either);
+# drip: queue, then send the whole 200 one byte every `drip_seconds` (each read is quick, the
+# answer is not: only a total deadline ends it).
+MODES = ("normal", "error500", "hang", "garbage", "link_only", "drip")
 QUEUE_PATH = re.compile(r"^/api/apps/([^/]+)/([^/]+)/queue$")
 BULK_PATH = re.compile(r"^/api/apps/([^/]+)/([^/]+)/bulk_queue$")
 CANCEL_PATH = re.compile(r"^/api/apps/([^/]+)/([^/]+)/cancel$")
@@ -69,6 +71,7 @@ class FuseSimulator:
     host: str = "127.0.0.1"
     port: int = 0
     hang_seconds: float = 30.0
+    drip_seconds: float = 0.04  # about 3.5 s for a queue answer
     mode: str = "normal"
     # (status, message): answer every queue request so, after auth; for statuses no rule produces.
     fail_with: tuple[int, str] | None = None
@@ -237,6 +240,10 @@ class FuseSimulator:
         if mode == "garbage":
             return Response("<html>Service temporarily confused", 200, mimetype="text/html")
         link = f"<{request.host_url}api/outbound/{call_id}>"
+        if mode == "drip":
+            answer = Response(json.dumps({"call_id": call_id}), 200, mimetype="application/json")
+            answer.drip_seconds = self.drip_seconds  # type: ignore[attr-defined]
+            return answer
         if mode == "link_only":
             return Response("", 200, headers={"Link": link})
         return Response(
