@@ -94,19 +94,19 @@ def public_base_url(configured: str) -> str:
     return f"https://{context['domainName']}/{context['stage']}"
 
 
-def for_caller() -> tuple[Dependencies, Secrets]:
-    """The caller routes' first step: the collaborators, once the request's API token is one."""
+def for_caller() -> tuple[Dependencies, Secrets, str]:
+    """The caller routes' first step: the collaborators once the request's token is a caller's,
+    and the public base URL the answer's links are on."""
     deps = get_dependencies()
     secrets = deps.secrets.get()
-    require_api_token(app.current_request.headers.get("authorization"), secrets.api_tokens)
-    return deps, secrets
+    require_api_token(app.current_request.headers.get("authorization"), secrets.caller_tokens)
+    return deps, secrets, public_base_url(deps.settings.public_base_url)
 
 
 def place_for_caller(place: Callable[..., Placement]) -> Response:
-    """POST /calls and POST /calls/bulk: an API token, then the body and its idempotency key."""
+    """POST /calls and POST /calls/bulk: a caller's token, then the body and its key."""
     request = app.current_request
-    deps, secrets = for_caller()
-    base_url = public_base_url(deps.settings.public_base_url)
+    deps, secrets, base_url = for_caller()
     key = request.headers.get("idempotency-key")
     return reply_response(place(request.raw_body, key, base_url, secrets, deps).reply)
 
@@ -128,20 +128,21 @@ def queue_calls_in_bulk() -> Response:
 
 @app.route("/batches/{batch_id}", methods=["GET"])
 def read_list(batch_id: str) -> dict[str, Any]:
-    deps, _ = for_caller()
-    return describe_list(deps.store, batch_id)
+    deps, _, base_url = for_caller()
+    return describe_list(deps.store, batch_id, base_url)
 
 
 @app.route("/calls/{call_id}", methods=["GET"])
 def read_call(call_id: str) -> dict[str, Any]:
-    deps, _ = for_caller()
-    return get_call(deps.store, call_id)
+    deps, _, base_url = for_caller()
+    return get_call(deps.store, call_id, base_url)
 
 
 @app.route("/calls", methods=["GET"])
 def read_calls() -> dict[str, Any]:
-    deps, _ = for_caller()
-    return list_calls(deps.store, dict(app.current_request.query_params or {}))
+    deps, secrets, base_url = for_caller()
+    query = dict(app.current_request.query_params or {})
+    return list_calls(deps.store, query, base_url, secrets.callback_secret)
 
 
 @app.route("/campaigns/{name}/pending", methods=["DELETE"])

@@ -11,10 +11,12 @@ import base64
 import hashlib
 import hmac
 
-from chalicelib.errors import InvalidToken
+from chalicelib.errors import ConfigurationIncomplete, InvalidToken
 
 
 def callback_token(call_id: str, secret: str) -> str:
+    if not secret:  # never a token made, or checked, with an empty key
+        raise ConfigurationIncomplete("SSM parameter callback_secret is missing or empty")
     digest = hmac.new(secret.encode(), call_id.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from chalicelib.dependencies import Dependencies
-from chalicelib.errors import NotFound
+from chalicelib.errors import ConfigurationIncomplete, NotFound
 from chalicelib.logs import logger
 from chalicelib.records import CANCEL_REQUESTED, Reply
 from chalicelib.secrets import Secrets
@@ -19,6 +19,8 @@ def cancel_pending(name: str, secrets: Secrets, deps: Dependencies) -> Reply:
     if campaign is None:
         known = ", ".join(sorted(secrets.campaigns)) or "none"
         raise NotFound(f"no campaign {name[:64]!r}; configured campaigns: {known}")
+    if campaign.problem:
+        raise ConfigurationIncomplete(campaign.problem)
     deps.fuse.cancel_pending(secrets.fuse_credentials, campaign)
     now = math.floor(deps.clock())
     deps.store.mark_cancel_requested(name, now)

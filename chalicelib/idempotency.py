@@ -88,7 +88,7 @@ def key_of(header: str | None, body: Any, default: str | None = None) -> str | N
     """The Idempotency-Key header wins over the body's idempotency_key, which wins over the
     default (an SQS message id, an EventBridge event id)."""
     if header is not None:
-        if not IDEMPOTENCY_KEY.match(header):
+        if not IDEMPOTENCY_KEY.fullmatch(header):
             raise ValidationFailed(
                 "the Idempotency-Key header is invalid",
                 [
@@ -100,7 +100,7 @@ def key_of(header: str | None, body: Any, default: str | None = None) -> str | N
             )
         return header
     key = body.get("idempotency_key") if isinstance(body, dict) else None
-    return key if isinstance(key, str) and IDEMPOTENCY_KEY.match(key) else default
+    return key if isinstance(key, str) and IDEMPOTENCY_KEY.fullmatch(key) else default
 
 
 def place_once(
@@ -109,6 +109,7 @@ def place_once(
     key: str | None,
     deps: Dependencies,
     *,
+    base_url: str,
     parse: Callable[[Any], Request],
     place: Callable[[str, Request], Placement],
 ) -> Placement:
@@ -124,7 +125,7 @@ def place_once(
         # past since; only a key that names no earlier request lets the body be judged alone.
         earlier = deps.store.get(key_id, kind) if key_id is not None else None
         if earlier is not None:
-            return replay(earlier, body_fingerprint, now, deps)
+            return replay(earlier, body_fingerprint, now, deps, base_url)
         raise
     record = CallRecord(
         id=key_id or new_id(),
@@ -140,11 +141,13 @@ def place_once(
     try:
         deps.store.create(record, deps.settings.expires_at(now), math.floor(now))
     except RecordExists as held:
-        return replay(held.record, body_fingerprint, now, deps)
+        return replay(held.record, body_fingerprint, now, deps, base_url)
     return place(record.id, request)
 
 
-def replay(earlier: CallRecord, body_fingerprint: str, now: float, deps: Dependencies) -> Placement:
+def replay(
+    earlier: CallRecord, body_fingerprint: str, now: float, deps: Dependencies, base_url: str
+) -> Placement:
     """The first answer for this key again, or why there is none yet."""
     log = {"call_id": earlier.id, "call_status": earlier.status}
     if earlier.request_hash != body_fingerprint:
@@ -163,6 +166,7 @@ def replay(earlier: CallRecord, body_fingerprint: str, now: float, deps: Depende
             )
         # The invocation placing it died mid-way: Fuse may have the call. Say so; never redial.
         reply = unknown_reply(
+            base_url,
             earlier.id,
             FuseOutcomeUnknown(
                 "an earlier request with this idempotency key stopped before Fuse's answer was "

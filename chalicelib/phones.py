@@ -12,7 +12,7 @@ import phonenumbers
 
 MAX_INPUT_LENGTH = 64
 # Digits and the punctuation numbers are written with; letters (vanity numbers) and `;` are refused.
-ALLOWED_CHARACTERS = re.compile(r"^\+?[0-9 ()./-]+$")
+ALLOWED_CHARACTERS = re.compile(r"\+?[0-9 ()./-]+")
 
 
 class InvalidPhone(ValueError):
@@ -28,7 +28,7 @@ def parse_phone(text: str, default_region: str) -> str:
         raw = raw[4:]
         if not raw.startswith("+"):
             raise InvalidPhone("a tel: number must be global, starting with +")
-    if not raw or not ALLOWED_CHARACTERS.match(raw):
+    if not raw or not ALLOWED_CHARACTERS.fullmatch(raw):
         raise InvalidPhone(
             "must be E.164 (+16175551234), national digits, or tel:+16175551234, "
             "with no letters or parameters"

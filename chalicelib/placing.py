@@ -78,17 +78,20 @@ def place_call(
     body = read_json(raw_body, MAX_BODY_BYTES)
 
     def dial_held(call_id: str, request: CallRequest) -> Placement:
-        callback_url = result_url(public_base_url, call_id, secrets.callback_secret)
-        return dial(call_id, request, callback_url, secrets, deps)
+        return dial(call_id, request, public_base_url, secrets, deps)
 
     key = idempotency.key_of(key_header, body, default_key)
     parse = parser(parse_call_request, secrets, deps)
-    return idempotency.place_once(Kind.CALL, body, key, deps, parse=parse, place=dial_held)
+    return idempotency.place_once(
+        Kind.CALL, body, key, deps, base_url=public_base_url, parse=parse, place=dial_held
+    )
 
 
 def dial(
-    call_id: str, request: CallRequest, callback_url: str, secrets: Secrets, deps: Dependencies
+    call_id: str, request: CallRequest, base_url: str, secrets: Secrets, deps: Dependencies
 ) -> Placement:
+    """Asks Fuse for the call whose key is held; its result_url is on `base_url`."""
+    callback_url = result_url(base_url, call_id, secrets.callback_secret)
     log = {
         "call_id": call_id,
         "reference": request.reference,
@@ -105,7 +108,7 @@ def dial(
         )
     except FuseOutcomeUnknown as err:
         count("FuseErrors", code=err.code)
-        reply = unknown_reply(call_id, err)
+        reply = unknown_reply(base_url, call_id, err)
         deps.store.settle(call_id, UNKNOWN, reply, now=now)
         logger.warning("call outcome unknown", extra={**log, "outcome": err.code})
         return Placement(call_id, UNKNOWN, reply)
@@ -120,7 +123,7 @@ def dial(
         # then unknown on replay) rather than freed for a second dial.
         logger.exception("call outcome unknown after an unexpected error", extra=log)
         raise
-    reply = queued_reply(call_id, queued.fuse_call_id, request.reference)
+    reply = queued_reply(base_url, call_id, queued.fuse_call_id, request.reference)
     count("CallsQueued")
     try:
         deps.store.settle(
@@ -165,17 +168,20 @@ def place_list(
     body = read_json(raw_body, MAX_LIST_BODY_BYTES)
 
     def send_held(list_id: str, request: ListRequest) -> Placement:
-        callback_url = list_result_url(public_base_url, list_id, secrets.callback_secret)
-        return send_list(list_id, request, callback_url, secrets, deps)
+        return send_list(list_id, request, public_base_url, secrets, deps)
 
     key = idempotency.key_of(key_header, body)
     parse = parser(parse_list_request, secrets, deps)
-    return idempotency.place_once(Kind.LIST, body, key, deps, parse=parse, place=send_held)
+    return idempotency.place_once(
+        Kind.LIST, body, key, deps, base_url=public_base_url, parse=parse, place=send_held
+    )
 
 
 def send_list(
-    list_id: str, request: ListRequest, callback_url: str, secrets: Secrets, deps: Dependencies
+    list_id: str, request: ListRequest, base_url: str, secrets: Secrets, deps: Dependencies
 ) -> Placement:
+    """Asks Fuse for the whole list whose key is held, as one bulk_queue request."""
+    callback_url = list_result_url(base_url, list_id, secrets.callback_secret)
     log = {"batch_id": list_id, "campaign": request.campaign, "contacts": len(request.contacts)}
     unknown: FuseOutcomeUnknown | None = None
     call_ids: tuple[str, ...] | None = None
@@ -208,9 +214,9 @@ def send_list(
             {"id": c.id, "phone": c.request["phone"], "reference": c.reference} for c in calls
         ],
         "skipped": [s.to_json() for s in request.skipped],
-        "links": list_links(list_id),
+        "links": list_links(base_url, list_id),
     }
-    reply = list_reply(list_id, body, unknown)
+    reply = list_reply(base_url, list_id, body, unknown)
     expires_at = deps.settings.expires_at(now)
     try:
         # The contacts' calls first: a result Fuse posts for the list must find its call.

@@ -3,21 +3,28 @@ GET /batches/{id})."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import re
 from collections import Counter
 from typing import Any
 
 from chalicelib.answers import call_links, list_links
-from chalicelib.errors import FieldError, NotFound, ValidationFailed
+from chalicelib.errors import FieldError, InvalidCursor, NotFound, ValidationFailed
 from chalicelib.records import CANCEL_REQUESTED, QUEUED, REJECTED, CallRecord, Kind
 from chalicelib.request_fields import MAX_REFERENCE_LENGTH
 from chalicelib.store import CallStore
 from chalicelib.timestamps import iso
 
 DEFAULT_PAGE, MAX_PAGE = 20, 100
+PAGE_SIZE = re.compile(r"[0-9]{1,3}")  # ASCII digits only: "²".isdigit() is True, int("²") fails
 MAX_ID_LENGTH = 64  # longer than any id the bridge gives: not looked up at all
 
 
-def describe_call(record: CallRecord, cancel_requested_at: int | None = None) -> dict[str, Any]:
+def describe_call(
+    record: CallRecord, base_url: str, cancel_requested_at: int | None = None
+) -> dict[str, Any]:
     """The call as its caller sees it; the phone in full, since the caller gave it.
 
     A queued call of a campaign whose pending calls were canceled after it was queued reads
@@ -40,7 +47,7 @@ def describe_call(record: CallRecord, cancel_requested_at: int | None = None) ->
         "created_at": iso(record.created_at),
         "updated_at": iso(record.updated_at or record.created_at),
         "result": dict(record.result) if record.result else None,
-        "links": call_links(record.id),
+        "links": call_links(base_url, record.id),
     }
     if record.status == REJECTED and record.reply is not None:
         view["error"] = record.reply.body.get("error")  # why it was never placed
@@ -62,14 +69,30 @@ class CancelMarkers:
         return self._seen[record.campaign]
 
 
-def get_call(store: CallStore, call_id: str) -> dict[str, Any]:
+def get_call(store: CallStore, call_id: str, base_url: str) -> dict[str, Any]:
     record = store.get(call_id) if len(call_id) <= MAX_ID_LENGTH else None
     if record is None:
         raise NotFound(f"no call {call_id[:MAX_ID_LENGTH]}")
-    return describe_call(record, CancelMarkers(store).for_record(record))
+    return describe_call(record, base_url, CancelMarkers(store).for_record(record))
 
 
-def list_calls(store: CallStore, query: dict[str, str]) -> dict[str, Any]:
+def sign_cursor(page: str, reference: str, key: str) -> str:
+    """The store's cursor, with an HMAC over it and its reference: only cursors this bridge
+    gave out for this list are followed (a forged one of the right shape is not)."""
+    mac = hmac.new(key.encode(), f"cursor\n{reference}\n{page}".encode(), hashlib.sha256)
+    return f"{page}.{base64.urlsafe_b64encode(mac.digest()[:18]).decode()}"
+
+
+def open_cursor(cursor: str, reference: str, key: str) -> str:
+    page, _, _ = cursor.rpartition(".")
+    if not page or not hmac.compare_digest(sign_cursor(page, reference, key), cursor):
+        raise InvalidCursor("the cursor is not one this list gave out; start again without it")
+    return page
+
+
+def list_calls(
+    store: CallStore, query: dict[str, str], base_url: str, cursor_key: str
+) -> dict[str, Any]:
     """`reference` (required), `limit` (1-100, default 20), `cursor` (the `next` of a page)."""
     errors = []
     reference = query.get("reference", "")
@@ -78,19 +101,24 @@ def list_calls(store: CallStore, query: dict[str, str]) -> dict[str, Any]:
             FieldError("reference", f"is required: 1 to {MAX_REFERENCE_LENGTH} characters")
         )
     limit_text = query.get("limit", str(DEFAULT_PAGE))
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE:
+    if not PAGE_SIZE.fullmatch(limit_text) or not 1 <= int(limit_text) <= MAX_PAGE:
         errors.append(FieldError("limit", f"must be an integer from 1 to {MAX_PAGE}"))
     unknown = set(query) - {"reference", "limit", "cursor"}
     errors += [FieldError(name, "unknown query parameter") for name in sorted(unknown)]
     if errors:
         names = ", ".join(e.field for e in errors)
         raise ValidationFailed(f"the query has invalid parameters: {names}", errors)
-    records, cursor = store.by_reference(reference, int(limit_text), query.get("cursor"))
+    given = query.get("cursor")
+    page = open_cursor(given, reference, cursor_key) if given else None
+    records, next_page = store.by_reference(reference, int(limit_text), page)
     markers = CancelMarkers(store)
-    return {"calls": [describe_call(r, markers.for_record(r)) for r in records], "next": cursor}
+    return {
+        "calls": [describe_call(r, base_url, markers.for_record(r)) for r in records],
+        "next": sign_cursor(next_page, reference, cursor_key) if next_page else None,
+    }
 
 
-def describe_list(store: CallStore, list_id: str) -> dict[str, Any]:
+def describe_list(store: CallStore, list_id: str, base_url: str) -> dict[str, Any]:
     """A list and each contact's call, in list order, with counts by status."""
     record = store.get(list_id, Kind.LIST) if len(list_id) <= MAX_ID_LENGTH else None
     if record is None:
@@ -102,7 +130,7 @@ def describe_list(store: CallStore, list_id: str) -> dict[str, Any]:
             "id": call.id,
             "phone": call.request.get("phone"),
             "reference": call.reference,
-            "status": describe_call(call, markers.for_record(call))["status"],
+            "status": describe_call(call, base_url, markers.for_record(call))["status"],
         }
         for call in store.list_calls(list_id)
     ]
@@ -114,5 +142,5 @@ def describe_list(store: CallStore, list_id: str) -> dict[str, Any]:
         "counts": dict(Counter(c["status"] for c in contacts)),
         "contacts": contacts,
         "skipped": record.request.get("skipped", []),
-        "links": list_links(list_id),
+        "links": list_links(base_url, list_id),
     }

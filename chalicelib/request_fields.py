@@ -15,8 +15,9 @@ from typing import Any
 from chalicelib.errors import FieldError, ValidationFailed
 from chalicelib.phones import InvalidPhone, parse_phone
 
-VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
+VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
+UNIX_SECONDS = re.compile(r"[0-9]{1,12}")  # ASCII digits only: "²".isdigit() is True
 MAX_VARIABLES_BYTES = 4096
 MAX_REFERENCE_LENGTH = 128
 
@@ -34,7 +35,7 @@ def parse_timestamp(value: object) -> int:
         return int(value)  # type: ignore[arg-type]
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
+        if UNIX_SECONDS.fullmatch(text):
             return int(text)
         try:
             moment = datetime.fromisoformat(text)
@@ -105,7 +106,7 @@ def check_variables(body: dict, errors: Errors) -> dict[str, Scalar]:
         errors.append(FieldError("variables", message))
         return {}
     for key, value in variables.items():
-        if not VARIABLE_NAME.match(key):
+        if not VARIABLE_NAME.fullmatch(key):
             message = "names must be letters, digits and _, not starting with a digit"
             errors.append(FieldError(f"variables.{key}", message))
         elif value is not None and not isinstance(value, str | int | float | bool):
@@ -133,6 +134,6 @@ def check_reference(body: dict, errors: Errors) -> str | None:
 
 def check_idempotency_key(body: dict, errors: Errors) -> None:
     key = body.get("idempotency_key")
-    if key is not None and (not isinstance(key, str) or not IDEMPOTENCY_KEY.match(key)):
+    if key is not None and (not isinstance(key, str) or not IDEMPOTENCY_KEY.fullmatch(key)):
         message = "must be 1 to 255 printable ASCII characters without spaces"
         errors.append(FieldError("idempotency_key", message))

@@ -28,18 +28,21 @@ from chalicelib.logs import logger
 
 STALE_IF_ERROR_SECONDS = 3600
 CAMPAIGN_PARAMETER = re.compile(
-    r"^campaigns/([A-Za-z0-9_-]{1,64})/(application_id|deployment_id|caller_id)$"
+    r"campaigns/([A-Za-z0-9_-]{1,64})/(application_id|deployment_id|caller_id)"
 )
 
 
 @dataclass(frozen=True)
 class Campaign:
-    """A Fuse application/deployment pair, chosen by a request's `campaign` field."""
+    """A Fuse application/deployment pair, chosen by a request's `campaign` field.
+
+    `problem` says why a half-written campaign cannot be used; the others work regardless."""
 
     name: str
     application_id: str
     deployment_id: str
     caller_id: str | None
+    problem: str | None = None
 
 
 @dataclass(frozen=True, repr=False)
@@ -62,46 +65,63 @@ class Secrets:
     callback_secret: str
     api_tokens: tuple[str, ...]
     campaigns: Mapping[str, Campaign] = field(default_factory=dict)
-    admin_tokens: tuple[str, ...] = ()  # may also cancel a campaign's pending calls
+    admin_tokens: tuple[str, ...] = ()  # may use every caller route, and cancel campaigns
+    # What is missing (parameter name -> message): only what needs it fails, and only once the
+    # caller is authenticated, so a stranger learns nothing about the configuration.
+    missing: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def fuse_credentials(self) -> FuseCredentials:
+        self.require("fuse/email", "fuse/developer_key")
         return FuseCredentials(self.fuse_email, self.developer_key)
+
+    @property
+    def caller_tokens(self) -> tuple[str, ...]:
+        """Every token a caller route accepts: API tokens, and admin tokens (which may do more)."""
+        return self.api_tokens + self.admin_tokens
+
+    def require(self, *names: str) -> None:
+        for name in names:
+            if name in self.missing:
+                raise ConfigurationIncomplete(self.missing[name])
 
     def __repr__(self) -> str:
         return f"Secrets(campaigns={sorted(self.campaigns)}, values=<redacted>)"
 
 
 def parse_secrets(values: Mapping[str, str], prefix: str) -> Secrets:
-    """Builds Secrets from parameter names relative to the prefix; names what is missing."""
+    """Builds Secrets from parameter names relative to the prefix. Nothing missing raises here:
+    each problem is recorded (and logged by the store) for the one thing that needs it."""
+    missing: dict[str, str] = {}
 
     def required(name: str) -> str:
         value = values.get(name, "").strip()
         if not value:
-            raise ConfigurationIncomplete(f"SSM parameter {prefix}/{name} is missing or empty")
+            missing[name] = f"SSM parameter {prefix}/{name} is missing or empty"
         return value
 
     fields: dict[str, dict[str, str]] = {}
     for name, value in values.items():
-        if match := CAMPAIGN_PARAMETER.match(name):
+        if match := CAMPAIGN_PARAMETER.fullmatch(name):
             fields.setdefault(match.group(1), {})[match.group(2)] = value.strip()
     campaigns = {}
     for name, parts in fields.items():
-        for part in ("application_id", "deployment_id"):
-            if not parts.get(part):
-                raise ConfigurationIncomplete(
-                    f"SSM parameter {prefix}/campaigns/{name}/{part} is missing or empty"
-                )
+        absent = [p for p in ("application_id", "deployment_id") if not parts.get(p)]
+        problem = (
+            f"campaign {name!r} is not fully configured: SSM parameter "
+            f"{prefix}/campaigns/{name}/{absent[0]} is missing or empty"
+            if absent
+            else None
+        )
         campaigns[name] = Campaign(
             name=name,
-            application_id=parts["application_id"],
-            deployment_id=parts["deployment_id"],
+            application_id=parts.get("application_id", ""),
+            deployment_id=parts.get("deployment_id", ""),
             caller_id=parts.get("caller_id") or None,
+            problem=problem,
         )
     tokens = tuple(t.strip() for t in required("api_tokens").split(",") if t.strip())
     admin_tokens = tuple(t.strip() for t in values.get("admin_tokens", "").split(",") if t.strip())
-    if not tokens:
-        raise ConfigurationIncomplete(f"SSM parameter {prefix}/api_tokens lists no token")
     return Secrets(
         fuse_email=required("fuse/email"),
         developer_key=required("fuse/developer_key"),
@@ -109,7 +129,16 @@ def parse_secrets(values: Mapping[str, str], prefix: str) -> Secrets:
         api_tokens=tokens,
         campaigns=campaigns,
         admin_tokens=admin_tokens,
+        missing=missing,
     )
+
+
+def log_problems(secrets: Secrets) -> None:
+    """Each missing parameter and half-written campaign, once per load (the names, no value)."""
+    problems = [*secrets.missing.values()]
+    problems += [c.problem for c in secrets.campaigns.values() if c.problem]
+    if problems:
+        logger.error("configuration incomplete", extra={"problems": problems})
 
 
 class SecretStore:
@@ -137,6 +166,7 @@ class SecretStore:
                 return self._cached
             try:
                 self._cached = parse_secrets(self._fetch(), self._prefix)
+                log_problems(self._cached)
             except SecretsUnavailable:
                 if self._cached is None or age >= self._ttl + STALE_IF_ERROR_SECONDS:
                     raise

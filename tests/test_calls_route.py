@@ -50,9 +50,10 @@ def test_a_call_is_queued_on_fuse_and_answered_202(client: Client, fuse: FuseSim
         "status": "queued",
         "fuse_call_id": "1001",
         "reference": "lead-42",
-        "links": {"self": f"/calls/{call_id}"},
+        "links": {"self": f"{PUBLIC_BASE_URL}/calls/{call_id}"},
     }
-    assert response.headers["Location"] == f"/calls/{call_id}"
+    # Absolute, with the API's stage: a bare /calls/{id} resolves outside /api.
+    assert response.headers["Location"] == f"{PUBLIC_BASE_URL}/calls/{call_id}"
     [sent] = fuse.queue_requests()
     assert sent.path == "/api/apps/101/201/queue"
     assert sent.content_type == "multipart/form-data"

@@ -16,7 +16,15 @@ from chalicelib.fuse_client import FuseClient
 from chalicelib.reconciler import reconcile
 from chalicelib.store import CallStore
 from local.fuse_sim import FuseSimulator
-from tests.helpers import DEVELOPER_KEY, PHONE, TABLE, broken_client, error_of, post_call
+from tests.helpers import (
+    DEVELOPER_KEY,
+    PHONE,
+    PUBLIC_BASE_URL,
+    TABLE,
+    broken_client,
+    error_of,
+    post_call,
+)
 
 
 def test_fuse_400_becomes_422_with_fuses_own_message(client: Client, fuse: FuseSimulator) -> None:
@@ -108,7 +116,7 @@ def test_unknown_outcome_is_504_kept_and_replayed_without_redialling(
     body = json.loads(first.body)
     assert body["error"]["code"] == "fuse_outcome_unknown"
     assert body["status"] == "unknown"
-    assert first.headers["Location"] == f"/calls/{body['id']}"
+    assert first.headers["Location"] == f"{PUBLIC_BASE_URL}/calls/{body['id']}"
     fuse.mode = "normal"
     replay = post_call(client, {"phone": PHONE, "reference": "lead-7"}, key=f"unknown-{mode}")
     assert replay.status_code == 504

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from chalice.test import Client
@@ -120,3 +121,36 @@ def test_the_reader_refuses_exactly_what_it_cannot_hold(value: Any, depth: int) 
     else:
         assert not too_deep
         assert read == wrapped
+
+
+@pytest.mark.parametrize(
+    ("field", "body"),
+    [
+        ("dtmf", {"phone": PHONE, "dtmf": "123\n"}),
+        ("campaign", {"phone": PHONE, "campaign": "default\n"}),
+        ("idempotency_key", {"phone": PHONE, "idempotency_key": "key\n"}),
+        ("variables.destination\n", {"phone": PHONE, "variables": {"destination\n": "x"}}),
+        ("start_at", {"phone": PHONE, "start_at": "²"}),
+        ("start_at", {"phone": PHONE, "start_at": "9" * 5000}),
+    ],
+)
+def test_a_trailing_newline_or_a_unicode_digit_is_refused_by_name(
+    client: Client, field: str, body: dict
+) -> None:
+    """`$` accepts a trailing newline: `dtmf: "123\\n"` reached Fuse as `;postd=123\\n`."""
+    answer = post(client, "/calls", json.dumps(body).encode())
+    assert answer.status_code == 422
+    assert field in {d["field"] for d in error_of(answer)["details"]}
+
+
+def test_a_list_variable_cannot_smuggle_a_csv_header(client: Client) -> None:
+    contacts = [{"phone": PHONE, "variables": {"destination\n": "x"}}]
+    answer = post(client, "/calls/bulk", json.dumps({"contacts": contacts}).encode())
+    assert answer.status_code == 422
+
+
+@pytest.mark.parametrize("limit", ["²", "٣", "1" * 5000, "-1", "0", "101", " 5"])
+def test_a_bad_page_size_is_refused_by_name(client: Client, limit: str) -> None:
+    answer = client.http.get(f"/calls?reference=r&limit={quote(limit)}", headers=AUTH)
+    assert answer.status_code == 422
+    assert [d["field"] for d in error_of(answer)["details"]] == ["limit"]

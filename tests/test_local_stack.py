@@ -85,7 +85,7 @@ def test_queue_a_call_through_the_local_stack(local_stack: dict[str, str]) -> No
     assert first.status_code == 202, first.text
     call = first.json()
     assert call["status"] == "queued"
-    assert first.headers["Location"] == f"/calls/{call['id']}"
+    assert first.headers["Location"] == f"{local_stack['bridge']}/calls/{call['id']}"
     again = requests.post(f"{local_stack['bridge']}/calls", json=body, headers=headers, timeout=15)
     assert again.json() == call
     received = requests.get(f"{local_stack['fuse']}/_sim/requests", timeout=5).json()

@@ -292,3 +292,22 @@ def test_simulated_results_follow_the_documented_shape() -> None:
     assert details["start_timestamp"] == ""
     assert isinstance(details["events"][0]["timestamp"], int)
     assert call.details(150)["status"] == "queued"
+
+
+def test_only_cursors_the_bridge_signed_are_followed(client: Client) -> None:
+    for _ in range(3):
+        queue(client, reference="paged")
+    auth = {"Authorization": f"Bearer {API_TOKEN}"}
+    first = json.loads(client.http.get("/calls?reference=paged&limit=2", headers=auth).body)
+    page, _, mac = first["next"].rpartition(".")
+    # The store's own cursor of the right shape, a changed signature, another list's cursor:
+    for forged, reference in (
+        (page, "paged"),
+        (f"{page}.{mac[::-1]}", "paged"),
+        (first["next"], "x"),
+    ):
+        answer = client.http.get(f"/calls?reference={reference}&cursor={forged}", headers=auth)
+        assert answer.status_code == 400
+        assert error_of(answer)["code"] == "invalid_cursor"
+    follow = client.http.get(f"/calls?reference=paged&limit=2&cursor={first['next']}", headers=auth)
+    assert len(json.loads(follow.body)["calls"]) == 1

@@ -7,20 +7,25 @@ import json
 import pytest
 from chalice.test import Client
 
+from chalicelib.callback_tokens import callback_token
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import ConfigurationIncomplete
 from chalicelib.secrets import SecretStore, parse_secrets
 from infra.parameters import put_parameters
 from tests.helpers import (
+    ADMIN_TOKEN,
     API_TOKEN,
+    FUSE_EXAMPLE,
     OTHER_TOKEN,
     PARAMETERS,
     PHONE,
     PREFIX,
     Aws,
     broken_client,
+    deliver,
     error_of,
     post_call,
+    read_call,
 )
 
 
@@ -65,11 +70,48 @@ def test_a_missing_parameter_is_named_but_no_value_is_shown(client: Client, aws:
         assert value not in json.dumps(error)
 
 
-def test_a_campaign_without_its_deployment_id_is_named() -> None:
-    values = {**PARAMETERS}
-    del values["campaigns/reminders/deployment_id"]
-    with pytest.raises(ConfigurationIncomplete, match="campaigns/reminders/deployment_id"):
-        parse_secrets(values, PREFIX)
+def test_a_half_written_campaign_is_out_of_service_and_the_rest_keeps_working(
+    client: Client, aws: Aws
+) -> None:
+    """One campaign without its deployment_id used to take every route down, callbacks too."""
+    aws.ssm.delete_parameter(Name=f"{PREFIX}/campaigns/reminders/deployment_id")
+    broken = post_call(client, {"phone": PHONE, "campaign": "reminders", "caller_id": PHONE})
+    assert broken.status_code == 500
+    assert "campaigns/reminders/deployment_id" in error_of(broken)["message"]
+    working = post_call(client, {"phone": PHONE})
+    assert working.status_code == 202
+    call_id = json.loads(working.body)["id"]
+    assert deliver(client, call_id, FUSE_EXAMPLE).status_code == 200  # callbacks too
+    assert read_call(client, call_id)["status"] == "completed"
+
+
+def test_a_stranger_learns_nothing_about_the_configuration(client: Client, aws: Aws) -> None:
+    aws.ssm.delete_parameter(Name=f"{PREFIX}/fuse/developer_key")
+    aws.ssm.delete_parameter(Name=f"{PREFIX}/campaigns/reminders/deployment_id")
+    for answer in (
+        client.http.get("/calls?reference=x"),
+        client.http.get("/calls/abc", headers={"Authorization": "Bearer wrong"}),
+        post_call(client, {"phone": PHONE}, token=None),
+    ):
+        assert answer.status_code == 401
+        assert PREFIX not in answer.body.decode()
+        assert "developer_key" not in answer.body.decode()
+
+
+def test_an_admin_token_may_use_the_caller_routes_too(client: Client) -> None:
+    """docs: admin tokens "may also cancel": they are caller tokens that can do more."""
+    answer = post_call(client, {"phone": PHONE}, token=ADMIN_TOKEN)
+    assert answer.status_code == 202
+    call_id = json.loads(answer.body)["id"]
+    read = client.http.get(f"/calls/{call_id}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert read.status_code == 200
+
+
+def test_no_callback_token_is_made_or_checked_with_an_empty_secret() -> None:
+    values = {**PARAMETERS, "callback_secret": " "}
+    secrets = parse_secrets(values, PREFIX)
+    with pytest.raises(ConfigurationIncomplete, match="callback_secret"):
+        callback_token("call-1", secrets.callback_secret)
 
 
 def test_secrets_never_print_their_values() -> None:
