@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.call_settings import CallSettings, check_call_settings
+from chalicelib.phones import DialPolicy
 from chalicelib.request_fields import (
     Errors,
     Scalar,
+    check_destination,
     check_idempotency_key,
     check_reference,
-    check_required_phone,
     check_variables,
     raise_if_invalid,
     require_object,
@@ -64,11 +65,14 @@ def parse_call_request(
     default_region: str,
     now: float,
     campaigns: Mapping[str, Campaign],
+    policy: DialPolicy | None = None,
 ) -> CallRequest:
-    """Checks every field of a POST /calls body; raises ValidationFailed listing each bad one."""
+    """Checks every field of a POST /calls body; raises ValidationFailed listing each bad one.
+    `policy` says where calls may go (default: the default region's ordinary numbers)."""
     body = require_object(body)
     errors: Errors = unknown_fields(body, FIELDS)
-    phone = check_required_phone(body, default_region, errors)
+    policy = policy or DialPolicy.for_region(default_region)
+    phone = check_destination(body, default_region, policy, errors)
     settings = check_call_settings(
         body, region=default_region, now=now, campaigns=campaigns, errors=errors
     )

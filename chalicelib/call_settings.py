@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from chalicelib.errors import ConfigurationIncomplete, FieldError
-from chalicelib.phones import InvalidPhone, parse_phone
+from chalicelib.phones import InvalidPhone, parse_phone, same_numbers
 from chalicelib.request_fields import Errors, check_phone, is_integer, parse_timestamp
 from chalicelib.secrets import Campaign
 
@@ -99,7 +99,17 @@ def check_caller_id(
 ) -> str | None:
     """The given caller id, else the campaign's: Fuse has none of its own to fall back on."""
     if body.get("caller_id") is not None:
-        return check_phone(body, "caller_id", region, errors)
+        caller_id = check_phone(body, "caller_id", region, errors)
+        allowed = campaign.caller_ids if campaign else ()
+        if caller_id and allowed and caller_id not in same_numbers(allowed, region):
+            name = campaign.name if campaign else ""
+            message = (
+                f"is not one of campaign {name!r}'s caller ids (the SSM parameter "
+                f"campaigns/{name}/caller_ids lists them)"
+            )
+            errors.append(FieldError("caller_id", message))
+            return None
+        return caller_id
     if campaign is None:
         return None
     if campaign.caller_id is None:

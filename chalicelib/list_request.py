@@ -12,12 +12,13 @@ from typing import Any
 
 from chalicelib.call_settings import CallSettings, check_call_settings
 from chalicelib.errors import FieldError
+from chalicelib.phones import DialPolicy
 from chalicelib.request_fields import (
     Errors,
     Scalar,
+    check_destination,
     check_idempotency_key,
     check_reference,
-    check_required_phone,
     check_variables,
     raise_if_invalid,
     require_object,
@@ -91,8 +92,10 @@ def parse_list_request(
     default_region: str,
     now: float,
     campaigns: Mapping[str, Campaign],
+    policy: DialPolicy | None = None,
 ) -> ListRequest:
     body = require_object(body)
+    policy = policy or DialPolicy.for_region(default_region)
     errors = unknown_fields(body, FIELDS)
     settings = check_call_settings(
         body, region=default_region, now=now, campaigns=campaigns, errors=errors
@@ -101,7 +104,7 @@ def parse_list_request(
     skip_invalid = body.get("skip_invalid", False)
     if not isinstance(skip_invalid, bool):
         errors.append(FieldError("skip_invalid", "must be true or false"))
-    contacts, skipped = check_contacts(body.get("contacts"), default_region, errors)
+    contacts, skipped = check_contacts(body.get("contacts"), default_region, policy, errors)
     if skipped and not skip_invalid:
         errors += [d for s in skipped for d in s.details]
     elif not contacts and not any(e.field == "contacts" for e in errors):
@@ -111,7 +114,7 @@ def parse_list_request(
 
 
 def check_contacts(
-    value: object, region: str, errors: Errors
+    value: object, region: str, policy: DialPolicy, errors: Errors
 ) -> tuple[list[Contact], list[Skipped]]:
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_CONTACTS:
         errors.append(FieldError("contacts", f"must be a list of 1 to {MAX_CONTACTS} contacts"))
@@ -121,7 +124,7 @@ def check_contacts(
     first_at: dict[str, int] = {}
     for index, item in enumerate(value):
         problems: Errors = []
-        contact = check_contact(item, index, region, problems)
+        contact = check_contact(item, index, region, policy, problems)
         if contact is not None and contact.phone in first_at:
             # Fuse's results name the phone, not the row: one number, one row.
             message = (
@@ -138,12 +141,14 @@ def check_contacts(
     return contacts, skipped
 
 
-def check_contact(item: object, index: int, region: str, problems: Errors) -> Contact | None:
+def check_contact(
+    item: object, index: int, region: str, policy: DialPolicy, problems: Errors
+) -> Contact | None:
     if not isinstance(item, dict):
         problems.append(FieldError("(contact)", "must be an object with a phone"))
         return None
     problems += unknown_fields(item, CONTACT_FIELDS)
-    phone = check_required_phone(item, region, problems)
+    phone = check_destination(item, region, policy, problems)
     variables = check_variables(item, problems)
     for name in variables:
         if name.lower() == DESTINATION:

@@ -7,6 +7,8 @@ Only E.164 ever reaches Fuse, rebuilt from the parsed number, so nothing a calle
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import phonenumbers
 
@@ -15,8 +17,64 @@ MAX_INPUT_LENGTH = 64
 ALLOWED_CHARACTERS = re.compile(r"\+?[0-9 ()./-]+")
 
 
+NUMBER_TYPES = {
+    name.lower(): value
+    for name, value in vars(phonenumbers.PhoneNumberType).items()
+    if name.isupper()
+}
+# Premium-rate, shared-cost, UAN, personal, pager, voicemail and unknown numbers are where toll
+# fraud goes: refused unless ALLOWED_NUMBER_TYPES names them.
+DEFAULT_NUMBER_TYPES = frozenset(
+    {"fixed_line", "mobile", "fixed_line_or_mobile", "toll_free", "voip"}
+)
+NON_GEOGRAPHIC = "001"  # libphonenumber's region for +800, +808, +870, +881 (satellite), +882...
+
+
 class InvalidPhone(ValueError):
     """The message says what is wrong without repeating the number."""
+
+
+@dataclass(frozen=True)
+class DialPolicy:
+    """Where this bridge may ring: ISO regions (`001` for non-geographic numbers) and number
+    types (NUMBER_TYPES' names)."""
+
+    countries: frozenset[str]
+    number_types: frozenset[str] = DEFAULT_NUMBER_TYPES
+
+    @classmethod
+    def for_region(cls, region: str) -> DialPolicy:
+        """The default: the default phone region's own country, and the ordinary types."""
+        return cls(countries=frozenset({region.upper()}))
+
+    def refusal(self, e164: str) -> str | None:
+        """Why this number may not be dialled, naming the rule; None when it may."""
+        number = phonenumbers.parse(e164, None)
+        region = phonenumbers.region_code_for_number(number) or NON_GEOGRAPHIC
+        if region not in self.countries:
+            where = "non-geographic" if region == NON_GEOGRAPHIC else f"in region {region}"
+            allowed = ", ".join(sorted(self.countries))
+            return f"is {where}; this bridge calls only {allowed} (ALLOWED_COUNTRIES)"
+        kind = type_name(phonenumbers.number_type(number))
+        if kind not in self.number_types:
+            allowed = ", ".join(sorted(self.number_types))
+            return f"is a {kind} number; this bridge calls only {allowed} (ALLOWED_NUMBER_TYPES)"
+        return None
+
+
+def type_name(value: int) -> str:
+    return next((name for name, v in NUMBER_TYPES.items() if v == value), "unknown")
+
+
+def same_numbers(texts: Iterable[str], region: str) -> frozenset[str]:
+    """Numbers as configured, in E.164; any that cannot be read are left out."""
+    numbers = set()
+    for text in texts:
+        try:
+            numbers.add(parse_phone(text, region))
+        except InvalidPhone:
+            continue
+    return frozenset(numbers)
 
 
 def parse_phone(text: str, default_region: str) -> str:

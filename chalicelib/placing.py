@@ -45,6 +45,7 @@ def parser(
         default_region=deps.settings.default_phone_region,
         now=deps.clock(),
         campaigns=secrets.campaigns,
+        policy=deps.settings.dial_policy,
     )
 
 

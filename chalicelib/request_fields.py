@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.errors import FieldError, ValidationFailed
-from chalicelib.phones import InvalidPhone, parse_phone
+from chalicelib.phones import DialPolicy, InvalidPhone, parse_phone
 
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
@@ -90,10 +90,14 @@ def check_phone(body: dict, name: str, region: str, errors: Errors) -> str | Non
         return None
 
 
-def check_required_phone(body: dict, region: str, errors: Errors) -> str | None:
+def check_destination(body: dict, region: str, policy: DialPolicy, errors: Errors) -> str | None:
+    """The number to ring: required, valid, and one this bridge may call (toll-fraud rules)."""
     phone = check_phone(body, "phone", region, errors)
     if body.get("phone") is None:
         errors.append(FieldError("phone", "is required"))
+    if phone is not None and (refusal := policy.refusal(phone)):
+        errors.append(FieldError("phone", refusal))
+        return None
     return phone
 
 

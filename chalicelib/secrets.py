@@ -28,7 +28,7 @@ from chalicelib.logs import logger
 
 STALE_IF_ERROR_SECONDS = 3600
 CAMPAIGN_PARAMETER = re.compile(
-    r"campaigns/([A-Za-z0-9_-]{1,64})/(application_id|deployment_id|caller_id)"
+    r"campaigns/([A-Za-z0-9_-]{1,64})/(application_id|deployment_id|caller_ids|caller_id)"
 )
 
 
@@ -43,6 +43,7 @@ class Campaign:
     deployment_id: str
     caller_id: str | None
     problem: str | None = None
+    caller_ids: tuple[str, ...] = ()  # when set, the only caller ids a request may give
 
 
 @dataclass(frozen=True, repr=False)
@@ -119,6 +120,9 @@ def parse_secrets(values: Mapping[str, str], prefix: str) -> Secrets:
             deployment_id=parts.get("deployment_id", ""),
             caller_id=parts.get("caller_id") or None,
             problem=problem,
+            caller_ids=tuple(
+                c.strip() for c in parts.get("caller_ids", "").split(",") if c.strip()
+            ),
         )
     tokens = tuple(t.strip() for t in required("api_tokens").split(",") if t.strip())
     admin_tokens = tuple(t.strip() for t in values.get("admin_tokens", "").split(",") if t.strip())

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chalicelib.errors import ConfigurationIncomplete
+from chalicelib.phones import DEFAULT_NUMBER_TYPES, NUMBER_TYPES, DialPolicy
 
 DEFAULT_FUSE_BASE_URL = "https://fuse.plumvoice.com/api"
+COUNTRY = re.compile(r"[A-Z]{2}|001")
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class Settings:
     results_event_bus: str | None  # EventBridge bus for result events; None: none are sent
     reconcile_after_seconds: int  # how long after its last possible attempt a call is polled
     reconcile_per_run: int  # calls the reconciler looks at per run, at most
+    dial_policy: DialPolicy = field(default_factory=lambda: DialPolicy.for_region("US"))
 
     def expires_at(self, now: float) -> int:
         """When a record written now leaves the table (DynamoDB TTL): RETENTION_DAYS later."""
@@ -98,16 +102,40 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     required, number = _reader(env)
     prefix = "/" + required("BRIDGE_SSM_PREFIX").strip("/")
+    region = (env.get("DEFAULT_PHONE_REGION") or "US").strip().upper()
     return Settings(
         ssm_prefix=prefix,
         calls_table=required("CALLS_TABLE"),
         fuse_base_url=(env.get("FUSE_BASE_URL") or DEFAULT_FUSE_BASE_URL).rstrip("/"),
         fuse_timeout_seconds=number("FUSE_TIMEOUT_SECONDS", 10, 0.1, 60),
         public_base_url=env.get("PUBLIC_BASE_URL", "").strip().rstrip("/"),
-        default_phone_region=(env.get("DEFAULT_PHONE_REGION") or "US").strip().upper(),
+        default_phone_region=region,
         secrets_ttl_seconds=number("SECRETS_TTL_SECONDS", 300, 0, 86400),
         retention_days=int(number("RETENTION_DAYS", 90, 1, 3650)),
         results_event_bus=env.get("RESULTS_EVENT_BUS", "").strip() or None,
         reconcile_after_seconds=int(number("RECONCILE_AFTER_SECONDS", 3600, 60, 7 * 86400)),
         reconcile_per_run=int(number("RECONCILE_BATCH", 50, 1, 1000)),
+        dial_policy=dial_policy(env, region),
+    )
+
+
+def dial_policy(env: Mapping[str, str], region: str) -> DialPolicy:
+    """ALLOWED_COUNTRIES (ISO regions, `001` for non-geographic numbers; default: the default
+    phone region) and ALLOWED_NUMBER_TYPES (default: the ordinary ones), both comma-separated."""
+    countries = {c.strip().upper() for c in env.get("ALLOWED_COUNTRIES", "").split(",")} - {""}
+    for country in countries:
+        if not COUNTRY.fullmatch(country):
+            raise ConfigurationIncomplete(
+                "environment variable ALLOWED_COUNTRIES must list ISO regions such as US,CA "
+                "(or 001 for non-geographic numbers)"
+            )
+    types = {t.strip().lower() for t in env.get("ALLOWED_NUMBER_TYPES", "").split(",")} - {""}
+    if unknown := types - set(NUMBER_TYPES):
+        raise ConfigurationIncomplete(
+            f"environment variable ALLOWED_NUMBER_TYPES names unknown types {sorted(unknown)}; "
+            f"known: {', '.join(sorted(NUMBER_TYPES))}"
+        )
+    return DialPolicy(
+        countries=frozenset(countries or {region}),
+        number_types=frozenset(types) or DEFAULT_NUMBER_TYPES,
     )

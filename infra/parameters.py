@@ -27,6 +27,11 @@ PARAMETERS = (
         optional=True,
     ),
     Parameter(
+        "campaigns/default/caller_ids",
+        "Caller ids a request may give, comma-separated (empty: any valid number)",
+        optional=True,
+    ),
+    Parameter(
         "callback_secret", "Callback secret (empty: generate one)", secret=True, generated=True
     ),
     Parameter(
