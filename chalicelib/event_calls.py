@@ -115,7 +115,9 @@ def store_rejection(raw_body: bytes, source_id: str, err: BridgeError, deps: Dep
     fields = body if isinstance(body, dict) else {}
     reference, campaign = fields.get("reference"), fields.get("campaign")
     now = math.floor(deps.clock())
-    call_id = idempotency.id_for_key(idempotency.key_of(None, body, source_id) or source_id)
+    id_secret = deps.secrets.get().id_secret
+    key = idempotency.key_of(None, body, source_id) or source_id
+    call_id = idempotency.id_for_key(id_secret, key)
     record = CallRecord(
         id=call_id,
         status=REJECTED,
@@ -132,7 +134,7 @@ def store_rejection(raw_body: bytes, source_id: str, err: BridgeError, deps: Dep
         deps.store.create(record, expires_at, now)
     except RecordExists as held:
         if held.record.status != REJECTED:
-            own_id = idempotency.id_for_key(f"event:{source_id}")
+            own_id = idempotency.own_id(id_secret, source_id)
             reply = Reply(err.status, {**err.body(), "id": own_id, "status": REJECTED})
             # Rejected before under its own id (a redelivery): that record stands.
             with contextlib.suppress(RecordExists):

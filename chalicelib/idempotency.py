@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import math
 import secrets as random_source
@@ -22,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 from chalicelib.answers import unknown_reply
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import (
+    ConfigurationIncomplete,
     FieldError,
     FuseOutcomeUnknown,
     IdempotencyInProgress,
@@ -34,8 +36,7 @@ from chalicelib.records import PENDING, UNKNOWN, CallRecord, Kind, Placement, Re
 from chalicelib.request_fields import IDEMPOTENCY_KEY
 from chalicelib.store import RecordExists
 
-# Ids derived from a key live in one namespace per kind: a list's key can never name a call.
-KEY_NAMESPACES = {Kind.CALL: "", Kind.LIST: "batch:"}
+SEPARATOR = "\x1f"  # in no key (printable ASCII), list id (base32) or phone (E.164)
 
 
 class Placeable(Protocol):
@@ -62,18 +63,30 @@ def new_id() -> str:
     return _encode_id(random_source.token_bytes(15))
 
 
-def id_for_key(key: str, kind: Kind = Kind.CALL) -> str:
+def derive_id(secret: str, namespace: str, *parts: str) -> str:
+    """An id from what names it: a keyed HMAC (the `id_secret` parameter), so an id cannot be
+    guessed from a guessable key, in a namespace of its own, so no key of one kind can name a
+    record of another (a call's key of the right shape cannot name a list contact's call)."""
+    if not secret:
+        raise ConfigurationIncomplete("SSM parameter id_secret is missing or empty")
+    message = SEPARATOR.join((namespace, *parts)).encode()
+    return _encode_id(hmac.new(secret.encode(), message, hashlib.sha256).digest())
+
+
+def id_for_key(secret: str, key: str, kind: Kind = Kind.CALL) -> str:
     """The same key always names the same record, so the record is the key's lock."""
-    namespaced = KEY_NAMESPACES[kind] + key
-    return _encode_id(
-        hashlib.sha256(b"fuse-bridge/idempotency-key/" + namespaced.encode()).digest()
-    )
+    return derive_id(secret, kind.value, key)
 
 
-def contact_call_id(list_id: str, phone: str) -> str:
+def contact_call_id(secret: str, list_id: str, phone: str) -> str:
     """A list contact's call: named by the list and the phone (a result for a list names the
-    phone, not the row), in the lists' namespace."""
-    return id_for_key(f"{list_id}:{phone}", Kind.LIST)
+    phone, not the row)."""
+    return derive_id(secret, "contact", list_id, phone)
+
+
+def own_id(secret: str, source_id: str) -> str:
+    """Where a rejected event is kept when its key already names another request."""
+    return derive_id(secret, "rejected-event", source_id)
 
 
 def fingerprint(body: Any) -> str:
@@ -110,12 +123,13 @@ def place_once(
     deps: Dependencies,
     *,
     base_url: str,
+    id_secret: str,
     parse: Callable[[Any], Request],
     place: Callable[[str, Request], Placement],
 ) -> Placement:
     """`parse` validates the body (raising ValidationFailed); `place` asks Fuse, given the id
     whose key is now held. Raises a BridgeError for every refusal."""
-    key_id = id_for_key(key, kind) if key is not None else None
+    key_id = id_for_key(id_secret, key, kind) if key is not None else None
     now = deps.clock()
     body_fingerprint = fingerprint(body)
     try:

@@ -84,7 +84,14 @@ def place_call(
     key = idempotency.key_of(key_header, body, default_key)
     parse = parser(parse_call_request, secrets, deps)
     return idempotency.place_once(
-        Kind.CALL, body, key, deps, base_url=public_base_url, parse=parse, place=dial_held
+        Kind.CALL,
+        body,
+        key,
+        deps,
+        base_url=public_base_url,
+        id_secret=secrets.id_secret,
+        parse=parse,
+        place=dial_held,
     )
 
 
@@ -174,7 +181,14 @@ def place_list(
     key = idempotency.key_of(key_header, body)
     parse = parser(parse_list_request, secrets, deps)
     return idempotency.place_once(
-        Kind.LIST, body, key, deps, base_url=public_base_url, parse=parse, place=send_held
+        Kind.LIST,
+        body,
+        key,
+        deps,
+        base_url=public_base_url,
+        id_secret=secrets.id_secret,
+        parse=parse,
+        place=send_held,
     )
 
 
@@ -207,7 +221,9 @@ def send_list(
     status = UNKNOWN if unknown else QUEUED
     count("BulkContacts", len(request.contacts), outcome=status)
     now = math.floor(deps.clock())
-    calls = contact_calls(list_id, request, status=status, call_ids=call_ids, now=now, deps=deps)
+    calls = contact_calls(
+        list_id, request, status=status, call_ids=call_ids, now=now, secrets=secrets, deps=deps
+    )
     body: dict[str, Any] = {
         "batch_id": list_id,
         "status": status,
@@ -224,7 +240,7 @@ def send_list(
         deps.store.put_calls(calls, expires_at)
         deps.store.save_reply(list_id, reply, expires_at)
         deps.store.settle(list_id, status, None, now=now, kind=Kind.LIST, fuse_answer=fuse_answer)
-        rematch_early_results(list_id, deps)
+        rematch_early_results(list_id, secrets, deps)
     except BridgeError:
         # Fuse has the list: say so. The key stays held (pending, then unknown on replay), and
         # results for contacts not recorded are kept beside the list, as unmatched.
@@ -242,6 +258,7 @@ def contact_calls(
     status: str,
     call_ids: tuple[str, ...] | None,
     now: int,
+    secrets: Secrets,
     deps: Dependencies,
 ) -> list[CallRecord]:
     """One call per contact. Only with Fuse's ids can the reconciler ask about a call later."""
@@ -249,7 +266,7 @@ def contact_calls(
     poll_at = request.settings.check_after(now, deps.settings.reconcile_after_seconds)
     return [
         CallRecord(
-            id=idempotency.contact_call_id(list_id, contact.phone),
+            id=idempotency.contact_call_id(secrets.id_secret, list_id, contact.phone),
             status=status,
             request_hash="",
             created_at=now,

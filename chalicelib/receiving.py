@@ -127,7 +127,7 @@ def receive_list_result(
     kept, outcome = read_delivery(list_id, CALLBACK, raw, content_type, now)
     phone = contact_phone(kept.parsed, deps.settings.default_phone_region)
     if phone is not None:
-        call_id = contact_call_id(list_id, phone)
+        call_id = contact_call_id(secrets.id_secret, list_id, phone)
         stored = store_delivery(replace(kept, call_id=call_id), outcome, now, deps)
         if stored != StoreOutcome.UNKNOWN_CALL:
             logger.info(
@@ -146,7 +146,7 @@ def receive_list_result(
     return Reply(200, {"status": status, "batch_id": list_id})
 
 
-def rematch_early_results(list_id: str, deps: Dependencies) -> int:
+def rematch_early_results(list_id: str, secrets: Secrets, deps: Dependencies) -> int:
     """Results Fuse posted while the list's calls were still being written found no call and
     were kept beside the list; now that the calls exist, each goes to its own. Returns how many.
     """
@@ -157,7 +157,7 @@ def rematch_early_results(list_id: str, deps: Dependencies) -> int:
         phone = contact_phone(kept.parsed, deps.settings.default_phone_region)
         if phone is None:
             continue
-        delivery = replace(kept, call_id=contact_call_id(list_id, phone))
+        delivery = replace(kept, call_id=contact_call_id(secrets.id_secret, list_id, phone))
         stored = deps.store.store_result(delivery, outcome, now, deps.settings.expires_at(now))
         if stored == StoreOutcome.STORED:
             matched += 1

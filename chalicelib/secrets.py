@@ -70,6 +70,9 @@ class Secrets:
     # What is missing (parameter name -> message): only what needs it fails, and only once the
     # caller is authenticated, so a stranger learns nothing about the configuration.
     missing: Mapping[str, str] = field(default_factory=dict)
+    # Keys the HMAC of ids derived from idempotency keys: set once, never rotated (a new one
+    # would make every key in flight new, and a retry could dial again).
+    id_secret: str = ""
 
     @property
     def fuse_credentials(self) -> FuseCredentials:
@@ -130,6 +133,7 @@ def parse_secrets(values: Mapping[str, str], prefix: str) -> Secrets:
         fuse_email=required("fuse/email"),
         developer_key=required("fuse/developer_key"),
         callback_secret=required("callback_secret"),
+        id_secret=required("id_secret"),
         api_tokens=tokens,
         campaigns=campaigns,
         admin_tokens=admin_tokens,

@@ -35,6 +35,12 @@ PARAMETERS = (
         "callback_secret", "Callback secret (empty: generate one)", secret=True, generated=True
     ),
     Parameter(
+        "id_secret",
+        "Id secret, set once and never rotated (empty: generate one)",
+        secret=True,
+        generated=True,
+    ),
+    Parameter(
         "api_tokens",
         "API tokens, comma-separated (empty: generate one)",
         secret=True,

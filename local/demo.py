@@ -10,6 +10,7 @@ from __future__ import annotations
 FUSE_EMAIL = "demo@example.com"
 DEVELOPER_KEY = "local-developer-key"
 CALLBACK_SECRET = "local-callback-secret"
+ID_SECRET = "local-id-secret"
 API_TOKEN = "local-dev-token"
 ADMIN_TOKEN = "local-admin-token"
 CALLER_ID = "+16175550100"
@@ -32,6 +33,7 @@ def demo_parameters(api_tokens: str = API_TOKEN, admin_tokens: str = ADMIN_TOKEN
         "campaigns/retired/deployment_id": "999",
         "campaigns/retired/caller_id": CALLER_ID,
         "callback_secret": CALLBACK_SECRET,
+        "id_secret": ID_SECRET,
         "api_tokens": api_tokens,
         "admin_tokens": admin_tokens,
     }

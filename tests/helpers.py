@@ -23,12 +23,13 @@ from local.demo import (
     CALLER_ID,
     DEVELOPER_KEY,
     FUSE_EMAIL,
+    ID_SECRET,
     demo_parameters,
 )
 from local.fuse_sim import FuseSimulator
 
 __all__ = ["ADMIN_TOKEN", "API_TOKEN", "CALLBACK_SECRET", "CALLER_ID", "DEVELOPER_KEY"]
-__all__ += ["FUSE_EMAIL"]
+__all__ += ["FUSE_EMAIL", "ID_SECRET"]
 
 PREFIX = "/fuse-bridge/test"
 TABLE = "fuse-bridge-test-calls"

@@ -23,6 +23,7 @@ from tests.helpers import (
     DEVELOPER_KEY,
     FUSE_EMAIL,
     FUSE_EXAMPLE,
+    ID_SECRET,
     error_of,
     list_requests,
     post_list,
@@ -47,7 +48,7 @@ def test_a_list_is_one_bulk_queue_request_with_a_safe_csv(
         ("+16175551236", None),
     ]
     assert [c["id"] for c in body["calls"]] == [
-        contact_call_id(batch_id, c["phone"]) for c in body["calls"]
+        contact_call_id(ID_SECRET, batch_id, c["phone"]) for c in body["calls"]
     ]
     [sent] = list_requests(fuse)
     assert sent.path == "/api/apps/101/201/bulk_queue"

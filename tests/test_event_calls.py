@@ -24,7 +24,7 @@ from chalicelib.idempotency import id_for_key
 from local.aws_setup import create_call_requests_queue
 from local.fuse_sim import FuseSimulator
 from local.sqs_poller import poll_once
-from tests.helpers import API_TOKEN, PHONE, read_call
+from tests.helpers import API_TOKEN, ID_SECRET, PHONE, read_call
 
 VALID = {"phone": PHONE, "reference": "sqs-ok"}
 INVALID = {"phone": "12", "reference": "sqs-bad", "attempts": 99}
@@ -84,26 +84,28 @@ def test_a_batch_decides_each_message_and_only_the_failed_one_comes_back(
 
 def test_a_rejected_message_is_readable_and_never_retried(client: Client) -> None:
     assert run_batch(client, [("m-9", INVALID)]) == []
-    call = read_call(client, id_for_key("m-9"))
+    call = read_call(client, id_for_key(ID_SECRET, "m-9"))
     assert call["status"] == "rejected"
     assert call["error"]["code"] == "validation_failed"
     assert {d["field"] for d in call["error"]["details"]} == {"phone", "attempts"}
     listed = client.http.get(
         "/calls?reference=sqs-bad", headers={"Authorization": f"Bearer {API_TOKEN}"}
     )
-    assert [c["id"] for c in json.loads(listed.body)["calls"]] == [id_for_key("m-9")]
+    assert [c["id"] for c in json.loads(listed.body)["calls"]] == [id_for_key(ID_SECRET, "m-9")]
 
 
 def test_fuse_refusing_a_message_stores_it_rejected(client: Client, fuse: FuseSimulator) -> None:
     fuse.fail_with = (400, "Invalid caller id")
     assert run_batch(client, [("m-5", VALID)]) == []
-    assert read_call(client, id_for_key("m-5"))["error"]["code"] == "fuse_rejected_request"
+    assert (
+        read_call(client, id_for_key(ID_SECRET, "m-5"))["error"]["code"] == "fuse_rejected_request"
+    )
 
 
 def test_an_unknown_outcome_is_not_retried(client: Client, fuse: FuseSimulator) -> None:
     fuse.mode = "garbage"
     assert run_batch(client, [("m-6", VALID)]) == []
-    assert read_call(client, id_for_key("m-6"))["status"] == "unknown"
+    assert read_call(client, id_for_key(ID_SECRET, "m-6"))["status"] == "unknown"
     fuse.mode = "normal"
     assert run_batch(client, [("m-6", VALID)]) == []
     assert len(fuse.queue_requests()) == 1
@@ -115,7 +117,7 @@ def test_the_bodys_idempotency_key_wins_over_the_message_id(
     body = {**VALID, "idempotency_key": "crm-lead-1"}
     assert run_batch(client, [("m-7", body), ("m-8", body)]) == []
     assert len(fuse.queue_requests()) == 1
-    assert read_call(client, id_for_key("crm-lead-1"))["status"] == "queued"
+    assert read_call(client, id_for_key(ID_SECRET, "crm-lead-1"))["status"] == "queued"
 
 
 POISON = [
@@ -140,7 +142,7 @@ def test_a_poison_message_is_rejected_alone_and_its_neighbours_are_placed(
     answer = app.handler_map["call_requests"](event, context)
     assert answer == {"batchItemFailures": []}
     assert len(fuse.queued) == 2
-    assert read_call(client, id_for_key("poison"))["status"] == "rejected"
+    assert read_call(client, id_for_key(ID_SECRET, "poison"))["status"] == "rejected"
 
 
 def test_a_bug_costs_only_its_own_message(

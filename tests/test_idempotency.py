@@ -11,12 +11,12 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.dependencies import Dependencies
-from chalicelib.errors import BridgeError
-from chalicelib.idempotency import fingerprint, id_for_key
+from chalicelib.errors import BridgeError, ConfigurationIncomplete
+from chalicelib.idempotency import contact_call_id, fingerprint, id_for_key
 from chalicelib.placing import place_call
-from chalicelib.records import PENDING, CallRecord
+from chalicelib.records import PENDING, CallRecord, Kind
 from local.fuse_sim import FuseSimulator
-from tests.helpers import PHONE, PUBLIC_BASE_URL, Aws, error_of, post_call
+from tests.helpers import ID_SECRET, PHONE, PUBLIC_BASE_URL, Aws, error_of, post_call
 
 BODY = {"phone": PHONE, "reference": "lead-1", "variables": {"name": "Ada"}}
 
@@ -87,7 +87,7 @@ def test_keys_live_at_least_24_hours(client: Client, aws: Aws) -> None:
     post_call(client, BODY, key="lifetime")
     item = aws.dynamodb.get_item(
         TableName="fuse-bridge-test-calls",
-        Key={"pk": {"S": id_for_key("lifetime")}, "sk": {"S": "call"}},
+        Key={"pk": {"S": id_for_key(ID_SECRET, "lifetime")}, "sk": {"S": "call"}},
     )["Item"]
     assert int(item["expires_at"]["N"]) >= before + 24 * 3600
 
@@ -95,7 +95,7 @@ def test_keys_live_at_least_24_hours(client: Client, aws: Aws) -> None:
 def pending_record(deps: Dependencies, key: str, lock_until: float) -> None:
     deps.store.create(
         CallRecord(
-            id=id_for_key(key),
+            id=id_for_key(ID_SECRET, key),
             status=PENDING,
             request_hash=fingerprint(BODY),
             created_at=int(time.time()),
@@ -124,7 +124,7 @@ def test_a_call_whose_placing_died_is_unknown_and_never_redialled(
     first = post_call(client, BODY, key="crashed")
     assert first.status_code == 504
     assert error_of(first)["code"] == "fuse_outcome_unknown"
-    assert deps.store.get(id_for_key("crashed")).status == "unknown"
+    assert deps.store.get(id_for_key(ID_SECRET, "crashed")).status == "unknown"
     again = post_call(client, BODY, key="crashed")
     assert again.status_code == 504
     assert json.loads(again.body) == json.loads(first.body)
@@ -154,5 +154,21 @@ def test_twenty_concurrent_requests_with_one_key_make_one_fuse_call(
     statuses = {status for status, _ in outcomes}
     assert statuses <= {202, 409}
     assert 202 in statuses
-    assert {detail for status, detail in outcomes if status == 202} == {id_for_key("same-key")}
+    assert {detail for status, detail in outcomes if status == 202} == {
+        id_for_key(ID_SECRET, "same-key")
+    }
     assert {detail for status, detail in outcomes if status == 409} <= {"idempotency_in_progress"}
+
+
+def test_ids_are_keyed_and_namespaced() -> None:
+    """An id cannot be guessed from a guessable key without the id secret, and no key of one
+    kind names a record of another: a single call's key shaped like a list contact's
+    (`batch:{list}:{phone}`, the old derivation) names nothing of the list's."""
+    assert id_for_key(ID_SECRET, "order-1") != id_for_key("another-secret", "order-1")
+    assert id_for_key(ID_SECRET, "order-1") != id_for_key(ID_SECRET, "order-1", Kind.LIST)
+    list_id = id_for_key(ID_SECRET, "list-1", Kind.LIST)
+    contact = contact_call_id(ID_SECRET, list_id, PHONE)
+    for shaped in (f"batch:{list_id}:{PHONE}", f"{list_id}:{PHONE}", f"{list_id}\x1f{PHONE}"):
+        assert contact not in {id_for_key(ID_SECRET, shaped, kind) for kind in Kind}
+    with pytest.raises(ConfigurationIncomplete, match="id_secret"):
+        id_for_key("", "order-1")

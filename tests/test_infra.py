@@ -233,7 +233,7 @@ def test_configure_writes_what_the_bridge_reads(aws: Aws) -> None:
         return answers.get(parameter.name, "")  # the rest left empty: generated
 
     values, generated = collect(ask)
-    assert set(generated) == {"callback_secret", "api_tokens", "admin_tokens"}
+    assert set(generated) == {"callback_secret", "id_secret", "api_tokens", "admin_tokens"}
     assert values["campaigns/default/caller_id"] == "+16175550100"
     put_parameters(aws.ssm, "/fuse-bridge/prod", values)
     stored = aws.ssm.get_parameters_by_path(Path="/fuse-bridge/prod", Recursive=True)["Parameters"]

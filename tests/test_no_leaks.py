@@ -13,7 +13,14 @@ from chalice.test import Client
 from chalicelib.callback_tokens import callback_token
 from chalicelib.idempotency import id_for_key
 from local.fuse_sim import FuseSimulator
-from tests.helpers import API_TOKEN, CALLBACK_SECRET, DEVELOPER_KEY, OTHER_TOKEN, post_call
+from tests.helpers import (
+    API_TOKEN,
+    CALLBACK_SECRET,
+    DEVELOPER_KEY,
+    ID_SECRET,
+    OTHER_TOKEN,
+    post_call,
+)
 
 PHONES = ["+16175551234", "6175551234", "(617) 555-1234", "+442079460958"]
 NEVER_SHOWN = [
@@ -78,6 +85,6 @@ def test_nothing_secret_in_logs_or_answers_across_every_outcome(
     for value in NEVER_SHOWN:
         assert value not in shown, value
     # The callback token for a call is a secret too: it is only ever sent to Fuse.
-    assert callback_token(id_for_key("leak-hang"), CALLBACK_SECRET) not in shown
+    assert callback_token(id_for_key(ID_SECRET, "leak-hang"), CALLBACK_SECRET) not in shown
     assert token not in shown
     assert token[:-2] not in shown
