@@ -42,6 +42,8 @@ FIELDS = (
 CONTACT_FIELDS = ("phone", "variables", "reference")
 MAX_CONTACTS = 10_000
 DESTINATION = "destination"  # Fuse's CSV name for the number; no variable may take it
+SKIPPED_WITH_DETAILS, MAX_DETAILS_EACH = 100, 5
+MAX_FIELD_NAME, MAX_MESSAGE = 100, 300
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,19 @@ class Skipped:
     details: tuple[FieldError, ...]
 
     def to_json(self) -> dict[str, Any]:
-        details = [{"field": d.field, "message": d.message} for d in self.details]
+        details = [
+            {"field": d.field[:MAX_FIELD_NAME], "message": d.message[:MAX_MESSAGE]}
+            for d in self.details[:MAX_DETAILS_EACH]
+        ]
         return {"index": self.index, "details": details}
+
+
+def skipped_json(skipped: tuple[Skipped, ...]) -> list[dict[str, Any]]:
+    """What an answer says of the contacts left out, bounded by construction: the details of the
+    first SKIPPED_WITH_DETAILS (each cut), then only the indexes. 10,000 skipped contacts with
+    long unknown keys must not make an answer of megabytes."""
+    shown = [s.to_json() for s in skipped[:SKIPPED_WITH_DETAILS]]
+    return shown + [{"index": s.index} for s in skipped[SKIPPED_WITH_DETAILS:]]
 
 
 @dataclass(frozen=True)
@@ -78,11 +91,12 @@ class ListRequest:
         return None
 
     def accepted(self) -> dict[str, Any]:
-        """The list as accepted, for storage: its settings and how many contacts it had."""
+        """The list as accepted, for its lock item: settings and counts only (the skipped
+        contacts' details are in the list's answer, kept in parts), so the item stays small."""
         return {
             **self.settings.to_json(),
             "contacts": len(self.contacts),
-            "skipped": [s.to_json() for s in self.skipped],
+            "skipped": len(self.skipped),
         }
 
 

@@ -22,7 +22,7 @@ from chalicelib.dependencies import Dependencies
 from chalicelib.errors import BridgeError, FuseError, FuseOutcomeUnknown
 from chalicelib.fuse_form import contacts_csv, fuse_form_fields, list_form_fields
 from chalicelib.json_bodies import read_json
-from chalicelib.list_request import ListRequest, parse_list_request
+from chalicelib.list_request import ListRequest, parse_list_request, skipped_json
 from chalicelib.logs import logger
 from chalicelib.metrics import count
 from chalicelib.phones import mask_phone
@@ -227,10 +227,10 @@ def send_list(
     body: dict[str, Any] = {
         "batch_id": list_id,
         "status": status,
-        "calls": [
-            {"id": c.id, "phone": c.request["phone"], "reference": c.reference} for c in calls
-        ],
-        "skipped": [s.to_json() for s in request.skipped],
+        # Each contact's call, in list order; its reference is on the call (GET /calls/{id}):
+        # 10,000 references of 128 non-ASCII characters would make an answer over Lambda's 6 MB.
+        "calls": [{"index": c.list_index, "id": c.id, "phone": c.request["phone"]} for c in calls],
+        "skipped": skipped_json(request.skipped),
         "links": list_links(base_url, list_id),
     }
     reply = list_reply(base_url, list_id, body, unknown)

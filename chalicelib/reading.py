@@ -12,7 +12,7 @@ from typing import Any
 
 from chalicelib.answers import call_links, list_links
 from chalicelib.errors import FieldError, InvalidCursor, NotFound, ValidationFailed
-from chalicelib.records import CANCEL_REQUESTED, QUEUED, REJECTED, CallRecord, Kind
+from chalicelib.records import CANCEL_REQUESTED, QUEUED, REJECTED, CallRecord, Kind, Reply
 from chalicelib.request_fields import MAX_REFERENCE_LENGTH
 from chalicelib.store import CallStore
 from chalicelib.timestamps import iso
@@ -129,7 +129,6 @@ def describe_list(store: CallStore, list_id: str, base_url: str) -> dict[str, An
             "index": call.list_index,
             "id": call.id,
             "phone": call.request.get("phone"),
-            "reference": call.reference,
             "status": describe_call(call, base_url, markers.for_record(call))["status"],
         }
         for call in store.list_calls(list_id)
@@ -141,6 +140,6 @@ def describe_list(store: CallStore, list_id: str, base_url: str) -> dict[str, An
         "created_at": iso(record.created_at),
         "counts": dict(Counter(c["status"] for c in contacts)),
         "contacts": contacts,
-        "skipped": record.request.get("skipped", []),
+        "skipped": (store.first_answer(record) or Reply(0, {})).body.get("skipped", []),
         "links": list_links(base_url, list_id),
     }

@@ -24,6 +24,7 @@ from tests.helpers import (
     FUSE_EMAIL,
     FUSE_EXAMPLE,
     ID_SECRET,
+    PHONE,
     error_of,
     list_requests,
     post_list,
@@ -42,11 +43,13 @@ def test_a_list_is_one_bulk_queue_request_with_a_safe_csv(
     batch_id = body["batch_id"]
     assert body["status"] == "queued"
     assert body["skipped"] == []
-    assert [(c["phone"], c["reference"]) for c in body["calls"]] == [
-        ("+16175551234", "lead-1"),
-        ("+16175551235", "lead-2"),
-        ("+16175551236", None),
+    assert [(c["index"], c["phone"]) for c in body["calls"]] == [
+        (0, "+16175551234"),
+        (1, "+16175551235"),
+        (2, "+16175551236"),
     ]
+    references = [read_call(client, c["id"])["reference"] for c in body["calls"]]
+    assert references == ["lead-1", "lead-2", None]  # on each call, not in the list's answer
     assert [c["id"] for c in body["calls"]] == [
         contact_call_id(ID_SECRET, batch_id, c["phone"]) for c in body["calls"]
     ]
@@ -245,3 +248,46 @@ def test_a_result_that_comes_before_its_call_is_written_is_matched_after(
     body = json.loads(post_list(client, {"contacts": CONTACTS}).body)
     assert json.loads(early[0].body)["status"] == "unmatched"  # kept, not dropped
     assert read_call(client, body["calls"][1]["id"])["status"] == "failed"  # then matched
+
+
+@pytest.mark.slow
+def test_the_largest_list_answers_well_under_lambdas_6_mb(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    """10,000 contacts, each with a 128-character non-ASCII reference (sent as UTF-8, answered
+    as \\u escapes, three times larger): 8.4 MB before, over Lambda's 6 MB limit, after Fuse
+    had queued every call."""
+    deps.fuse = FuseClient(fuse.url, 30)
+    contacts = [
+        {"phone": f"+1617555{i:04d}", "reference": "é" * 128, "variables": {"n": i}}
+        for i in range(10_000)
+    ]
+    raw = json.dumps({"contacts": contacts}, ensure_ascii=False).encode()
+    answer = client.http.post("/calls/bulk", headers=AUTH, body=raw)
+    assert answer.status_code == 202
+    assert len(answer.body) < 1_000_000
+    batch_id = json.loads(answer.body)["batch_id"]
+    view = client.http.get(f"/batches/{batch_id}", headers=AUTH)
+    assert view.status_code == 200
+    assert len(view.body) < 2_000_000
+
+
+@pytest.mark.slow
+def test_thousands_of_skipped_contacts_are_answered_compactly(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    """~2,500 bad contacts used to put every detail in the list's lock item: over 400 KB, so the
+    caller got 503 with Retry-After forever for a permanent condition."""
+    deps.fuse = FuseClient(fuse.url, 30)
+    bad = {"phone": "12", "k" * 200: 1, "variables": {"x" * 60: "é" * 100}}
+    contacts = [{"phone": PHONE}, *([bad] * 5000)]
+    answer = post_list(client, {"contacts": contacts, "skip_invalid": True})
+    assert answer.status_code == 202, answer.body[:300]
+    body = json.loads(answer.body)
+    assert len(body["skipped"]) == 5000
+    assert [s["index"] for s in body["skipped"][:2]] == [1, 2]
+    assert "details" in body["skipped"][0]
+    assert "details" not in body["skipped"][-1]  # only the first hundred carry their details
+    assert len(answer.body) < 1_000_000
+    view = json.loads(client.http.get(f"/batches/{body['batch_id']}", headers=AUTH).body)
+    assert view["skipped"] == body["skipped"]
