@@ -8,6 +8,7 @@ Figures:
   5. Deployment zip size from `chalice package`.
   6. DynamoDB calls per result callback, and its handling time next to POST /calls'.
   7. A 10,000-contact list: time to validate it and build its CSV, and Fuse requests it costs.
+  8. Hostile inputs per route and their 5xx count; the slowest 256 KiB result body to read.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from bench.harness import (
     callback_event,
     stubbed_dependencies,
 )
+from bench.hostile import hostile_inputs, worst_callback_parse
 from chalicelib.call_request import parse_call_request
 from chalicelib.dependencies import Dependencies, build_dependencies, set_dependencies
 from chalicelib.fuse_form import contacts_csv, fuse_form_fields
@@ -321,6 +323,9 @@ def main() -> None:
         warm_overhead(fuse)
         callbacks(fuse)
         bulk_lists(fuse)
+        with bridge_on_moto(fuse):
+            hostile_inputs(json.loads(invoke()["body"])["id"], report)
+        worst_callback_parse(report)
 
 
 if __name__ == "__main__":
