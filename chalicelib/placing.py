@@ -49,6 +49,30 @@ def parser(
     )
 
 
+def place_held(
+    kind: Kind,
+    body: Any,
+    key: str | None,
+    parse: Callable[..., Request],
+    send: Callable[[str, Request, str, Secrets, Dependencies], Placement],
+    *,
+    base_url: str,
+    secrets: Secrets,
+    deps: Dependencies,
+) -> Placement:
+    """The one idempotent path, for a call or a list: `send` asks Fuse once the key is held."""
+    return idempotency.place_once(
+        kind,
+        body,
+        key,
+        deps,
+        base_url=base_url,
+        id_secret=secrets.id_secret,
+        parse=parser(parse, secrets, deps),
+        place=lambda record_id, request: send(record_id, request, base_url, secrets, deps),
+    )
+
+
 def counted_as_rejected(place: Callable[Params, Placement]) -> Callable[Params, Placement]:
     """A call request refused (4xx) is counted CallsRejected, whatever brought it (HTTP, SQS,
     EventBridge); the API's own RequestsRefused/RequestsFailed are counted in app.py."""
@@ -77,21 +101,16 @@ def place_call(
 ) -> Placement:
     """The whole of POST /calls after authentication; raises BridgeError for every refusal."""
     body = read_json(raw_body, MAX_BODY_BYTES)
-
-    def dial_held(call_id: str, request: CallRequest) -> Placement:
-        return dial(call_id, request, public_base_url, secrets, deps)
-
     key = idempotency.key_of(key_header, body, default_key)
-    parse = parser(parse_call_request, secrets, deps)
-    return idempotency.place_once(
+    return place_held(
         Kind.CALL,
         body,
         key,
-        deps,
+        parse_call_request,
+        dial,
         base_url=public_base_url,
-        id_secret=secrets.id_secret,
-        parse=parse,
-        place=dial_held,
+        secrets=secrets,
+        deps=deps,
     )
 
 
@@ -174,21 +193,16 @@ def place_list(
 ) -> Placement:
     """The whole of POST /calls/bulk after authentication."""
     body = read_json(raw_body, MAX_LIST_BODY_BYTES)
-
-    def send_held(list_id: str, request: ListRequest) -> Placement:
-        return send_list(list_id, request, public_base_url, secrets, deps)
-
     key = idempotency.key_of(key_header, body)
-    parse = parser(parse_list_request, secrets, deps)
-    return idempotency.place_once(
+    return place_held(
         Kind.LIST,
         body,
         key,
-        deps,
+        parse_list_request,
+        send_list,
         base_url=public_base_url,
-        id_secret=secrets.id_secret,
-        parse=parse,
-        place=send_held,
+        secrets=secrets,
+        deps=deps,
     )
 
 
