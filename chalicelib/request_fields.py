@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.errors import FieldError, ValidationFailed
-from chalicelib.phones import DialPolicy, InvalidPhone, parse_phone
+from chalicelib.phones import DialPolicy, InvalidPhone, parse_phone, read_phone
 
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
@@ -92,13 +92,22 @@ def check_phone(body: dict, name: str, region: str, errors: Errors) -> str | Non
 
 def check_destination(body: dict, region: str, policy: DialPolicy, errors: Errors) -> str | None:
     """The number to ring: required, valid, and one this bridge may call (toll-fraud rules)."""
-    phone = check_phone(body, "phone", region, errors)
-    if body.get("phone") is None:
+    value = body.get("phone")
+    if value is None:
         errors.append(FieldError("phone", "is required"))
-    if phone is not None and (refusal := policy.refusal(phone)):
+        return None
+    if not isinstance(value, str):
+        errors.append(FieldError("phone", "must be a string"))
+        return None
+    try:
+        phone = read_phone(value, region)
+    except InvalidPhone as err:
+        errors.append(FieldError("phone", str(err)))
+        return None
+    if refusal := policy.refusal(phone):
         errors.append(FieldError("phone", refusal))
         return None
-    return phone
+    return phone.e164
 
 
 def check_variables(body: dict, errors: Errors) -> dict[str, Scalar]:

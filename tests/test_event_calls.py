@@ -8,13 +8,17 @@ default idempotency key.
 
 from __future__ import annotations
 
+import itertools
 import json
+import uuid
 from typing import Any
 
 import boto3
 import pytest
 from chalice.local import LambdaContext
 from chalice.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from app import app
 from chalicelib.dependencies import Dependencies
@@ -237,3 +241,43 @@ def test_only_messages_never_placed_reach_the_dead_letter_queue_and_a_redrive_di
     drain(queue_url)
     phones = sorted(f["phone_number"].split(";")[0] for f in fuse.queued.values())
     assert phones == [f"tel:{PHONE}", f"tel:{FLAKY_PHONE}"]  # each dialled exactly once
+
+
+POISON_BODIES = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from([body for _, body in POISON]),
+    st.builds(lambda n: json.dumps({"phone": "12", "attempts": n}), st.integers()),
+    st.builds(lambda v: json.dumps({"phone": PHONE, "dtmf": v}), st.text(max_size=5)),
+)
+_numbers = itertools.count(1000)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    shape=st.lists(st.one_of(st.just("good"), POISON_BODIES), min_size=1, max_size=10),
+    redelivered=st.booleans(),
+)
+def test_any_batch_places_every_good_message_exactly_once(
+    client: Client, fuse: FuseSimulator, shape: list[str], redelivered: bool
+) -> None:
+    fuse.reset()
+    messages, good_phones = [], []
+    for item in shape:
+        message_id = str(uuid.uuid4())
+        if item == "good":
+            phone = f"+1617555{next(_numbers) % 10_000:04d}"
+            good_phones.append(phone)
+            messages.append((message_id, {"phone": phone}))
+        else:
+            messages.append((message_id, item))
+    failures = run_batch(client, messages)
+    if redelivered:  # SQS delivers at least once: the whole batch may come again
+        failures = run_batch(client, messages)
+    assert failures == []
+    dialled = [f["phone_number"].split(";")[0].removeprefix("tel:") for f in fuse.queued.values()]
+    assert sorted(dialled) == sorted(good_phones)  # each good one once, nothing else

@@ -3,13 +3,14 @@ numbers, nor present any caller id it likes."""
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
 from chalice.test import Client
 
 from chalicelib.call_request import parse_call_request
 from chalicelib.errors import ConfigurationIncomplete, ValidationFailed
 from chalicelib.list_request import parse_list_request
-from chalicelib.phones import DialPolicy
+from chalicelib.phones import DialPolicy, InvalidPhone, number_type_in, read_phone, type_name
 from chalicelib.secrets import Campaign
 from chalicelib.settings import load_settings
 from infra.parameters import put_parameters
@@ -110,3 +111,25 @@ def test_the_policy_defaults_to_the_default_region() -> None:
     )
     assert settings.dial_policy.countries == frozenset({"GB"})
     assert "premium_rate" not in settings.dial_policy.number_types
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["+16175551234", "+18005551234", "+19005551234", "+14165551234", "+442079460958",
+     "+447911123456", "+449011112222", "+881612345678", "+33123456789", "+61412345678",
+     "+12425550123", "+16175550000", "+1999555123", "+80012345678"],
+)  # fmt: skip
+def test_the_number_type_shortcut_agrees_with_libphonenumber(text: str) -> None:
+    """read_phone asks libphonenumber's type helper with the region it already has (number_type
+    would look the region up again): it must say exactly what number_type and
+    is_valid_number say, whatever version is pinned."""
+    number = phonenumbers.parse(text, "US")
+    region = phonenumbers.region_code_for_number(number)
+    assert number_type_in(number, region) == phonenumbers.number_type(number)
+    try:
+        phone = read_phone(text, "US")
+    except InvalidPhone:
+        assert not phonenumbers.is_valid_number(number)
+    else:
+        assert phonenumbers.is_valid_number(number)
+        assert phone.kind == type_name(phonenumbers.number_type(number))
