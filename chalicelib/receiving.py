@@ -23,7 +23,7 @@ from chalicelib.idempotency import contact_call_id
 from chalicelib.logs import logger
 from chalicelib.metrics import count
 from chalicelib.phones import InvalidPhone, parse_phone
-from chalicelib.records import CALLBACK, CallRecord, Delivery, Kind, Reply
+from chalicelib.records import CALLBACK, PENDING, CallRecord, Delivery, Kind, Reply
 from chalicelib.result_events import ResultNotPublished
 from chalicelib.secrets import Secrets
 from chalicelib.store import StoreOutcome
@@ -126,19 +126,33 @@ def receive_list_result(
     # Read once, as if for the list; it is the contact's call's if its phone names one.
     kept, outcome = read_delivery(list_id, CALLBACK, raw, content_type, now)
     phone = contact_phone(kept.parsed, deps.settings.default_phone_region)
-    if phone is not None:
-        call_id = contact_call_id(secrets.id_secret, list_id, phone)
+    call_id = contact_call_id(secrets.id_secret, list_id, phone) if phone else None
+
+    def to_contact() -> Reply | None:
+        if call_id is None:
+            return None
         stored = store_delivery(replace(kept, call_id=call_id), outcome, now, deps)
-        if stored != StoreOutcome.UNKNOWN_CALL:
-            logger.info(
-                "list callback received",
-                extra={"batch_id": list_id, "call_id": call_id, "stored": stored.value},
-            )
-            return Reply(200, {"status": stored.value, "id": call_id})
+        if stored == StoreOutcome.UNKNOWN_CALL:
+            return None
+        logger.info(
+            "list callback received",
+            extra={"batch_id": list_id, "call_id": call_id, "stored": stored.value},
+        )
+        return Reply(200, {"status": stored.value, "id": call_id})
+
+    if (matched := to_contact()) is not None:
+        return matched
     # Never dropped: a result that names no contact of the list is kept beside the list.
     if deps.store.get(list_id, Kind.LIST) is None:
         raise NotFound(f"no batch {list_id[:64]}")
     new = deps.store.keep_delivery(kept, deps.settings.expires_at(now)) == StoreOutcome.STORED
+    # The list's calls may have been written, and its early results re-matched, between our
+    # first try and keeping this one: the list's record settles before that sweep reads, so a
+    # settled list means the sweep may have missed us; try the contact once more (a second
+    # store of the same body is a harmless duplicate).
+    listed = deps.store.get(list_id, Kind.LIST)
+    if listed is not None and listed.status != PENDING and (matched := to_contact()):
+        return matched
     status = UNMATCHED if new else StoreOutcome.DUPLICATE.value
     logger.warning(
         "list callback matches no contact", extra={"batch_id": list_id, "stored": status}

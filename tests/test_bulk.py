@@ -15,6 +15,7 @@ from chalicelib.callback_tokens import callback_token, list_token_subject
 from chalicelib.dependencies import Dependencies
 from chalicelib.fuse_client import FuseClient
 from chalicelib.idempotency import contact_call_id
+from chalicelib.store import StoreOutcome
 from local.fuse_sim import FuseSimulator
 from tests.helpers import (
     AUTH,
@@ -291,3 +292,31 @@ def test_thousands_of_skipped_contacts_are_answered_compactly(
     assert len(answer.body) < 1_000_000
     view = json.loads(client.http.get(f"/batches/{body['batch_id']}", headers=AUTH).body)
     assert view["skipped"] == body["skipped"]
+
+
+def test_a_result_straddling_the_rematch_sweep_is_still_matched(
+    client: Client, deps: Dependencies
+) -> None:
+    """The result's first try finds no call (the list's calls not yet written); the list's
+    writes and its re-match sweep then run in full before the result is kept beside the list.
+    Without a second look it would stay `unmatched`, Fuse having given no per-row ids."""
+    body = json.loads(post_list(client, {"contacts": CONTACTS}).body)  # written, swept
+    store_result = deps.store.store_result
+    first_try = [True]
+
+    def not_yet_written(delivery: Any, *args: Any) -> Any:
+        if first_try[0]:
+            first_try[0] = False
+            return StoreOutcome.UNKNOWN_CALL  # as if the contact's call did not exist yet
+        return store_result(delivery, *args)
+
+    deps.store.store_result = not_yet_written  # type: ignore[method-assign]
+    token = callback_token(list_token_subject(body["batch_id"]), CALLBACK_SECRET)
+    result = {**FUSE_EXAMPLE, "status": "failed", "phone_number": "'16175551235'"}
+    answer = client.http.post(
+        f"/fuse/results/batch/{body['batch_id']}?token={token}",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps(result),
+    )
+    assert json.loads(answer.body) == {"status": "stored", "id": body["calls"][1]["id"]}
+    assert read_call(client, body["calls"][1]["id"])["status"] == "failed"
