@@ -64,9 +64,10 @@ class CallResult:
 def read_result(raw: bytes, content_type: str) -> CallResult:
     """The result a body reports; UnreadableResult (its message says why) when it has none."""
     result = normalise(read_fields(raw, content_type))
-    if has_lone_surrogate(result.to_json()):  # a multipart name can bring one in
+    view = result.to_json()
+    if has_lone_surrogate(view):  # a multipart name can bring one in
         raise UnreadableResult("the body holds text that is not Unicode")
-    if len(json.dumps(result.to_json(), allow_nan=False)) > MAX_PARSED_BYTES:
+    if len(json.dumps(view, allow_nan=False)) > MAX_PARSED_BYTES:
         # Still an outcome if it says one: only the unknown fields are left out.
         result = replace(result, details={"omitted": "details too large to keep"})
     return result

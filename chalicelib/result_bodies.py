@@ -10,18 +10,19 @@ json_bodies; PHP keys at most MAX_KEY_DEPTH deep (deeper ones are kept as flat n
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from chalicelib.json_bodies import MAX_DEPTH, has_lone_surrogate, nesting_depth
+from chalicelib.errors import BridgeError
+from chalicelib.json_bodies import MAX_DEPTH, read_json
 
 PHP_KEY = re.compile(r"([^\[\]]+)((?:\[[^\[\]]*\])*)")
 SEGMENT = re.compile(r"\[([^\[\]]*)\]")
 DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII only: "²".isdigit() is True, and int("²") fails
 MAX_KEY_DEPTH = 8
+MAX_JSON_BYTES = 10 * 1024 * 1024  # API Gateway's own limit: anything it passes is read
 MAX_FORM_FIELDS = 1000  # multipart parts read; a form's pairs are read in linear time, all
 
 
@@ -48,25 +49,17 @@ def read_fields(raw: bytes, content_type: str) -> dict[str, Any]:
 
 
 def json_fields(raw: bytes, media_type: str) -> dict[str, Any]:
+    """The JSON reader callers' bodies go through (size, UTF-8, depth, surrogates), its
+    refusal kept as this result's parse_error."""
     try:
-        if nesting_depth(raw) > MAX_DEPTH:
-            raise UnreadableResult(f"the JSON body nests deeper than {MAX_DEPTH} levels")
-        data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        if isinstance(err, UnreadableResult):
-            raise
+        data = read_json(raw, MAX_JSON_BYTES)
+    except BridgeError as err:  # InvalidJson, PayloadTooLarge
         raise UnreadableResult(
-            f"the body is not valid JSON (Content-Type {media_type or 'none'})"
+            f"the JSON body cannot be read (Content-Type {media_type or 'none'}): {err.message}"
         ) from None
     if not isinstance(data, dict):
         raise UnreadableResult("the JSON body is not an object")
-    if has_lone_surrogate(data):
-        raise UnreadableResult("the JSON body holds half of a UTF-16 surrogate pair")
     return data
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def multipart_fields(raw: bytes, content_type: str) -> list[tuple[str, str]]:
