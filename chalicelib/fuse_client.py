@@ -35,9 +35,6 @@ from chalicelib.logs import logger
 from chalicelib.secrets import Campaign, FuseCredentials
 
 CONNECT_TIMEOUT_SECONDS = 3.05
-SENDERS = (
-    8  # threads that carry Fuse requests (one at a time per invocation; spares for stragglers)
-)
 MAX_ERROR_MESSAGE = 300
 # Runs of 7+ digits (with the separators numbers are written with) are masked out of Fuse's
 # messages before a caller or a log sees them: Fuse may echo the phone number it refused.

@@ -28,8 +28,16 @@ from local.demo import (
 )
 from local.fuse_sim import FuseSimulator
 
-__all__ = ["ADMIN_TOKEN", "API_TOKEN", "CALLBACK_SECRET", "CALLER_ID", "DEVELOPER_KEY"]
-__all__ += ["FUSE_EMAIL", "ID_SECRET"]
+# The demo values tests use, re-exported so a test imports its helpers from one place.
+__all__ = [
+    "ADMIN_TOKEN",
+    "API_TOKEN",
+    "CALLBACK_SECRET",
+    "CALLER_ID",
+    "DEVELOPER_KEY",
+    "FUSE_EMAIL",
+    "ID_SECRET",
+]
 
 PREFIX = "/fuse-bridge/test"
 TABLE = "fuse-bridge-test-calls"
