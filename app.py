@@ -9,6 +9,7 @@ from typing import Any
 
 from chalice import Chalice, Rate, Response
 
+from chalicelib.api_document import api_document
 from chalicelib.auth import require_admin_token, require_api_token
 from chalicelib.campaigns import cancel_pending
 from chalicelib.dependencies import Dependencies, get_dependencies
@@ -62,7 +63,8 @@ def request_context(event: Any, get_response: Callable[[Any], Any]) -> Any:
 
 @app.middleware("http")
 def bridge_error_shape(event: Any, get_response: Callable[[Any], Response]) -> Response:
-    """The bridge's errors, and Chalice's own, as one JSON shape with a stable code."""
+    """The bridge's errors, and Chalice's own, as one JSON shape with a stable code; and every
+    answer says it is JSON (Chalice leaves that to API Gateway's default)."""
     try:
         response = get_response(event)
     except BridgeError as err:
@@ -71,13 +73,15 @@ def bridge_error_shape(event: Any, get_response: Callable[[Any], Response]) -> R
         error_type = CHALICE_ERRORS.get(response.status_code, BridgeError)
         message = response.body.get("Message") if response.status_code < 500 else None
         return error_response(error_type(str(message or "an internal error occurred")))
+    response.headers.setdefault("Content-Type", "application/json")
     return response
 
 
 def error_response(err: BridgeError) -> Response:
     logger.info("request refused", extra={"outcome": err.code, "http_status": err.status})
     count("RequestsRefused" if err.status < 500 else "RequestsFailed", reason=err.code)
-    return Response(body=err.body(), status_code=err.status, headers=err.headers)
+    headers = {"Content-Type": "application/json", **err.headers}
+    return Response(body=err.body(), status_code=err.status, headers=headers)
 
 
 def reply_response(reply: Reply) -> Response:
@@ -86,11 +90,18 @@ def reply_response(reply: Reply) -> Response:
 
 def public_base_url(configured: str) -> str:
     """PUBLIC_BASE_URL, else this API's own address as API Gateway reports it (a plain deploy)."""
+    base_url = known_base_url(configured)
+    if not base_url:
+        raise ConfigurationIncomplete("environment variable PUBLIC_BASE_URL is not set")
+    return base_url
+
+
+def known_base_url(configured: str) -> str | None:
     if configured:
         return configured
     context = app.current_request.context
     if not context.get("domainName") or not context.get("stage"):
-        raise ConfigurationIncomplete("environment variable PUBLIC_BASE_URL is not set")
+        return None
     return f"https://{context['domainName']}/{context['stage']}"
 
 
@@ -114,6 +125,12 @@ def place_for_caller(place: Callable[..., Placement]) -> Response:
 @app.route("/health", methods=["GET"])
 def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@app.route("/openapi.json", methods=["GET"])
+def openapi_document() -> dict[str, Any]:
+    """The published contract; no token, no secret in it."""
+    return api_document(known_base_url(get_dependencies().settings.public_base_url))
 
 
 @app.route("/calls", methods=["POST"])

@@ -269,4 +269,5 @@ def test_the_finished_zip_is_pure_python_with_the_cold_starts_bytecode(
     assert "chalicelib/store/__pycache__/call_store.cpython-311.pyc" in names
     assert "requests/__pycache__/sessions.cpython-311.pyc" in names
     assert "charset_normalizer/md.py" in names  # the pure-Python fallback stays
+    assert "chalicelib/openapi.json" in names  # GET /openapi.json serves it
     assert zip_path.stat().st_size < 3_000_000
