@@ -131,7 +131,7 @@ def describe_list(store: CallStore, list_id: str, base_url: str) -> dict[str, An
             "phone": call.request.get("phone"),
             "status": describe_call(call, base_url, markers.for_record(call))["status"],
         }
-        for call in store.list_calls(list_id)
+        for call in store.list_calls(list_id, since=record.created_at)
     ]
     return {
         "batch_id": list_id,

@@ -10,13 +10,30 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from chalice.test import Client
 
+from chalicelib.callback_tokens import callback_token, list_token_subject
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import BridgeError, ConfigurationIncomplete
 from chalicelib.idempotency import contact_call_id, fingerprint, id_for_key
 from chalicelib.placing import place_call
 from chalicelib.records import PENDING, CallRecord, Kind
+from chalicelib.store import call_store
 from local.fuse_sim import FuseSimulator
-from tests.helpers import ID_SECRET, PHONE, PUBLIC_BASE_URL, Aws, error_of, post_call
+from tests.helpers import (
+    AUTH,
+    CALLBACK_SECRET,
+    CONTACTS,
+    FUSE_EXAMPLE,
+    ID_SECRET,
+    PHONE,
+    PUBLIC_BASE_URL,
+    Aws,
+    deliver,
+    error_of,
+    later,
+    post_call,
+    post_list,
+    read_call,
+)
 
 BODY = {"phone": PHONE, "reference": "lead-1", "variables": {"name": "Ada"}}
 
@@ -172,3 +189,48 @@ def test_ids_are_keyed_and_namespaced() -> None:
         assert contact not in {id_for_key(ID_SECRET, shaped, kind) for kind in Kind}
     with pytest.raises(ConfigurationIncomplete, match="id_secret"):
         id_for_key("", "order-1")
+
+
+def test_a_call_key_reused_after_retention_starts_clean(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    """TTL deletes days late: the old result must neither show on the new call nor make the
+    same body, delivered again for the new call, count as a duplicate."""
+    first = json.loads(post_call(client, BODY, key="yearly").body)
+    assert deliver(client, first["id"], FUSE_EXAMPLE).status_code == 200
+    later(deps, deps.settings.retention_days * 86400 + 60)
+    new_body = {**BODY, "reference": "lead-2"}  # a different body: no 422, the key is free
+    again = post_call(client, new_body, key="yearly")
+    assert again.status_code == 202, again.body
+    assert json.loads(again.body)["id"] == first["id"]  # the same derived id, a new life
+    fresh = read_call(client, first["id"])
+    assert (fresh["status"], fresh["result"], fresh["reference"]) == ("queued", None, "lead-2")
+    assert json.loads(deliver(client, first["id"], FUSE_EXAMPLE).body)["status"] == "stored"
+    assert read_call(client, first["id"])["status"] == "completed"
+    assert len(fuse.queue_requests()) == 2
+
+
+def test_a_list_key_reused_after_retention_starts_clean(
+    client: Client, deps: Dependencies, fuse: FuseSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old list's answer parts, its kept results and its contacts must not reach the new
+    list: its replay gives its own answer, a kept result is not matched to a new contact."""
+    monkeypatch.setattr(call_store, "REPLY_PART_BYTES", 200)  # answers in many parts
+    old = json.loads(post_list(client, {"contacts": CONTACTS}, key="list-key").body)
+    token = callback_token(list_token_subject(old["batch_id"]), CALLBACK_SECRET)
+    stranger = {**FUSE_EXAMPLE, "phone_number": "'16175550199'"}  # in no contact: kept
+    kept = client.http.post(
+        f"/fuse/results/batch/{old['batch_id']}?token={token}",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps(stranger),
+    )
+    assert json.loads(kept.body)["status"] == "unmatched"
+    later(deps, deps.settings.retention_days * 86400 + 60)
+    new_list = {"contacts": [{"phone": "+16175550199"}]}  # the phone the kept result names
+    first = post_list(client, new_list, key="list-key")
+    assert first.status_code == 202, first.body
+    replay = post_list(client, new_list, key="list-key")
+    assert (replay.status_code, json.loads(replay.body)) == (202, json.loads(first.body))
+    batch = json.loads(client.http.get(f"/batches/{old['batch_id']}", headers=AUTH).body)
+    assert [c["phone"] for c in batch["contacts"]] == ["+16175550199"]
+    assert batch["counts"] == {"queued": 1}  # not `completed` by the old list's result

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib.errors import StoreUnavailable
+from chalicelib.logs import logger
 from chalicelib.records import PENDING, CallRecord, Delivery, Kind, Reply
 from chalicelib.store.cursors import decode_cursor, encode_cursor
 from chalicelib.store.items import (
@@ -68,15 +69,18 @@ class CallStore:
     def create(self, record: CallRecord, expires_at: int, now: int) -> None:
         """Creates the call or list; raises RecordExists with the holder when its id is taken.
 
-        An item past its expiry counts as free: DynamoDB's TTL deletes lazily, days late.
+        An item past its expiry counts as free: DynamoDB's TTL deletes lazily, days late. A key
+        reused then starts clean: what the earlier life kept beside its record is deleted
+        before anything is placed (see `_forget_earlier_life`).
         """
         for _ in range(2):  # a holder deleted between the put and the read frees the id
             try:
-                self._table.request(
+                answer = self._table.request(
                     "put_item",
                     Item=record_to_item(record, expires_at),
                     ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
                     ExpressionAttributeValues={":now": {"N": str(now)}},
+                    ReturnValues="ALL_OLD",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             except ConditionFailed as lost:
@@ -86,8 +90,28 @@ class CallStore:
                 if holder is not None:
                     raise RecordExists(holder) from None
             else:
+                if answer.get("Attributes"):  # an expired record was replaced
+                    self._forget_earlier_life(record)
                 return
         raise StoreUnavailable("the call store keeps changing under this write; retry later")
+
+    def _forget_earlier_life(self, record: CallRecord) -> None:
+        """Deletes the items an expired record left beside its id: a list's answer in parts
+        (more parts than the new answer's would corrupt its replay), the results it received
+        or kept (a list's kept results would be matched to the new list's contacts). A list's
+        earlier contacts are not read again either: `list_calls` takes only those written
+        since the list was created. If this fails, the key is freed again and nothing placed."""
+        try:
+            stale = [
+                {"pk": item["pk"], "sk": item["sk"]}
+                for prefix in (REPLY_PREFIX, RESULT_PREFIX)
+                for item in self._beside(record.id, prefix)
+            ]
+            self._table.delete_all(stale)
+        except StoreUnavailable:
+            self.release(record.id, record.kind)
+            raise
+        logger.info("an expired key was reused", extra={"deleted_items": len(stale)})
 
     def settle(
         self,
@@ -245,12 +269,14 @@ class CallStore:
         """A large answer (a list's), cut into parts beside its owner; `first_answer` joins them."""
         self._table.put_all(reply_part_items(owner_id, reply, REPLY_PART_BYTES, expires_at))
 
-    def list_calls(self, list_id: str) -> list[CallRecord]:
-        """Every contact's call of a list, in list order."""
+    def list_calls(self, list_id: str, since: int) -> list[CallRecord]:
+        """Every contact's call of a list created at `since`, in list order. Contacts of an
+        earlier list with the same (expired, reused) key are older: left out until TTL."""
         items = self._table.query_all(
             IndexName=BY_BATCH,
             KeyConditionExpression="batch_id = :list",
-            ExpressionAttributeValues={":list": {"S": list_id}},
+            FilterExpression="created_at >= :since",
+            ExpressionAttributeValues={":list": {"S": list_id}, ":since": {"N": str(since)}},
         )
         return [record_from_item(i) for i in items]
 

@@ -90,7 +90,13 @@ class Table:
     def put_all(self, items: list[dict[str, Any]]) -> None:
         """BatchWriteItem, 25 items a request and a few requests at once (a list of 10,000
         contacts is 400 requests, which must fit well inside API Gateway's 29 s)."""
-        chunks = [items[i : i + BATCH_ITEMS] for i in range(0, len(items), BATCH_ITEMS)]
+        self._write_all([{"PutRequest": {"Item": i}} for i in items])
+
+    def delete_all(self, keys: list[dict[str, Any]]) -> None:
+        self._write_all([{"DeleteRequest": {"Key": k}} for k in keys])
+
+    def _write_all(self, writes: list[dict[str, Any]]) -> None:
+        chunks = [writes[i : i + BATCH_ITEMS] for i in range(0, len(writes), BATCH_ITEMS)]
         if len(chunks) <= 1:
             for chunk in chunks:
                 self._write_chunk(chunk)
@@ -98,9 +104,8 @@ class Table:
         with ThreadPoolExecutor(max_workers=WRITERS) as pool:
             list(pool.map(self._write_chunk, chunks))  # list(): re-raises the first failure
 
-    def _write_chunk(self, chunk: list[dict[str, Any]]) -> None:
+    def _write_chunk(self, pending: list[dict[str, Any]]) -> None:
         """One request, sent again with backoff for what DynamoDB left unprocessed."""
-        pending = [{"PutRequest": {"Item": i}} for i in chunk]
         for attempt in range(8):
             answer = self.request("batch_write_item", RequestItems={self.name: pending})
             pending = answer.get("UnprocessedItems", {}).get(self.name, [])
