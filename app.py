@@ -10,17 +10,21 @@ from typing import Any
 from chalice import Chalice, Rate, Response
 
 from chalicelib.api_document import api_document
-from chalicelib.auth import require_admin_token, require_api_token
+from chalicelib.auth import identify_caller, require_admin_token
 from chalicelib.campaigns import cancel_pending
 from chalicelib.dependencies import Dependencies, get_dependencies
 from chalicelib.errors import (
     BridgeError,
     ConfigurationIncomplete,
     InvalidJson,
+    InvalidQuery,
     MethodNotAllowed,
     UnsupportedMediaType,
 )
 from chalicelib.event_calls import batch_response, place_batch, place_event
+from chalicelib.hook_auth import HookRequest
+from chalicelib.hooks import place_hook
+from chalicelib.integrations import Caller
 from chalicelib.logs import logger
 from chalicelib.metrics import count
 from chalicelib.placing import place_call, place_list
@@ -54,6 +58,7 @@ _cold = [True]
 def request_context(event: Any, get_response: Callable[[Any], Any]) -> Any:
     """Every invocation's logs carry its Lambda request id; the first one counts a cold start."""
     context = getattr(event, "lambda_context", None) or getattr(event, "context", None)
+    logger.remove_keys(["integration"])  # keys live as long as the container: not the caller
     logger.append_keys(lambda_request_id=getattr(context, "aws_request_id", None))
     if _cold[0]:
         _cold[0] = False
@@ -105,21 +110,33 @@ def known_base_url(configured: str) -> str | None:
     return f"https://{context['domainName']}/{context['stage']}"
 
 
-def for_caller() -> tuple[Dependencies, Secrets, str]:
-    """The caller routes' first step: the collaborators once the request's token is a caller's,
-    and the public base URL the answer's links are on."""
+def for_caller() -> tuple[Dependencies, Secrets, str, Caller]:
+    """The caller routes' first step: who the token says the caller is (an integration, or an
+    admin), the collaborators, and the public base URL the answer's links are on."""
     deps = get_dependencies()
     secrets = deps.secrets.get()
-    require_api_token(app.current_request.headers.get("authorization"), secrets.caller_tokens)
-    return deps, secrets, public_base_url(deps.settings.public_base_url)
+    caller = identify_caller(app.current_request.headers.get("authorization"), secrets)
+    logger.append_keys(integration=caller.integration)
+    return deps, secrets, public_base_url(deps.settings.public_base_url), caller
+
+
+def single_query() -> dict[str, str]:
+    """The query, each parameter once: `?reference=a&reference=b` cannot be read as one."""
+    params = app.current_request.query_params
+    if not params:
+        return {}
+    if repeated := sorted(name for name in params if len(params.getlist(name)) > 1):
+        raise InvalidQuery(f"query parameters given more than once: {', '.join(repeated)}")
+    return dict(params)
 
 
 def place_for_caller(place: Callable[..., Placement]) -> Response:
     """POST /calls and POST /calls/bulk: a caller's token, then the body and its key."""
     request = app.current_request
-    deps, secrets, base_url = for_caller()
+    deps, secrets, base_url, caller = for_caller()
     key = request.headers.get("idempotency-key")
-    return reply_response(place(request.raw_body, key, base_url, secrets, deps).reply)
+    placed = place(request.raw_body, key, base_url, secrets, deps, caller=caller)
+    return reply_response(placed.reply)
 
 
 @app.route("/health", methods=["GET"])
@@ -145,30 +162,52 @@ def queue_calls_in_bulk() -> Response:
 
 @app.route("/batches/{batch_id}", methods=["GET"])
 def read_list(batch_id: str) -> dict[str, Any]:
-    deps, _, base_url = for_caller()
-    return describe_list(deps.store, batch_id, base_url)
+    deps, _, base_url, caller = for_caller()
+    return describe_list(deps.store, batch_id, base_url, caller)
 
 
 @app.route("/calls/{call_id}", methods=["GET"])
 def read_call(call_id: str) -> dict[str, Any]:
-    deps, _, base_url = for_caller()
-    return get_call(deps.store, call_id, base_url)
+    deps, _, base_url, caller = for_caller()
+    return get_call(deps.store, call_id, base_url, caller)
 
 
 @app.route("/calls", methods=["GET"])
 def read_calls() -> dict[str, Any]:
-    deps, secrets, base_url = for_caller()
-    query = dict(app.current_request.query_params or {})
-    return list_calls(deps.store, query, base_url, secrets.callback_secret)
+    deps, secrets, base_url, caller = for_caller()
+    return list_calls(deps.store, single_query(), base_url, secrets.callback_secret, caller)
 
 
 @app.route("/campaigns/{name}/pending", methods=["DELETE"])
 def cancel_campaign(name: str) -> Response:
     deps = get_dependencies()
     secrets = deps.secrets.get()
-    authorization = app.current_request.headers.get("authorization")
-    require_admin_token(authorization, secrets.admin_tokens, secrets.api_tokens)
+    require_admin_token(app.current_request.headers.get("authorization"), secrets)
     return reply_response(cancel_pending(name, secrets, deps))
+
+
+@app.route(
+    "/hooks/{integration}",
+    methods=["POST"],
+    content_types=["application/json", "application/x-www-form-urlencoded"],
+)
+def native_webhook(integration: str) -> Response:
+    """A CRM's own webhook: authenticated and mapped by its integration's configuration."""
+    request = app.current_request
+    deps = get_dependencies()
+    base_url = public_base_url(deps.settings.public_base_url)
+    params = request.query_params
+    query = {name: params.getlist(name) for name in params} if params else {}
+    shown = "&".join(f"{name}={value}" for name, values in query.items() for value in values)
+    hook = HookRequest(
+        url=f"{base_url}/hooks/{integration}" + (f"?{shown}" if shown else ""),
+        headers={name.lower(): value for name, value in request.headers.items()},
+        query=query,
+        body=request.raw_body or b"",
+    )
+    logger.append_keys(integration=integration[:40])
+    placed = place_hook(integration, hook, base_url, deps.secrets.get(), deps)
+    return reply_response(placed.reply)
 
 
 def receive_from_fuse(receive: Callable[..., Reply], target_id: str) -> Response:

@@ -1,4 +1,9 @@
-"""Bearer-token check for the caller-facing routes."""
+"""Who is calling: a bearer token names an integration (or an admin) on the caller routes.
+
+Every configured token is compared, in constant time, whatever matches: the time taken says
+nothing about which token, or which integration, came close. The native webhook route's other
+schemes (a query token, HubSpot's and Standard Webhooks' signatures) are in hook_auth.py.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,10 @@ import hmac
 from collections.abc import Iterable
 
 from chalicelib.errors import Forbidden, Unauthorized
+from chalicelib.integrations import ADMIN, BEARER, QUERY, Caller
+from chalicelib.secrets import Secrets
+
+TOKEN_SCHEMES = (BEARER, QUERY)  # integrations with a token of their own
 
 
 def _digest(token: str) -> bytes:
@@ -14,29 +23,37 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def _matches(authorization: str | None, tokens: Iterable[str]) -> bool:
-    scheme, _, token = (authorization or "").strip().partition(" ")
-    given = _digest(token.strip())
+def token_matches(given: str, tokens: Iterable[str]) -> bool:
+    """Every token is compared, match or not; an empty token matches nothing."""
+    digest = _digest(given)
     matched = False
-    for candidate in tokens:  # every token is compared, match or not
-        matched |= hmac.compare_digest(given, _digest(candidate))
-    return scheme.lower() == "bearer" and bool(token.strip()) and matched
+    for candidate in tokens:
+        matched |= hmac.compare_digest(digest, _digest(candidate))
+    return matched and bool(given)
 
 
-def require_api_token(authorization: str | None, api_tokens: Iterable[str]) -> None:
-    """Raises Unauthorized unless the header is `Bearer <one of the configured tokens>`."""
-    if not _matches(authorization, api_tokens):
+def bearer_token(authorization: str | None) -> str:
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def identify_caller(authorization: str | None, secrets: Secrets) -> Caller:
+    """The integration whose token this is, or an admin; Unauthorized for anything else."""
+    token = bearer_token(authorization)
+    found: Caller | None = ADMIN if token_matches(token, secrets.admin_tokens) else None
+    for integration in secrets.integrations.values():
+        usable = integration.problem is None and integration.auth in TOKEN_SCHEMES
+        if token_matches(token, integration.tokens) and usable and found is None:
+            found = Caller.of(integration)
+    if found is None:
         raise Unauthorized(
             "missing or invalid API token: send the header 'Authorization: Bearer <token>'"
         )
+    return found
 
 
-def require_admin_token(
-    authorization: str | None, admin_tokens: Iterable[str], api_tokens: Iterable[str]
-) -> None:
-    """Admin actions: 403 for an ordinary API token, 401 for anything else."""
-    if _matches(authorization, admin_tokens):
+def require_admin_token(authorization: str | None, secrets: Secrets) -> None:
+    """Admin actions: 403 for a caller's token, 401 for anything else."""
+    if identify_caller(authorization, secrets).admin:
         return
-    if _matches(authorization, api_tokens):
-        raise Forbidden("this action needs an admin token (the SSM parameter admin_tokens)")
-    raise Unauthorized("missing or invalid admin token: send 'Authorization: Bearer <token>'")
+    raise Forbidden("this action needs an admin token (the SSM parameter admin_tokens)")

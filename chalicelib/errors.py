@@ -73,6 +73,16 @@ class InvalidCursor(BridgeError):
     status, code = 400, "invalid_cursor"
 
 
+class InvalidQuery(BridgeError):
+    """A query parameter given twice: which one was meant cannot be known."""
+
+    status, code = 400, "invalid_query"
+
+
+class InvalidForm(BridgeError):
+    status, code = 400, "invalid_form"
+
+
 class Unauthorized(BridgeError):
     status, code = 401, "unauthorized"
 
@@ -87,6 +97,12 @@ class InvalidToken(BridgeError):
     """A result callback whose token is not the HMAC of its call id: not from Fuse."""
 
     status, code = 403, "invalid_token"
+
+
+class CampaignNotAllowed(BridgeError):
+    """The integration's `campaigns` parameter does not list the campaign the request names."""
+
+    status, code = 403, "campaign_not_allowed"
 
 
 class NotFound(BridgeError):

@@ -37,6 +37,7 @@ RETRY = "retry"
 MAX_KEPT_REQUEST = 16 * 1024
 START_MARGIN_SECONDS = 3  # beyond one Fuse request: the AWS writes around it
 KEPT_TEXT = 4096
+MAX_ENVELOPE_BYTES = 256 * 1024  # SQS's own message limit
 # Refusals that the same request will always meet: stored, never retried.
 PERMANENT = (
     InvalidJson,
@@ -64,8 +65,35 @@ class EventOutcome:
         return self.decision == RETRY
 
 
+def unwrap(body: bytes) -> tuple[bytes, str | None]:
+    """An SNS notification (a topic's SQS subscription without raw message delivery) or a whole
+    EventBridge event (a rule with an SQS target): the request inside, and the envelope's own
+    id, which SNS and EventBridge keep when they deliver it again. Anything else as it came (a
+    caller's request never has these fields: they would be refused as unknown)."""
+    if not body.lstrip().startswith(b"{"):
+        return body, None
+    try:
+        envelope = read_json(body, MAX_ENVELOPE_BYTES)
+    except BridgeError:
+        return body, None  # refused by the usual path, with the usual answer
+    if not isinstance(envelope, dict):
+        return body, None
+    if envelope.get("Type") == "Notification" and isinstance(envelope.get("Message"), str):
+        return envelope["Message"].encode("utf-8", "surrogatepass"), text(envelope.get("MessageId"))
+    if {"detail-type", "source", "detail"} <= envelope.keys():
+        return json.dumps(envelope["detail"]).encode(), text(envelope.get("id"))
+    return body, None
+
+
+def text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def place_from_event(raw_body: bytes, source_id: str, deps: Dependencies) -> EventOutcome:
-    """One message or event: the idempotency key is the body's, else `source_id`."""
+    """One message or event: the idempotency key is the body's, else the envelope's id (SNS,
+    EventBridge), else `source_id` (the SQS message id, which stays the message's answer)."""
+    raw_body, envelope_id = unwrap(raw_body)
+    key = envelope_id or source_id
     try:
         if not deps.settings.public_base_url:
             raise ConfigurationIncomplete(
@@ -73,10 +101,10 @@ def place_from_event(raw_body: bytes, source_id: str, deps: Dependencies) -> Eve
             )
         secrets = deps.secrets.get()
         placed = place_call(
-            raw_body, None, deps.settings.public_base_url, secrets, deps, default_key=source_id
+            raw_body, None, deps.settings.public_base_url, secrets, deps, default_key=key
         )
     except PERMANENT as err:
-        call_id = store_rejection(raw_body, source_id, err, deps)
+        call_id = store_rejection(raw_body, key, err, deps)
         outcome = EventOutcome(source_id, REJECTED, call_id, err.code)
     except BridgeError as err:  # SSM, DynamoDB or Fuse in trouble, or configuration to fix
         outcome = EventOutcome(source_id, RETRY, None, err.code)

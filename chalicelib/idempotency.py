@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 from chalicelib.answers import unknown_reply
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import (
+    CampaignNotAllowed,
     ConfigurationIncomplete,
     FieldError,
     FuseOutcomeUnknown,
@@ -31,10 +32,13 @@ from chalicelib.errors import (
     StoreUnavailable,
     ValidationFailed,
 )
+from chalicelib.integrations import DEFAULT, Caller
 from chalicelib.logs import logger
 from chalicelib.records import PENDING, UNKNOWN, CallRecord, Kind, Placement, Reply
 from chalicelib.request_fields import IDEMPOTENCY_KEY
 from chalicelib.store import RecordExists
+
+DEFAULT_CALLER = Caller()
 
 SEPARATOR = "\x1f"  # in no key (printable ASCII), list id (base32) or phone (E.164)
 
@@ -73,9 +77,13 @@ def derive_id(secret: str, namespace: str, *parts: str) -> str:
     return _encode_id(hmac.new(secret.encode(), message, hashlib.sha256).digest())
 
 
-def id_for_key(secret: str, key: str, kind: Kind = Kind.CALL) -> str:
-    """The same key always names the same record, so the record is the key's lock."""
-    return derive_id(secret, kind.value, key)
+def id_for_key(secret: str, key: str, kind: Kind = Kind.CALL, integration: str = DEFAULT) -> str:
+    """The same key always names the same record, so the record is the key's lock. Keys are
+    each integration's own: the same key from two integrations names two records (`default`
+    keeps the derivation it had before integrations, so its keys in flight stay the same)."""
+    if integration == DEFAULT:
+        return derive_id(secret, kind.value, key)
+    return derive_id(secret, kind.value, f"integration:{integration}", key)
 
 
 def contact_call_id(secret: str, list_id: str, phone: str) -> str:
@@ -125,11 +133,13 @@ def place_once(
     base_url: str,
     id_secret: str,
     parse: Callable[[Any], Request],
-    place: Callable[[str, Request], Placement],
+    place: Callable[[CallRecord, Request], Placement],
+    caller: Caller = DEFAULT_CALLER,
 ) -> Placement:
-    """`parse` validates the body (raising ValidationFailed); `place` asks Fuse, given the id
-    whose key is now held. Raises a BridgeError for every refusal."""
-    key_id = id_for_key(id_secret, key, kind) if key is not None else None
+    """`parse` validates the body (raising ValidationFailed); `place` asks Fuse, given the
+    record whose key is now held; `caller` is whose keys, campaigns and records these are.
+    Raises a BridgeError for every refusal."""
+    key_id = id_for_key(id_secret, key, kind, caller.integration) if key is not None else None
     now = deps.clock()
     body_fingerprint = fingerprint(body)
     try:
@@ -141,6 +151,11 @@ def place_once(
         if earlier is not None:
             return replay(earlier, body_fingerprint, now, deps, base_url)
         raise
+    if not caller.may_use(request.campaign):
+        raise CampaignNotAllowed(
+            f"this integration may not use campaign {request.campaign!r}",
+            [FieldError("campaign", f"{request.campaign!r} is not one this integration may use")],
+        )
     record = CallRecord(
         id=key_id or new_id(),
         kind=kind,
@@ -151,12 +166,13 @@ def place_once(
         request=request.accepted(),
         reference=request.reference,
         campaign=request.campaign,
+        integration=caller.integration,
     )
     try:
         deps.store.create(record, deps.settings.expires_at(now), math.floor(now))
     except RecordExists as held:
         return replay(held.record, body_fingerprint, now, deps, base_url)
-    return place(record.id, request)
+    return place(record, request)
 
 
 def replay(

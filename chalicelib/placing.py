@@ -21,6 +21,7 @@ from chalicelib.callback_tokens import list_result_url, result_url
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import BridgeError, FuseError, FuseOutcomeUnknown
 from chalicelib.fuse_form import contacts_csv, fuse_form_fields, list_form_fields
+from chalicelib.integrations import Caller
 from chalicelib.json_bodies import read_json
 from chalicelib.list_request import ListRequest, parse_list_request, skipped_json
 from chalicelib.logs import logger
@@ -54,11 +55,12 @@ def place_held(
     body: Any,
     key: str | None,
     parse: Callable[..., Request],
-    send: Callable[[str, Request, str, Secrets, Dependencies], Placement],
+    send: Callable[[CallRecord, Request, str, Secrets, Dependencies], Placement],
     *,
     base_url: str,
     secrets: Secrets,
     deps: Dependencies,
+    caller: Caller,
 ) -> Placement:
     """The one idempotent path, for a call or a list: `send` asks Fuse once the key is held."""
     return idempotency.place_once(
@@ -69,7 +71,8 @@ def place_held(
         base_url=base_url,
         id_secret=secrets.id_secret,
         parse=parser(parse, secrets, deps),
-        place=lambda record_id, request: send(record_id, request, base_url, secrets, deps),
+        place=lambda record, request: send(record, request, base_url, secrets, deps),
+        caller=caller,
     )
 
 
@@ -98,10 +101,24 @@ def place_call(
     deps: Dependencies,
     *,
     default_key: str | None = None,
+    caller: Caller = idempotency.DEFAULT_CALLER,
 ) -> Placement:
     """The whole of POST /calls after authentication; raises BridgeError for every refusal."""
     body = read_json(raw_body, MAX_BODY_BYTES)
     key = idempotency.key_of(key_header, body, default_key)
+    return place_fields(body, key, public_base_url, secrets, deps, caller=caller)
+
+
+def place_fields(
+    body: Any,
+    key: str | None,
+    public_base_url: str,
+    secrets: Secrets,
+    deps: Dependencies,
+    *,
+    caller: Caller,
+) -> Placement:
+    """A call from a body already read (POST /calls, or a native webhook after its mapping)."""
     return place_held(
         Kind.CALL,
         body,
@@ -111,13 +128,15 @@ def place_call(
         base_url=public_base_url,
         secrets=secrets,
         deps=deps,
+        caller=caller,
     )
 
 
 def dial(
-    call_id: str, request: CallRequest, base_url: str, secrets: Secrets, deps: Dependencies
+    record: CallRecord, request: CallRequest, base_url: str, secrets: Secrets, deps: Dependencies
 ) -> Placement:
     """Asks Fuse for the call whose key is held; its result_url is on `base_url`."""
+    call_id = record.id
     callback_url = result_url(base_url, call_id, secrets.callback_secret)
     log = {
         "call_id": call_id,
@@ -190,6 +209,8 @@ def place_list(
     public_base_url: str,
     secrets: Secrets,
     deps: Dependencies,
+    *,
+    caller: Caller = idempotency.DEFAULT_CALLER,
 ) -> Placement:
     """The whole of POST /calls/bulk after authentication."""
     body = read_json(raw_body, MAX_LIST_BODY_BYTES)
@@ -203,13 +224,15 @@ def place_list(
         base_url=public_base_url,
         secrets=secrets,
         deps=deps,
+        caller=caller,
     )
 
 
 def send_list(
-    list_id: str, request: ListRequest, base_url: str, secrets: Secrets, deps: Dependencies
+    record: CallRecord, request: ListRequest, base_url: str, secrets: Secrets, deps: Dependencies
 ) -> Placement:
     """Asks Fuse for the whole list whose key is held, as one bulk_queue request."""
+    list_id = record.id
     callback_url = list_result_url(base_url, list_id, secrets.callback_secret)
     log = {"batch_id": list_id, "campaign": request.campaign, "contacts": len(request.contacts)}
     unknown: FuseOutcomeUnknown | None = None
@@ -236,7 +259,7 @@ def send_list(
     count("BulkContacts", len(request.contacts), outcome=status)
     now = math.floor(deps.clock())
     calls = contact_calls(
-        list_id, request, status=status, call_ids=call_ids, now=now, secrets=secrets, deps=deps
+        record, request, status=status, call_ids=call_ids, now=now, secrets=secrets, deps=deps
     )
     body: dict[str, Any] = {
         "batch_id": list_id,
@@ -266,7 +289,7 @@ def send_list(
 
 
 def contact_calls(
-    list_id: str,
+    list_record: CallRecord,
     request: ListRequest,
     *,
     status: str,
@@ -275,7 +298,9 @@ def contact_calls(
     secrets: Secrets,
     deps: Dependencies,
 ) -> list[CallRecord]:
-    """One call per contact. Only with Fuse's ids can the reconciler ask about a call later."""
+    """One call per contact, its list's integration's. Only with Fuse's ids can the reconciler
+    ask about a call later."""
+    list_id = list_record.id
     shared = request.settings.to_json()
     poll_at = request.settings.check_after(now, deps.settings.reconcile_after_seconds)
     return [
@@ -298,6 +323,7 @@ def contact_calls(
             list_id=list_id,
             list_index=contact.index,
             check_after=poll_at if call_ids and status == QUEUED else None,
+            integration=list_record.integration,
         )
         for row, contact in enumerate(request.contacts)
     ]

@@ -12,6 +12,7 @@ from typing import Any
 
 from chalicelib.answers import call_links, list_links
 from chalicelib.errors import FieldError, InvalidCursor, NotFound, ValidationFailed
+from chalicelib.integrations import Caller
 from chalicelib.records import CANCEL_REQUESTED, QUEUED, REJECTED, CallRecord, Kind, Reply
 from chalicelib.request_fields import MAX_REFERENCE_LENGTH
 from chalicelib.store import CallStore
@@ -69,9 +70,10 @@ class CancelMarkers:
         return self._seen[record.campaign]
 
 
-def get_call(store: CallStore, call_id: str, base_url: str) -> dict[str, Any]:
+def get_call(store: CallStore, call_id: str, base_url: str, caller: Caller) -> dict[str, Any]:
+    """Another integration's call is `not_found`, exactly as an absent one."""
     record = store.get(call_id) if len(call_id) <= MAX_ID_LENGTH else None
-    if record is None:
+    if record is None or not caller.may_read(record.integration):
         raise NotFound(f"no call {call_id[:MAX_ID_LENGTH]}")
     return describe_call(record, base_url, CancelMarkers(store).for_record(record))
 
@@ -91,9 +93,11 @@ def open_cursor(cursor: str, reference: str, key: str) -> str:
 
 
 def list_calls(
-    store: CallStore, query: dict[str, str], base_url: str, cursor_key: str
+    store: CallStore, query: dict[str, str], base_url: str, cursor_key: str, caller: Caller
 ) -> dict[str, Any]:
-    """`reference` (required), `limit` (1-100, default 20), `cursor` (the `next` of a page)."""
+    """`reference` (required), `limit` (1-100, default 20), `cursor` (the `next` of a page).
+    Only the caller's integration's calls (an admin's: all); a page may then hold fewer than
+    `limit` (DynamoDB filters after its limit), so follow `next` until it is null."""
     errors = []
     reference = query.get("reference", "")
     if not 1 <= len(reference) <= MAX_REFERENCE_LENGTH:
@@ -110,7 +114,8 @@ def list_calls(
         raise ValidationFailed(f"the query has invalid parameters: {names}", errors)
     given = query.get("cursor")
     page = open_cursor(given, reference, cursor_key) if given else None
-    records, next_page = store.by_reference(reference, int(limit_text), page)
+    owner = None if caller.admin else caller.integration
+    records, next_page = store.by_reference(reference, int(limit_text), page, owner)
     markers = CancelMarkers(store)
     return {
         "calls": [describe_call(r, base_url, markers.for_record(r)) for r in records],
@@ -118,10 +123,10 @@ def list_calls(
     }
 
 
-def describe_list(store: CallStore, list_id: str, base_url: str) -> dict[str, Any]:
+def describe_list(store: CallStore, list_id: str, base_url: str, caller: Caller) -> dict[str, Any]:
     """A list and each contact's call, in list order, with counts by status."""
     record = store.get(list_id, Kind.LIST) if len(list_id) <= MAX_ID_LENGTH else None
-    if record is None:
+    if record is None or not caller.may_read(record.integration):
         raise NotFound(f"no batch {list_id[:MAX_ID_LENGTH]}")
     markers = CancelMarkers(store)
     contacts = [

@@ -69,6 +69,7 @@ class CallRecord:
     list_id: str | None = None  # a contact's call: the list it came in, and its place there
     list_index: int | None = None
     check_after: int | None = None  # when set, the reconciler looks at the call from then on
+    integration: str = "default"  # whose it is: only that integration (or an admin) sees it
 
 
 @dataclass(frozen=True)

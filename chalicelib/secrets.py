@@ -24,6 +24,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import ConfigurationIncomplete, SecretsUnavailable
+from chalicelib.integrations import Integration, comma_list, parse_integrations
 from chalicelib.logs import logger
 
 STALE_IF_ERROR_SECONDS = 3600
@@ -73,16 +74,13 @@ class Secrets:
     # Keys the HMAC of ids derived from idempotency keys: set once, never rotated (a new one
     # would make every key in flight new, and a retry could dial again).
     id_secret: str = ""
+    # Every named caller, `default` (the api_tokens) included: see integrations.py.
+    integrations: Mapping[str, Integration] = field(default_factory=dict)
 
     @property
     def fuse_credentials(self) -> FuseCredentials:
         self.require("fuse/email", "fuse/developer_key")
         return FuseCredentials(self.fuse_email, self.developer_key)
-
-    @property
-    def caller_tokens(self) -> tuple[str, ...]:
-        """Every token a caller route accepts: API tokens, and admin tokens (which may do more)."""
-        return self.api_tokens + self.admin_tokens
 
     def require(self, *names: str) -> None:
         for name in names:
@@ -127,8 +125,10 @@ def parse_secrets(values: Mapping[str, str], prefix: str) -> Secrets:
                 c.strip() for c in parts.get("caller_ids", "").split(",") if c.strip()
             ),
         )
-    tokens = tuple(t.strip() for t in required("api_tokens").split(",") if t.strip())
-    admin_tokens = tuple(t.strip() for t in values.get("admin_tokens", "").split(",") if t.strip())
+    integrations = parse_integrations(values, prefix, comma_list(values.get("api_tokens", "")))
+    # api_tokens is needed only while it is what `default` is made of.
+    tokens = comma_list(required("api_tokens")) if not has_own_default(values) else ()
+    admin_tokens = comma_list(values.get("admin_tokens", ""))
     return Secrets(
         fuse_email=required("fuse/email"),
         developer_key=required("fuse/developer_key"),
@@ -138,13 +138,19 @@ def parse_secrets(values: Mapping[str, str], prefix: str) -> Secrets:
         campaigns=campaigns,
         admin_tokens=admin_tokens,
         missing=missing,
+        integrations=integrations,
     )
+
+
+def has_own_default(values: Mapping[str, str]) -> bool:
+    return any(name.startswith("integrations/default/") for name in values)
 
 
 def log_problems(secrets: Secrets) -> None:
     """Each missing parameter and half-written campaign, once per load (the names, no value)."""
     problems = [*secrets.missing.values()]
     problems += [c.problem for c in secrets.campaigns.values() if c.problem]
+    problems += [i.problem for i in secrets.integrations.values() if i.problem]
     if problems:
         logger.error("configuration incomplete", extra={"problems": problems})
 

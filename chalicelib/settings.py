@@ -29,6 +29,9 @@ class Settings:
     reconcile_after_seconds: int  # how long after its last possible attempt a call is polled
     reconcile_per_run: int  # calls the reconciler looks at per run, at most
     dial_policy: DialPolicy = field(default_factory=lambda: DialPolicy.for_region("US"))
+    # How long a native webhook without any key is recognised by its body (longer than a day
+    # of HubSpot's retries).
+    dedup_window_seconds: int = 86400
 
     def expires_at(self, now: float) -> int:
         """When a record written now leaves the table (DynamoDB TTL): RETENTION_DAYS later."""
@@ -116,6 +119,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         reconcile_after_seconds=int(number("RECONCILE_AFTER_SECONDS", 3600, 60, 7 * 86400)),
         reconcile_per_run=int(number("RECONCILE_BATCH", 50, 1, 1000)),
         dial_policy=dial_policy(env, region),
+        dedup_window_seconds=int(number("DEDUP_WINDOW_SECONDS", 86400, 60, 30 * 86400)),
     )
 
 

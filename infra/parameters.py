@@ -54,6 +54,12 @@ PARAMETERS = (
     ),
 )
 SECURE = frozenset(p.name for p in PARAMETERS if p.secret)
+# An integration's credentials (integrations/{name}/...): always SecureString.
+SECURE_SUFFIXES = ("/token", "/signing_secret")
+
+
+def is_secret(name: str) -> bool:
+    return name in SECURE or (name.startswith("integrations/") and name.endswith(SECURE_SUFFIXES))
 
 
 def put_parameters(ssm: Any, prefix: str, values: Mapping[str, str]) -> None:
@@ -62,6 +68,6 @@ def put_parameters(ssm: Any, prefix: str, values: Mapping[str, str]) -> None:
         ssm.put_parameter(
             Name=f"{prefix.rstrip('/')}/{name}",
             Value=value,
-            Type="SecureString" if name in SECURE else "String",
+            Type="SecureString" if is_secret(name) else "String",
             Overwrite=True,
         )

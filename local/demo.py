@@ -7,6 +7,8 @@ or an answer.
 
 from __future__ import annotations
 
+import json
+
 FUSE_EMAIL = "demo@example.com"
 DEVELOPER_KEY = "local-developer-key"
 CALLBACK_SECRET = "local-callback-secret"
@@ -14,6 +16,15 @@ ID_SECRET = "local-id-secret"
 API_TOKEN = "local-dev-token"
 ADMIN_TOKEN = "local-admin-token"
 CALLER_ID = "+16175550100"
+# Two demo integrations with their own webhook shapes (docs/integrations.md): a HubSpot workflow
+# "Send a webhook" action signed with v3, and a Standard Webhooks sender.
+HUBSPOT_SECRET = "local-hubspot-client-secret"
+WEBHOOKS_SECRET = "whsec_bG9jYWwtc3RhbmRhcmQtd2ViaG9va3Mtc2VjcmV0"  # base64 of a demo phrase
+HUBSPOT_MAPPING = {
+    "phone": "properties.phone",
+    "reference": "join('-', ['hs', to_string(objectId)])",
+    "variables": "{first_name: properties.firstname}",
+}
 # The Fuse deployments the simulator has; `retired` names one it does not (Fuse answers 404).
 DEPLOYMENTS = (("101", "201"), ("102", "202"))
 
@@ -36,4 +47,9 @@ def demo_parameters(api_tokens: str = API_TOKEN, admin_tokens: str = ADMIN_TOKEN
         "id_secret": ID_SECRET,
         "api_tokens": api_tokens,
         "admin_tokens": admin_tokens,
+        "integrations/hubspot-demo/auth": "hubspot-v3",
+        "integrations/hubspot-demo/signing_secret": HUBSPOT_SECRET,
+        "integrations/hubspot-demo/mapping": json.dumps(HUBSPOT_MAPPING),
+        "integrations/webhooks-demo/auth": "standard-webhooks",
+        "integrations/webhooks-demo/signing_secret": WEBHOOKS_SECRET,
     }

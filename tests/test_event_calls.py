@@ -281,3 +281,52 @@ def test_any_batch_places_every_good_message_exactly_once(
     assert failures == []
     dialled = [f["phone_number"].split(";")[0].removeprefix("tel:") for f in fuse.queued.values()]
     assert sorted(dialled) == sorted(good_phones)  # each good one once, nothing else
+
+
+def sns_notification(message: dict[str, Any], message_id: str) -> dict[str, Any]:
+    """What an SNS topic delivers to an SQS subscription without raw message delivery (the
+    notification JSON format in the SNS documentation)."""
+    return {
+        "Type": "Notification",
+        "MessageId": message_id,
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:crm-call-requests",
+        "Message": json.dumps(message),
+        "Timestamp": "2026-11-23T07:00:00.000Z",
+        "SignatureVersion": "1",
+        "Signature": "EXAMPLEpH+..",
+        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem",
+        "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
+    }
+
+
+def eventbridge_event(detail: dict[str, Any], event_id: str) -> dict[str, Any]:
+    """A whole event, as a rule with an SQS target (and no input transformer) sends it."""
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": "Fuse Call Requested",
+        "source": "crm",
+        "account": "123456789012",
+        "time": "2026-11-23T07:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def test_sns_and_eventbridge_envelopes_are_unwrapped_and_keyed_by_their_own_ids(
+    client: Client, fuse: FuseSimulator
+) -> None:
+    """SNS and EventBridge deliver again with the same envelope id but a new SQS message:
+    the envelope's id is the key, so the phone rings once."""
+    sns = sns_notification({"phone": PHONE, "reference": "via-sns"}, "sns-msg-1")
+    bridge = eventbridge_event({"phone": PHONE, "reference": "via-rule"}, "event-1")
+    assert run_batch(client, [("m1", sns), ("m2", bridge)]) == []
+    assert run_batch(client, [("m3", sns), ("m4", bridge)]) == []  # delivered again
+    assert len(fuse.queue_requests()) == 2
+    sns_call = read_call(client, id_for_key(ID_SECRET, "sns-msg-1"))
+    assert sns_call["reference"] == "via-sns"
+    assert read_call(client, id_for_key(ID_SECRET, "event-1"))["reference"] == "via-rule"
+    bad = sns_notification({"phone": "12"}, "sns-msg-2")
+    assert run_batch(client, [("m5", bad)]) == []  # rejected: stored, not retried
+    assert read_call(client, id_for_key(ID_SECRET, "sns-msg-2"))["status"] == "rejected"

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib.errors import StoreUnavailable
+from chalicelib.integrations import DEFAULT
 from chalicelib.logs import logger
 from chalicelib.records import PENDING, CallRecord, Delivery, Kind, Reply
 from chalicelib.store.cursors import decode_cursor, encode_cursor
@@ -280,6 +281,34 @@ class CallStore:
         )
         return [record_from_item(i) for i in items]
 
+    # --- native webhooks without a key ------------------------------------------------------
+    def dedup_window_start(self, digest: str, now: int, window: int) -> int:
+        """When a body with this digest was first seen, if within `window`; else now, which
+        starts a new window (one item per digest, replaced once its window has passed)."""
+        item = {
+            **_dedup_key(digest),
+            "first_seen": {"N": str(now)},
+            "expires_at": {"N": str(now + window)},
+        }
+        for _ in range(2):  # an expired item deleted between the put and the read
+            try:
+                self._table.request(
+                    "put_item",
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+                    ExpressionAttributeValues={":now": {"N": str(now)}},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ConditionFailed as lost:
+                seen = lost.item or self._table.request(
+                    "get_item", Key=_dedup_key(digest), ConsistentRead=True
+                ).get("Item")
+                if seen:
+                    return int(seen["first_seen"]["N"])
+            else:
+                return now
+        raise StoreUnavailable("the call store keeps changing under this write; retry later")
+
     # --- campaigns ---------------------------------------------------------------------------
     def mark_cancel_requested(self, campaign: str, now: int) -> None:
         """One item per campaign: its calls queued before `now` read as cancel_requested until
@@ -297,9 +326,10 @@ class CallStore:
         return record_from_item(item["Item"]) if "Item" in item else None
 
     def by_reference(
-        self, reference: str, limit: int, cursor: str | None
+        self, reference: str, limit: int, cursor: str | None, integration: str | None = None
     ) -> tuple[list[CallRecord], str | None]:
-        """A page of the calls with this reference, newest first, and the cursor to the next."""
+        """A page of the calls with this reference, newest first, and the cursor to the next;
+        with `integration`, only its calls (records from before integrations are `default`'s)."""
         query: dict[str, Any] = {
             "IndexName": BY_REFERENCE,
             "KeyConditionExpression": "reference = :reference",
@@ -307,6 +337,11 @@ class CallStore:
             "ScanIndexForward": False,
             "Limit": limit,
         }
+        if integration is not None:
+            query["FilterExpression"] = "integration = :integration" + (
+                " OR attribute_not_exists(integration)" if integration == DEFAULT else ""
+            )
+            query["ExpressionAttributeValues"][":integration"] = {"S": integration}
         if cursor:
             query["ExclusiveStartKey"] = decode_cursor(cursor, reference)
         page = self._table.request("query", **query)
@@ -321,6 +356,10 @@ class CallStore:
             ExpressionAttributeValues={":pk": {"S": owner_id}, ":prefix": {"S": prefix}},
             ConsistentRead=True,
         )
+
+
+def _dedup_key(digest: str) -> dict[str, Any]:
+    return {"pk": {"S": f"dedup#{digest}"}, "sk": {"S": "dedup"}}
 
 
 def _campaign_key(campaign: str) -> dict[str, Any]:

@@ -55,6 +55,7 @@ def record_to_item(record: CallRecord, expires_at: int) -> dict[str, Any]:
         "reply": reply_to_json(record.reply) if record.reply is not None else None,
         "fuse_call_id": record.fuse_call_id,
         "batch_id": record.list_id,
+        "integration": record.integration,
     }
     item.update({name: {"S": value} for name, value in optional_text.items() if value is not None})
     if record.list_id is not None:
@@ -91,6 +92,7 @@ def record_from_item(item: dict[str, Any]) -> CallRecord:
         list_id=text("batch_id"),
         list_index=number("batch_index") if "batch_index" in item else None,
         check_after=number("check_after") if "check_after" in item else None,
+        integration=text("integration") or "default",  # records from before integrations
     )
 
 
