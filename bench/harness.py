@@ -21,7 +21,7 @@ from chalicelib.result_events import ResultPublisher
 from chalicelib.secrets import SecretStore
 from chalicelib.settings import load_settings
 from chalicelib.store import CallStore
-from local.demo import API_TOKEN, demo_parameters
+from local.demo import API_TOKEN, HUBSPOT_SAMPLE, demo_parameters, hubspot_headers
 
 PREFIX = "/fuse-bridge/bench"
 TABLE = "fuse-bridge-bench-calls"
@@ -97,6 +97,15 @@ def bulk_event(body: dict[str, Any]) -> dict[str, Any]:
     return api_event(body, path="/calls/bulk")
 
 
+def hook_event(object_id: int, now: float) -> dict[str, Any]:
+    """HubSpot's workflow webhook to the demo integration: its shape, its v3 signature."""
+    body = {**HUBSPOT_SAMPLE, "objectId": object_id}
+    url = "https://bridge.example.test/api/hooks/hubspot-demo"
+    signed = hubspot_headers(url, json.dumps(body).encode(), now)
+    headers = {name.lower(): value for name, value in signed.items()}
+    return proxy_event("/hooks/{integration}", body, headers, {"integration": "hubspot-demo"})
+
+
 def callback_event(call_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """Fuse POSTing a result to the URL the bridge gave it."""
     token = callback_token(call_id, PARAMETERS["callback_secret"])
@@ -119,10 +128,11 @@ def ssm_pages() -> list[dict[str, Any]]:
 
 
 def stubbed_dependencies(
-    fuse_url: str, calls: int, callbacks: int = 0
+    fuse_url: str, calls: int, callbacks: int = 0, hooks: int = 0
 ) -> tuple[Dependencies, list[Stubber]]:
     """The bridge's collaborators with AWS answered for `calls` POST /calls (two writes each),
-    then `callbacks` results (one transaction each)."""
+    then `callbacks` results (one transaction each), then `hooks` keyless native webhooks (the
+    body's fingerprint, then the call's two writes)."""
     os.environ.update(FAKE_AWS)
     ssm = boto3.client("ssm", config=AWS_CONFIG)
     dynamodb = boto3.client("dynamodb", config=AWS_CONFIG)
@@ -134,6 +144,10 @@ def stubbed_dependencies(
         dynamodb_stub.add_response("update_item", {})
     for _ in range(callbacks):
         dynamodb_stub.add_response("transact_write_items", {})
+    for _ in range(hooks):
+        dynamodb_stub.add_response("put_item", {})
+        dynamodb_stub.add_response("put_item", {})
+        dynamodb_stub.add_response("update_item", {})
     ssm_stub.activate()
     dynamodb_stub.activate()
     settings = load_settings(bridge_environment(fuse_url))

@@ -4,7 +4,8 @@ Figures:
   1. AWS calls per warm POST /calls (SSM, DynamoDB), counted with botocore events against moto.
   2. TCP connections to Fuse over 100 warm requests (one kept-alive session: 1, none new).
   3. Cold start ratio: fresh process serving its first POST /calls / fresh process doing the floor.
-  4. Warm overhead ratio: POST /calls through the handler / a bare POST of the same form.
+  4. Warm overhead ratio: POST /calls through the handler / a bare POST of the same form; and
+     POST /hooks/{name} (HubSpot's shape, v3 signature, a mapping) next to POST /calls.
   5. Deployment zip size from `chalice package`.
   6. DynamoDB calls per result callback, and its handling time next to POST /calls'.
   7. A 10,000-contact list: time to validate it and build its CSV, and Fuse requests it costs.
@@ -41,6 +42,7 @@ from bench.harness import (
     bridge_environment,
     bulk_event,
     callback_event,
+    hook_event,
     stubbed_dependencies,
 )
 from bench.hostile import hostile_inputs, worst_callback_parse
@@ -204,6 +206,28 @@ def warm_overhead(fuse: FuseSimulator) -> None:
         f"4. Warm POST /calls: bridge {b * 1000:.2f} ms / bare POST {f * 1000:.2f} ms = "
         f"{b / f:.2f} (median of {WARM_RUNS}; AWS stubbed; target <= 2)"
     )
+    h = statistics.median(native_webhooks(fuse))
+    report(
+        f"   Warm POST /hooks/hubspot-demo (v3 signature, JMESPath mapping, no key: one more "
+        f"DynamoDB write for the body's fingerprint): {h * 1000:.2f} ms = {h / b:.2f} x "
+        f"POST /calls (target <= 1.10; the write's network time is not in a stubbed figure)"
+    )
+
+
+def native_webhooks(fuse: FuseSimulator) -> list[float]:
+    deps, _ = stubbed_dependencies(fuse.url, calls=0, hooks=WARM_RUNS + 1)
+    set_dependencies(deps)
+    events = [hook_event(object_id, time.time()) for object_id in range(WARM_RUNS + 1)]
+    app(events[0], LambdaContext())  # warm up
+    times = []
+    for event in events[1:]:
+        started = time.perf_counter()
+        answer = app(event, LambdaContext())
+        times.append(time.perf_counter() - started)
+        if answer["statusCode"] != 202:
+            raise RuntimeError(f"POST /hooks answered {answer['statusCode']}: {answer['body']}")
+    set_dependencies(None)
+    return times
 
 
 def callbacks(fuse: FuseSimulator) -> None:

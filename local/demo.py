@@ -7,6 +7,9 @@ or an answer.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 
 FUSE_EMAIL = "demo@example.com"
@@ -27,6 +30,39 @@ HUBSPOT_MAPPING = {
 }
 # The Fuse deployments the simulator has; `retired` names one it does not (Fuse answers 404).
 DEPLOYMENTS = (("101", "201"), ("102", "202"))
+
+
+# A HubSpot workflow "Send a webhook" body: the enrolled record's id and properties.
+HUBSPOT_SAMPLE = {
+    "objectId": 1501,
+    "properties": {"phone": "+16175551234", "firstname": "Ada", "email": "ada@example.com"},
+}
+WEBHOOKS_SAMPLE = {"phone": "+16175551234", "reference": "sw-42"}
+
+
+def hubspot_headers(url: str, body: bytes, now: float) -> dict[str, str]:
+    """HubSpot's v3 signature for a POST of `body` to `url` at `now`."""
+    timestamp = str(int(now * 1000))
+    signed = b"POST" + url.encode() + body + timestamp.encode()
+    digest = hmac.new(HUBSPOT_SECRET.encode(), signed, hashlib.sha256).digest()
+    return {
+        "Content-Type": "application/json",
+        "X-HubSpot-Signature-v3": base64.b64encode(digest).decode(),
+        "X-HubSpot-Request-Timestamp": timestamp,
+    }
+
+
+def standard_webhooks_headers(message_id: str, body: bytes, now: float) -> dict[str, str]:
+    """A Standard Webhooks signature of `body` with the demo secret."""
+    timestamp = str(int(now))
+    key = base64.b64decode(WEBHOOKS_SECRET.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return {
+        "Content-Type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": "v1," + base64.b64encode(digest).decode(),
+    }
 
 
 def demo_parameters(api_tokens: str = API_TOKEN, admin_tokens: str = ADMIN_TOKEN) -> dict[str, str]:

@@ -39,7 +39,7 @@ FAKE_AWS = {
     "AWS_REGION": "us-east-1",
 }
 START_TIMEOUT_SECONDS = 60
-TOKEN_IN_URL = re.compile(r"([?&]token=)[^&\s\"']+")
+TOKEN_IN_URL = re.compile(r"([?&](?:token|api_key)=)[^&\s\"']+")
 RECONCILE_EVERY_SECONDS = float(os.environ.get("LOCAL_RECONCILE_SECONDS", "30"))
 
 
@@ -110,13 +110,30 @@ def consume_call_requests(queue_url: str, stop: threading.Event) -> None:
     poll_forever(sqs, queue_url, app.handler_map["call_requests"], FAKE_AWS["AWS_REGION"], stop)
 
 
+def local_parameters() -> dict[str, str]:
+    """LOCAL_PARAMETERS: a JSON file of more parameters (name under the stage prefix -> value),
+    to try one's own integrations offline; they win over the demo's."""
+    path = os.environ.get("LOCAL_PARAMETERS")
+    if not path:
+        return {}
+    try:
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        sys.exit(f"LOCAL_PARAMETERS: cannot read {path}: {err}")
+    if not isinstance(values, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in values.items()
+    ):
+        sys.exit(f"LOCAL_PARAMETERS: {path} must hold a JSON object of strings")
+    return values
+
+
 def seed_aws(endpoint: str, stage: dict[str, str], token: str) -> str:
     """Creates and fills what the stage names; returns the call-request queue's URL."""
     create_calls_table(boto3.client("dynamodb", endpoint_url=endpoint), stage["CALLS_TABLE"])
     put_parameters(
         boto3.client("ssm", endpoint_url=endpoint),
         stage["BRIDGE_SSM_PREFIX"],
-        demo_parameters(api_tokens=token),
+        {**demo_parameters(api_tokens=token), **local_parameters()},
     )
     sqs = boto3.client("sqs", endpoint_url=endpoint)
     return create_call_requests_queue(sqs, stage["CALL_REQUESTS_QUEUE"])
@@ -218,6 +235,10 @@ def print_banner(
     bridge: str, aws: str, fuse: str, token: str, queue_url: str, *, simulated: bool
 ) -> None:
     fuse_note = "Fuse simulator" if simulated else "Fuse (FUSE_BASE_URL)"
+    from local.send_hook import signed_request  # noqa: PLC0415 - it imports this module
+
+    hook_url, hook_body, hook_headers = signed_request("hubspot-demo", bridge, time.time())
+    signed = " ".join(f"-H '{name}: {value}'" for name, value in hook_headers.items())
     print(
         f"""
 fuse-bridge is running locally (Ctrl-C stops everything):
@@ -239,6 +260,14 @@ a few seconds after it is queued):
 Or drop it on the local SQS queue, consumed here as Lambda's event source would:
   .venv/bin/python -m local.send_request '{{"phone": "+16175551234", "reference": "lead-43"}}'
   (the queue: {queue_url})
+
+A CRM's own webhook (docs/integrations.md): the demo integration hubspot-demo takes HubSpot's
+workflow shape with its v3 signature (this one was signed now, and is refused after 5 minutes):
+  curl -i -X POST {hook_url} {signed} \
+    -d '{hook_body.decode()}'
+or, signed afresh each time (hubspot-demo, or webhooks-demo for Standard Webhooks):
+  .venv/bin/python -m local.send_hook hubspot-demo
+Your own integrations: LOCAL_PARAMETERS=my-params.json make local (names under the prefix).
 
 The reconciler (lost callbacks) runs every {RECONCILE_EVERY_SECONDS:g} s.
 The admin token (DELETE /campaigns/{{name}}/pending) is {ADMIN_TOKEN}.

@@ -1,7 +1,8 @@
 """Whatever a caller sends, the answer is deliberate: a 4xx with a stable code, never a 5xx.
 
 Classes, not examples: any bytes, any JSON value, any nesting, any escape, on both placing
-routes. The examples below are the reproduced cases; hypothesis tries the rest.
+routes and on a native webhook. The examples below are the reproduced cases; hypothesis tries
+the rest.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from chalicelib.errors import InvalidJson
 from chalicelib.json_bodies import MAX_DEPTH, has_lone_surrogate, nesting_depth, read_json
 from tests.helpers import AUTH, PHONE, error_of
 
-ROUTES = ["/calls", "/calls/bulk"]
+ROUTES = ["/calls", "/calls/bulk", "/hooks/default"]  # the last: a native webhook, no mapping
 REFUSALS = {400, 409, 413, 415, 422}  # every answer a bad body may get
 PROPERTY = settings(
     max_examples=150,
@@ -155,3 +156,21 @@ def test_a_bad_page_size_is_refused_by_name(client: Client, limit: str) -> None:
     answer = client.http.get(f"/calls?reference=r&limit={quote(limit)}", headers=AUTH)
     assert answer.status_code == 422
     assert [d["field"] for d in error_of(answer)["details"]] == ["limit"]
+
+
+FORM_KEYS = st.text(max_size=12) | st.sampled_from(["phone", "attempts", "pci", "variables[a]"])
+
+
+@PROPERTY
+@given(
+    pairs=st.lists(st.tuples(FORM_KEYS, st.text(max_size=20)), max_size=8),
+    raw=st.binary(max_size=64),
+)
+def test_any_form_post_to_a_native_webhook_gets_a_deliberate_answer(
+    client: Client, pairs: list, raw: bytes
+) -> None:
+    """Any pairs, any key shape (`a[b][]`, `²`), and any bytes at all, as a form."""
+    form = {**AUTH, "Content-Type": "application/x-www-form-urlencoded"}
+    for body in ("&".join(f"{quote(k)}={quote(v)}" for k, v in pairs).encode(), raw):
+        answer = client.http.post("/hooks/default", headers=form, body=body)
+        assert answer.status_code in REFUSALS | {202}, (body, answer.body)

@@ -19,6 +19,11 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "e2e-token"
 PHONE = "+16175551234"
+# A user's own integration, tried offline through LOCAL_PARAMETERS.
+OWN_INTEGRATION = {
+    "integrations/my-crm/token": "my-crm-token",
+    "integrations/my-crm/mapping": '{"phone": "lead.mobile", "reference": "lead.id"}',
+}
 
 pytestmark = pytest.mark.slow  # starts moto, the simulator and chalice local
 
@@ -30,9 +35,16 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def local_stack() -> Iterator[dict[str, str]]:
+def local_stack(tmp_path: Path) -> Iterator[dict[str, str]]:
     ports = {"MOTO_PORT": free_port(), "FUSE_SIM_PORT": free_port(), "BRIDGE_PORT": free_port()}
-    env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "LOCAL_API_TOKEN": TOKEN}
+    own = tmp_path / "my-parameters.json"
+    own.write_text(json.dumps(OWN_INTEGRATION))
+    env = {
+        **os.environ,
+        **{k: str(v) for k, v in ports.items()},
+        "LOCAL_API_TOKEN": TOKEN,
+        "LOCAL_PARAMETERS": str(own),
+    }
     env.pop("FUSE_BASE_URL", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "local.run"],
@@ -71,6 +83,7 @@ def local_stack() -> Iterator[dict[str, str]]:
     assert "fuse-bridge local stack stopped" in output
     assert "curl -i -X POST" in output  # the banner showed a ready-to-paste request
     assert "/calls?reference=lead-42" in output  # and how to read it back
+    assert "X-HubSpot-Signature-v3" in output  # and a signed native webhook
     assert re.search(r"token=(?!<redacted>)", output) is None  # result URL tokens are masked
     for port in ports.values():  # everything it started has stopped listening
         with socket.socket() as probe:
@@ -155,3 +168,33 @@ def test_a_message_on_the_local_queue_places_a_call(local_stack: dict[str, str])
     [call] = calls
     assert call["request"]["phone"] == PHONE
     assert call["status"] in ("queued", "completed")
+
+
+@pytest.mark.timeout(120)
+def test_native_webhooks_through_the_local_stack(local_stack: dict[str, str]) -> None:
+    """A demo integration's signed webhook, sent twice (one call), and the user's own
+    integration from LOCAL_PARAMETERS."""
+    env = {**os.environ, "BRIDGE_PORT": local_stack["bridge"].rsplit(":", 1)[1]}
+    answers = [
+        subprocess.run(
+            [sys.executable, "-m", "local.send_hook", "hubspot-demo"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        for _ in range(2)
+    ]
+    assert all(a.startswith("202 ") for a in answers), answers
+    first, second = (json.loads(a.split(" ", 1)[1]) for a in answers)
+    assert first["id"] == second["id"]
+    mine = requests.post(
+        f"{local_stack['bridge']}/hooks/my-crm",
+        headers={"Authorization": "Bearer my-crm-token"},
+        json={"lead": {"mobile": PHONE, "id": "L-1"}},
+        timeout=10,
+    )
+    assert mine.status_code == 202, mine.text
+    assert mine.json()["reference"] == "L-1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -12,6 +13,14 @@ from chalice.test import Client
 
 from chalicelib.callback_tokens import callback_token
 from chalicelib.idempotency import id_for_key
+from local.demo import (
+    HUBSPOT_SAMPLE,
+    HUBSPOT_SECRET,
+    WEBHOOKS_SAMPLE,
+    WEBHOOKS_SECRET,
+    hubspot_headers,
+    standard_webhooks_headers,
+)
 from local.fuse_sim import FuseSimulator
 from tests.helpers import (
     API_TOKEN,
@@ -19,6 +28,7 @@ from tests.helpers import (
     DEVELOPER_KEY,
     ID_SECRET,
     OTHER_TOKEN,
+    PUBLIC_BASE_URL,
     post_call,
 )
 
@@ -28,6 +38,8 @@ NEVER_SHOWN = [
     CALLBACK_SECRET,
     API_TOKEN,
     OTHER_TOKEN,
+    HUBSPOT_SECRET,
+    WEBHOOKS_SECRET,
     "6175551234",
     "2079460958",
     "617) 555-1234",
@@ -76,13 +88,28 @@ def test_nothing_secret_in_logs_or_answers_across_every_outcome(
         )
     assert [a.status_code for a in answers[-3:]] == [200, 403, 403]
 
+    # Native webhooks, signed right and wrong: no secret, no signature in what is shown.
+    fuse.fail_with = None
+    hubspot = json.dumps(HUBSPOT_SAMPLE).encode()
+    signed = hubspot_headers(f"{PUBLIC_BASE_URL}/hooks/hubspot-demo", hubspot, time.time())
+    webhooks = json.dumps(WEBHOOKS_SAMPLE).encode()
+    sw_signed = standard_webhooks_headers("msg_leak", webhooks, time.time())
+    for path, headers, body in (
+        ("/hooks/hubspot-demo", signed, hubspot),
+        ("/hooks/hubspot-demo", {**signed, "X-HubSpot-Request-Timestamp": "1"}, hubspot),
+        ("/hooks/webhooks-demo", sw_signed, webhooks),
+    ):
+        answers.append(client.http.post(path, headers=headers, body=body))
+    assert [a.status_code for a in answers[-3:]] == [202, 401, 202]
+    never = [*NEVER_SHOWN, signed["X-HubSpot-Signature-v3"], sw_signed["webhook-signature"]]
+
     shown = bridge_logs.getvalue() + caplog.text
     shown += "".join(str(r.exc_text or "") + r.getMessage() for r in caplog.records)
     for answer in answers:
         shown += answer.body.decode() + json.dumps(dict(answer.headers))
     assert "call queued" in shown  # the logs do carry what helps an operator
     assert "+1*******1234" in shown
-    for value in NEVER_SHOWN:
+    for value in never:
         assert value not in shown, value
     # The callback token for a call is a secret too: it is only ever sent to Fuse.
     assert callback_token(id_for_key(ID_SECRET, "leak-hang"), CALLBACK_SECRET) not in shown
