@@ -12,6 +12,7 @@ from chalice import Chalice, Rate, Response
 from chalicelib.api_document import api_document
 from chalicelib.auth import identify_caller, require_admin_token
 from chalicelib.campaigns import cancel_pending
+from chalicelib.deliveries import deliver_queued, redrive
 from chalicelib.dependencies import Dependencies, get_dependencies
 from chalicelib.errors import (
     BridgeError,
@@ -168,8 +169,8 @@ def read_list(batch_id: str) -> dict[str, Any]:
 
 @app.route("/calls/{call_id}", methods=["GET"])
 def read_call(call_id: str) -> dict[str, Any]:
-    deps, _, base_url, caller = for_caller()
-    return get_call(deps.store, call_id, base_url, caller)
+    deps, secrets, base_url, caller = for_caller()
+    return get_call(deps.store, call_id, base_url, caller, secrets.delivering)
 
 
 @app.route("/calls", methods=["GET"])
@@ -208,6 +209,14 @@ def native_webhook(integration: str) -> Response:
     logger.append_keys(integration=integration[:40])
     placed = place_hook(integration, hook, base_url, deps.secrets.get(), deps)
     return reply_response(placed.reply)
+
+
+@app.route("/integrations/{name}/deliveries/redrive", methods=["POST"], content_types=["*/*"])
+def redrive_deliveries(name: str) -> dict[str, Any]:
+    """Every failed delivery of an integration back on the queue (admin token)."""
+    deps = get_dependencies()
+    require_admin_token(app.current_request.headers.get("authorization"), deps.secrets.get())
+    return {"integration": name, "requeued": redrive(name, deps)}
 
 
 def receive_from_fuse(receive: Callable[..., Reply], target_id: str) -> Response:
@@ -270,6 +279,20 @@ def call_requests(event: Any) -> dict[str, Any]:
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )
     return batch_response(outcomes)
+
+
+@app.on_sqs_message(queue=WIRING.delivery_queue, batch_size=10)
+def deliver_results(event: Any) -> dict[str, Any]:
+    """Each queued delivery sent once; those to try again come back after their backoff."""
+    deps = get_dependencies()
+    outcomes = [
+        deliver_queued(r.to_dict(), deps, event.context.get_remaining_time_in_millis) for r in event
+    ]
+    return {
+        "batchItemFailures": [
+            {"itemIdentifier": o.message_id} for o in outcomes if o.decision == "retry"
+        ]
+    }
 
 
 @app.on_cw_event({"detail-type": ["Fuse Call Requested"], "source": [WIRING.call_request_source]})

@@ -7,14 +7,17 @@ Figures:
   4. Warm overhead ratio: POST /calls through the handler / a bare POST of the same form; and
      POST /hooks/{name} (HubSpot's shape, v3 signature, a mapping) next to POST /calls.
   5. Deployment zip size from `chalice package`.
-  6. DynamoDB calls per result callback, and its handling time next to POST /calls'.
+  6. DynamoDB calls per result callback, and its handling time next to POST /calls'; and what
+     delivering results to the integration adds to a callback (AWS calls, warm time).
   7. A 10,000-contact list: time to validate it and build its CSV, and Fuse requests it costs.
   8. Hostile inputs per route and their 5xx count; the slowest 256 KiB result body to read.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -26,6 +29,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import requests
@@ -55,8 +59,8 @@ from chalicelib.secrets import parse_secrets
 from chalicelib.settings import load_settings
 from infra.parameters import put_parameters
 from infra.precompile import add_bytecode
-from local.aws_setup import create_calls_table
-from local.demo import DEVELOPER_KEY, FUSE_EMAIL
+from local.aws_setup import create_calls_table, create_delivery_queue
+from local.demo import DEVELOPER_KEY, FUSE_EMAIL, RESULTS_SECRET
 from local.fuse_sim import FuseSimulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,12 +98,17 @@ def invoke() -> dict:
 
 
 @contextlib.contextmanager
-def bridge_on_moto(fuse: FuseSimulator, **settings: str) -> Iterator[Dependencies]:
-    """The bridge as production builds it, on moto and the simulator, for counting AWS calls."""
+def bridge_on_moto(
+    fuse: FuseSimulator, extra: dict[str, str] | None = None, **settings: str
+) -> Iterator[Dependencies]:
+    """The bridge as production builds it, on moto and the simulator, for counting AWS calls;
+    `extra` parameters added to the demo's."""
     os.environ.update(bridge_environment(fuse.url))
     with mock_aws():
         create_calls_table(boto3.client("dynamodb"), TABLE)
-        put_parameters(boto3.client("ssm"), PREFIX, PARAMETERS)
+        put_parameters(boto3.client("ssm"), PREFIX, {**PARAMETERS, **(extra or {})})
+        if settings.get("DELIVERY_QUEUE"):
+            create_delivery_queue(boto3.client("sqs"), settings["DELIVERY_QUEUE"])
         deps = build_dependencies(load_settings({**os.environ, **settings}))
         set_dependencies(deps)
         try:
@@ -259,6 +268,46 @@ def callbacks(fuse: FuseSimulator) -> None:
     )
 
 
+def named(operations: list[str], model: Any, **_: Any) -> None:
+    operations.append(model.name)
+
+
+def deliveries_cost(fuse: FuseSimulator) -> None:
+    """The same callbacks with the integration's results delivered and without (both on moto)."""
+    results = {
+        "integrations/default/results_url": "https://crm.example.test/fuse-results",
+        "integrations/default/results_secret": RESULTS_SECRET,
+    }
+    figures = {}
+    for label, extra, settings in (
+        ("off", {}, {}),
+        ("on", results, {"DELIVERY_QUEUE": "fuse-bridge-bench-deliveries"}),
+    ):
+        with bridge_on_moto(fuse, extra, **settings) as deps:
+            call_ids = [json.loads(invoke()["body"])["id"] for _ in range(WARM_RUNS // 3 + 1)]
+            deliver(call_ids[0])  # warm up: the SQS client, the queue's URL
+            operations: list[str] = []
+            for client in (deps.store.client, deps.deliveries.client):
+                client.meta.events.register("before-call.*.*", functools.partial(named, operations))
+            timings = []
+            for call_id in call_ids[1:]:
+                started = time.perf_counter()
+                deliver(call_id)
+                timings.append(time.perf_counter() - started)
+        per = collections.Counter(operations)
+        figures[label] = (statistics.median(timings), per, len(timings))
+    (off, off_ops, n), (on, on_ops, _) = figures["off"], figures["on"]
+    added = {
+        op: (on_ops[op] - off_ops[op]) / n for op in on_ops | off_ops if on_ops[op] != off_ops[op]
+    }
+    report(
+        f"6c. Delivering results adds to a callback: "
+        f"{', '.join(f'{op} {count:g}' for op, count in sorted(added.items())) or 'nothing'} "
+        f"(target: SendMessage 1, no DynamoDB write); warm callback on moto {on * 1000:.2f} ms "
+        f"with deliveries, {off * 1000:.2f} ms without (median of {n})"
+    )
+
+
 def bulk_lists(fuse: FuseSimulator) -> None:
     contacts = [
         {"phone": f"+1617555{i:04d}", "reference": f"lead-{i}", "variables": {"name": f"N{i}"}}
@@ -346,6 +395,7 @@ def main() -> None:
             cold_start(fuse, code)
         warm_overhead(fuse)
         callbacks(fuse)
+        deliveries_cost(fuse)
         bulk_lists(fuse)
         with bridge_on_moto(fuse):
             hostile_inputs(json.loads(invoke()["body"])["id"], report)

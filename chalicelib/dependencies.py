@@ -9,17 +9,19 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
+from chalicelib.delivery_queue import DeliveryQueue
 from chalicelib.fuse_client import FuseClient
 from chalicelib.result_events import ResultPublisher
 from chalicelib.secrets import SecretStore
 from chalicelib.settings import Settings, load_settings
 from chalicelib.store import CallStore
+from chalicelib.webhook_sender import WebhookSender
 
 # Bounded and retried a little: a slow AWS answer must not hold a request past its Lambda timeout.
 # Parameter validation is off: the bridge's few request shapes are fixed and tested against moto,
@@ -39,6 +41,8 @@ class Dependencies:
     fuse: FuseClient
     store: CallStore
     events: ResultPublisher
+    deliveries: DeliveryQueue = field(default_factory=lambda: DeliveryQueue(None, lambda: None))
+    sender: WebhookSender = field(default_factory=lambda: WebhookSender(10))
     clock: Callable[[], float] = time.time
 
 
@@ -56,6 +60,8 @@ def build_dependencies(settings: Settings) -> Dependencies:
         fuse=FuseClient(settings.fuse_base_url, settings.fuse_timeout_seconds),
         store=CallStore(settings.calls_table, lazy_aws_client("dynamodb")),
         events=ResultPublisher(settings.results_event_bus, lazy_aws_client("events")),
+        deliveries=DeliveryQueue(settings.delivery_queue, lazy_aws_client("sqs")),
+        sender=WebhookSender(settings.delivery_timeout_seconds),
     )
 
 

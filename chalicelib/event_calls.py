@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib import idempotency
+from chalicelib.deliveries import queue_delivery
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import (
     BridgeError,
@@ -167,7 +168,12 @@ def store_rejection(raw_body: bytes, source_id: str, err: BridgeError, deps: Dep
             # Rejected before under its own id (a redelivery): that record stands.
             with contextlib.suppress(RecordExists):
                 deps.store.create(replace(record, id=own_id, reply=reply), expires_at, now)
+                queue_delivery(
+                    replace(record, id=own_id, reply=reply), deps.secrets.get(), deps, now
+                )
             return own_id
+        return call_id  # a redelivery of a rejection already stored (and delivered)
+    queue_delivery(record, deps.secrets.get(), deps, now)  # as call.rejected, if it has a receiver
     return call_id
 
 

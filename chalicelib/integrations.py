@@ -23,7 +23,12 @@ from jmespath.parser import ParsedResult
 DEFAULT = "default"
 NAME = re.compile(r"[a-z0-9-]{1,40}")
 PARAMETER = re.compile(
-    r"integrations/([a-z0-9-]{1,40})/(token|auth|signing_secret|campaigns|mapping)"
+    r"integrations/([a-z0-9-]{1,40})/"
+    r"(token|auth|signing_secret|campaigns|mapping|results_url|results_secret|results_include_phone)"
+)
+# Where results may be delivered: https, or plain http to this machine (make local's receiver).
+RESULTS_URL = re.compile(
+    r"https://[^\s/?#]+[^\s]*|http://(127\.0\.0\.1|localhost)(:[0-9]{1,5})?(/[^\s]*)?"
 )
 BEARER, QUERY, HUBSPOT_V3, STANDARD_WEBHOOKS = "bearer", "query", "hubspot-v3", "standard-webhooks"
 AUTH_SCHEMES = (BEARER, QUERY, HUBSPOT_V3, STANDARD_WEBHOOKS)
@@ -55,6 +60,18 @@ class FieldMapping:
 
 
 @dataclass(frozen=True, repr=False)
+class ResultTarget:
+    """Where an integration's results go, signed (Standard Webhooks) with `secrets`."""
+
+    url: str
+    secrets: tuple[str, ...]
+    include_phone: bool = False
+
+    def __repr__(self) -> str:
+        return "ResultTarget(<redacted>)"
+
+
+@dataclass(frozen=True, repr=False)
 class Integration:
     """Never printed whole: it holds tokens and signing secrets."""
 
@@ -65,6 +82,8 @@ class Integration:
     campaigns: frozenset[str] | None = None  # None: every campaign
     mapping: tuple[FieldMapping, ...] | None = None  # None: the body is the bridge's own JSON
     problem: str | None = None  # why it cannot be used; the others work regardless
+    results: ResultTarget | None = None  # None: its results are not delivered
+    results_problem: str | None = None  # why deliveries are off (the rest works)
 
     def __repr__(self) -> str:
         return f"Integration({self.name!r}, auth={self.auth!r}, values=<redacted>)"
@@ -106,9 +125,11 @@ def parse_integrations(
     for name, value in values.items():
         if match := PARAMETER.fullmatch(name):
             fields.setdefault(match.group(1), {})[match.group(2)] = value.strip()
-    integrations = {name: integration(name, parts, prefix) for name, parts in fields.items()}
-    integrations.setdefault(DEFAULT, Integration(DEFAULT, tokens=api_tokens))
-    return integrations
+    own_default = fields.get(DEFAULT, {})
+    if not own_default.keys() & {"token", "signing_secret"}:  # only settings: api_tokens' own
+        own_default.setdefault("token", ",".join(api_tokens))
+        fields[DEFAULT] = own_default
+    return {name: integration(name, parts, prefix) for name, parts in fields.items()}
 
 
 def integration(name: str, parts: Mapping[str, str], prefix: str) -> Integration:
@@ -134,6 +155,7 @@ def integration(name: str, parts: Mapping[str, str], prefix: str) -> Integration
         problem = f"SSM parameter {where}/token is missing or empty (auth {auth})"
     if problem is None and parts.get("mapping"):
         mapping, problem = parse_mapping(parts["mapping"], f"{where}/mapping")
+    results, results_problem = result_target(parts, where)
     return Integration(
         name,
         auth=auth,
@@ -142,7 +164,24 @@ def integration(name: str, parts: Mapping[str, str], prefix: str) -> Integration
         campaigns=campaigns,
         mapping=mapping,
         problem=problem,
+        results=results,
+        results_problem=results_problem,
     )
+
+
+def result_target(parts: Mapping[str, str], where: str) -> tuple[ResultTarget | None, str | None]:
+    """`results_url` (https; http only to 127.0.0.1) and its `results_secret`; a problem turns
+    deliveries off for this integration alone, and is logged."""
+    url = parts.get("results_url", "")
+    if not url:
+        return None, None
+    secrets = comma_list(parts.get("results_secret", ""))
+    if not RESULTS_URL.fullmatch(url):
+        return None, f"SSM parameter {where}/results_url must be https (http only to 127.0.0.1)"
+    if not secrets or not all(map(is_base64_secret, secrets)):
+        return None, f"SSM parameter {where}/results_secret must be whsec_ and base64"
+    include_phone = parts.get("results_include_phone", "").lower() == "true"
+    return ResultTarget(url, secrets, include_phone), None
 
 
 def is_base64_secret(secret: str) -> bool:

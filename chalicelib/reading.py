@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any
 
 from chalicelib.answers import call_links, list_links
+from chalicelib.deliveries import delivery_view
 from chalicelib.errors import FieldError, InvalidCursor, NotFound, ValidationFailed
 from chalicelib.integrations import Caller
 from chalicelib.records import CANCEL_REQUESTED, QUEUED, REJECTED, CallRecord, Kind, Reply
@@ -24,7 +25,10 @@ MAX_ID_LENGTH = 64  # longer than any id the bridge gives: not looked up at all
 
 
 def describe_call(
-    record: CallRecord, base_url: str, cancel_requested_at: int | None = None
+    record: CallRecord,
+    base_url: str,
+    cancel_requested_at: int | None = None,
+    delivering: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """The call as its caller sees it; the phone in full, since the caller gave it.
 
@@ -52,6 +56,9 @@ def describe_call(
     }
     if record.status == REJECTED and record.reply is not None:
         view["error"] = record.reply.body.get("error")  # why it was never placed
+    delivery = delivery_view(record, record.integration in delivering)
+    if delivery is not None:
+        view["delivery"] = delivery
     return view
 
 
@@ -70,12 +77,19 @@ class CancelMarkers:
         return self._seen[record.campaign]
 
 
-def get_call(store: CallStore, call_id: str, base_url: str, caller: Caller) -> dict[str, Any]:
+def get_call(
+    store: CallStore,
+    call_id: str,
+    base_url: str,
+    caller: Caller,
+    delivering: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
     """Another integration's call is `not_found`, exactly as an absent one."""
     record = store.get(call_id) if len(call_id) <= MAX_ID_LENGTH else None
     if record is None or not caller.may_read(record.integration):
         raise NotFound(f"no call {call_id[:MAX_ID_LENGTH]}")
-    return describe_call(record, base_url, CancelMarkers(store).for_record(record))
+    cancel_at = CancelMarkers(store).for_record(record)
+    return describe_call(record, base_url, cancel_at, delivering)
 
 
 def sign_cursor(page: str, reference: str, key: str) -> str:

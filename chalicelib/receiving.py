@@ -17,6 +17,7 @@ from typing import Any
 
 from chalicelib.call_results import UnreadableResult, read_result
 from chalicelib.callback_tokens import list_token_subject, require_genuine
+from chalicelib.deliveries import queue_delivery
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import NotFound
 from chalicelib.idempotency import contact_call_id
@@ -203,15 +204,23 @@ def publish_outcome(
     now: int,
     record: CallRecord | None = None,
 ) -> bool:
-    """Sends the event for a newly stored outcome; on failure the call is left for the
-    reconciler to send it (the result itself is stored). True when an event went out.
+    """Sends the event for a newly stored outcome, and queues its delivery to the call's
+    integration when it has a results_url; on a failure of either the call is left for the
+    reconciler to do it again (the result itself is stored). True when an event went out.
 
-    `record` gives the event its reference, campaign and Fuse id; without one, the call is read.
+    `record` gives the event its reference, campaign and Fuse id; without one, the call is read
+    (only when there is an event or a delivery to make).
     """
-    if not deps.events.enabled:
+    delivering = deps.deliveries.enabled and any_results_url(deps)
+    if not deps.events.enabled and not delivering:
         return False
     record = record or deps.store.get(call_id)
     if record is None:  # it was stored a moment ago; only its expiry could have removed it
+        return False
+    if delivering:
+        shown = replace(record, result=outcome, status=str(outcome.get("status", record.status)))
+        queue_delivery(shown, deps.secrets.get(), deps, now)
+    if not deps.events.enabled:
         return False
     try:
         deps.events.publish(record, outcome)
@@ -219,3 +228,8 @@ def publish_outcome(
         deps.store.mark_publish_pending(call_id, now)
         return False
     return True
+
+
+def any_results_url(deps: Dependencies) -> bool:
+    """Whether any integration has its results delivered (from the cached parameters)."""
+    return any(i.results for i in deps.secrets.get().integrations.values())

@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from chalicelib.deliveries import delivery_message
+from chalicelib.delivery_queue import DeliveryNotQueued
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import BridgeError, FuseCallNotFound
 from chalicelib.logs import logger
@@ -112,6 +114,11 @@ def poll(
 
 
 def resend_event(deps: Dependencies, record: CallRecord, report: ReconcileReport) -> None:
+    """What the outcome's first announcement could not do: its event, its delivery's queueing
+    (both again: an event may come twice, a delivery is recognised by its webhook-id)."""
+    if record.delivery is None and not queue_again(deps, record):
+        report.failed += 1
+        return
     if not deps.events.enabled:
         deps.store.close(record.id)
         report.closed += 1
@@ -123,3 +130,16 @@ def resend_event(deps: Dependencies, record: CallRecord, report: ReconcileReport
         return
     deps.store.close(record.id)
     report.published += 1
+
+
+def queue_again(deps: Dependencies, record: CallRecord) -> bool:
+    """False only when a delivery is due and could not be queued."""
+    secrets = deps.secrets.get()
+    integration = secrets.integrations.get(record.integration)
+    if integration is None or integration.results is None or not deps.deliveries.enabled:
+        return True
+    try:
+        deps.deliveries.send(delivery_message(record))
+    except DeliveryNotQueued:
+        return False
+    return True

@@ -70,6 +70,7 @@ class CallRecord:
     list_index: int | None = None
     check_after: int | None = None  # when set, the reconciler looks at the call from then on
     integration: str = "default"  # whose it is: only that integration (or an admin) sees it
+    delivery: Mapping[str, Any] | None = None  # its result's delivery to the integration, if any
 
 
 @dataclass(frozen=True)

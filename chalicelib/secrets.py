@@ -82,6 +82,11 @@ class Secrets:
         self.require("fuse/email", "fuse/developer_key")
         return FuseCredentials(self.fuse_email, self.developer_key)
 
+    @property
+    def delivering(self) -> frozenset[str]:
+        """The integrations whose results are delivered to them."""
+        return frozenset(name for name, i in self.integrations.items() if i.results)
+
     def require(self, *names: str) -> None:
         for name in names:
             if name in self.missing:
@@ -143,7 +148,10 @@ def parse_secrets(values: Mapping[str, str], prefix: str) -> Secrets:
 
 
 def has_own_default(values: Mapping[str, str]) -> bool:
-    return any(name.startswith("integrations/default/") for name in values)
+    """`integrations/default/token` (or a signing secret) replaces api_tokens; its other
+    parameters (campaigns, results_url...) only add to them."""
+    own = ("integrations/default/token", "integrations/default/signing_secret")
+    return any(values.get(name, "").strip() for name in own)
 
 
 def log_problems(secrets: Secrets) -> None:
@@ -151,6 +159,7 @@ def log_problems(secrets: Secrets) -> None:
     problems = [*secrets.missing.values()]
     problems += [c.problem for c in secrets.campaigns.values() if c.problem]
     problems += [i.problem for i in secrets.integrations.values() if i.problem]
+    problems += [i.results_problem for i in secrets.integrations.values() if i.results_problem]
     if problems:
         logger.error("configuration incomplete", extra={"problems": problems})
 

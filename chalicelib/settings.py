@@ -32,6 +32,12 @@ class Settings:
     # How long a native webhook without any key is recognised by its body (longer than a day
     # of HubSpot's retries).
     dedup_window_seconds: int = 86400
+    # Result deliveries (issue 11): the queue (None: none are sent), the first retry's delay,
+    # each POST's total deadline, and the attempts before the dead-letter queue.
+    delivery_queue: str | None = None
+    delivery_retry_base_seconds: float = 30
+    delivery_timeout_seconds: float = 10
+    delivery_max_attempts: int = 37
 
     def expires_at(self, now: float) -> int:
         """When a record written now leaves the table (DynamoDB TTL): RETENTION_DAYS later."""
@@ -57,6 +63,7 @@ class EventWiring:
     sqs_batch_size: int
     sqs_maximum_concurrency: int
     call_request_source: str
+    delivery_queue: str
 
 
 def _reader(environ: Mapping[str, str] | None) -> tuple[Callable[..., str], Callable[..., float]]:
@@ -97,6 +104,7 @@ def load_event_wiring(environ: Mapping[str, str] | None = None) -> EventWiring:
         sqs_batch_size=int(number("SQS_BATCH_SIZE", 10, 1, 10)),
         sqs_maximum_concurrency=int(number("SQS_MAXIMUM_CONCURRENCY", 2, 2, 1000)),
         call_request_source=env.get("CALL_REQUEST_SOURCE", "").strip() or "crm",
+        delivery_queue=env.get("DELIVERY_QUEUE", "").strip() or "fuse-bridge-deliveries",
     )
 
 
@@ -120,6 +128,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         reconcile_per_run=int(number("RECONCILE_BATCH", 50, 1, 1000)),
         dial_policy=dial_policy(env, region),
         dedup_window_seconds=int(number("DEDUP_WINDOW_SECONDS", 86400, 60, 30 * 86400)),
+        delivery_queue=env.get("DELIVERY_QUEUE", "").strip() or None,
+        delivery_retry_base_seconds=number("DELIVERY_RETRY_BASE_SECONDS", 30, 1, 3600),
+        delivery_timeout_seconds=number("DELIVERY_TIMEOUT_SECONDS", 10, 0.1, 60),
+        delivery_max_attempts=int(number("DELIVERY_MAX_ATTEMPTS", 37, 1, 100)),
     )
 
 

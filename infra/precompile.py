@@ -5,6 +5,9 @@ cold start and can keep nothing. Shipping the .pyc files of what a cold start im
 by importing the app from the unpacked zip, not guessed) removes that work; the rest, mostly
 phone-number data for other regions, stays source only, to keep the zip small.
 
+Powertools' Swagger UI assets (a 420 KB JavaScript bundle, for its own OpenAPI route, which the
+bridge does not use: it serves chalicelib/openapi.json) are left out too.
+
 Compiled extensions that sit beside a pure-Python module of the same name (charset-normalizer's
 optional speedups, the only native code among the run-time dependencies) are left out: the
 package is then pure Python, the same for arm64 and x86_64, and smaller.
@@ -31,6 +34,7 @@ RUNTIME = (3, 11)  # the Lambda runtime chalice packages for
 # Left as source: its bytecode would add ~145 KB to the zip for ~15 ms of compiling saved, the
 # worst trade of all the cold start's packages (measured), and it keeps the zip under 3 MB.
 SOURCE_ONLY = ("phonenumbers",)
+UNUSED = ("aws_lambda_powertools/event_handler/openapi/swagger_ui/",)
 # Run inside the unpacked zip: what a cold POST /calls imports (the phone parser loads its
 # region data lazily, so parse one number as a request would).
 PROBE = """
@@ -89,7 +93,11 @@ def add_bytecode(zip_path: Path) -> int:
         with zipfile.ZipFile(zip_path) as archive:
             entries = archive.infolist()
             archive.extractall(code)
-        kept = [e for e in entries if not has_pure_fallback(e.filename, code)]
+        kept = [
+            e
+            for e in entries
+            if not has_pure_fallback(e.filename, code) and not e.filename.startswith(UNUSED)
+        ]
         compiled = []
         for source in imported_modules(
             code, skip={code / e.filename for e in entries} - {code / e.filename for e in kept}

@@ -58,9 +58,21 @@ def index(name: str, partition: str, sort: str) -> dict[str, Any]:
 def create_call_requests_queue(sqs: Any, name: str, visibility_timeout: int = 30) -> str:
     """The queue CRMs drop call requests on, with its dead-letter queue after 5 receipts (the
     deployed ones are declared by the deployment templates); returns the queue's URL."""
+    return create_queue_with_dlq(sqs, name, 5, visibility_timeout)
+
+
+def create_delivery_queue(sqs: Any, name: str, max_attempts: int = 37) -> str:
+    """The queue of result deliveries, its dead-letter queue after `max_attempts` receipts."""
+    return create_queue_with_dlq(sqs, name, max_attempts, 30)
+
+
+def create_queue_with_dlq(sqs: Any, name: str, receives: int, visibility_timeout: int) -> str:
     dead = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
     dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])
-    redrive = {"deadLetterTargetArn": dead_arn["Attributes"]["QueueArn"], "maxReceiveCount": "5"}
+    redrive = {
+        "deadLetterTargetArn": dead_arn["Attributes"]["QueueArn"],
+        "maxReceiveCount": str(receives),
+    }
     return sqs.create_queue(
         QueueName=name,
         Attributes={

@@ -23,6 +23,8 @@ CALLER_ID = "+16175550100"
 # "Send a webhook" action signed with v3, and a Standard Webhooks sender.
 HUBSPOT_SECRET = "local-hubspot-client-secret"
 WEBHOOKS_SECRET = "whsec_bG9jYWwtc3RhbmRhcmQtd2ViaG9va3Mtc2VjcmV0"  # base64 of a demo phrase
+# What the demo integrations' results are signed with (the demo receiver checks it).
+RESULTS_SECRET = "whsec_bG9jYWwtcmVzdWx0cy1yZWNlaXZlci1zZWNyZXQ="
 HUBSPOT_MAPPING = {
     "phone": "properties.phone",
     "reference": "join('-', ['hs', to_string(objectId)])",
@@ -62,6 +64,15 @@ def standard_webhooks_headers(message_id: str, body: bytes, now: float) -> dict[
         "webhook-id": message_id,
         "webhook-timestamp": timestamp,
         "webhook-signature": "v1," + base64.b64encode(digest).decode(),
+    }
+
+
+def demo_results(receiver_url: str) -> dict[str, str]:
+    """The demo integrations deliver their results to the demo receiver at `receiver_url`."""
+    return {
+        f"integrations/{name}/{parameter}": value
+        for name in ("hubspot-demo", "webhooks-demo")
+        for parameter, value in (("results_url", receiver_url), ("results_secret", RESULTS_SECRET))
     }
 
 

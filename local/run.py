@@ -24,9 +24,10 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from infra.parameters import put_parameters
-from local.aws_setup import create_call_requests_queue, create_calls_table
-from local.demo import ADMIN_TOKEN, API_TOKEN, demo_parameters
+from local.aws_setup import create_call_requests_queue, create_calls_table, create_delivery_queue
+from local.demo import ADMIN_TOKEN, API_TOKEN, RESULTS_SECRET, demo_parameters, demo_results
 from local.fuse_sim import FuseSimulator
+from local.receiver import DemoReceiver
 from local.sqs_poller import poll_forever
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,12 +103,12 @@ def run_reconciler_every(seconds: float, stop: threading.Event) -> None:
             print(f"reconciler run failed: {type(err).__name__}: {err}", flush=True)
 
 
-def consume_call_requests(queue_url: str, stop: threading.Event) -> None:
+def consume(queue_url: str, handler_name: str, stop: threading.Event) -> None:
     """Lambda's SQS event source, played in-process: see local/sqs_poller.py."""
     from app import app  # noqa: PLC0415 - only once the environment is set
 
     sqs = boto3.client("sqs")
-    poll_forever(sqs, queue_url, app.handler_map["call_requests"], FAKE_AWS["AWS_REGION"], stop)
+    poll_forever(sqs, queue_url, app.handler_map[handler_name], FAKE_AWS["AWS_REGION"], stop)
 
 
 def local_parameters() -> dict[str, str]:
@@ -127,16 +128,20 @@ def local_parameters() -> dict[str, str]:
     return values
 
 
-def seed_aws(endpoint: str, stage: dict[str, str], token: str) -> str:
-    """Creates and fills what the stage names; returns the call-request queue's URL."""
+def seed_aws(
+    endpoint: str, stage: dict[str, str], token: str, receiver_url: str
+) -> tuple[str, str]:
+    """Creates and fills what the stage names; returns the call-request and delivery queues'
+    URLs."""
     create_calls_table(boto3.client("dynamodb", endpoint_url=endpoint), stage["CALLS_TABLE"])
     put_parameters(
         boto3.client("ssm", endpoint_url=endpoint),
         stage["BRIDGE_SSM_PREFIX"],
-        {**demo_parameters(api_tokens=token), **local_parameters()},
+        {**demo_parameters(api_tokens=token), **demo_results(receiver_url), **local_parameters()},
     )
     sqs = boto3.client("sqs", endpoint_url=endpoint)
-    return create_call_requests_queue(sqs, stage["CALL_REQUESTS_QUEUE"])
+    requests_url = create_call_requests_queue(sqs, stage["CALL_REQUESTS_QUEUE"])
+    return requests_url, create_delivery_queue(sqs, stage["DELIVERY_QUEUE"])
 
 
 def start_bridge(port: int, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -176,10 +181,12 @@ def main() -> None:
     moto_port = int(os.environ.get("MOTO_PORT", "5000"))
     sim_port = int(os.environ.get("FUSE_SIM_PORT", "8089"))
     bridge_port = int(os.environ.get("BRIDGE_PORT", "8000"))
+    receiver_port = int(os.environ.get("DEMO_RECEIVER_PORT", "8090"))
     token = os.environ.get("LOCAL_API_TOKEN", API_TOKEN)
     external_fuse = os.environ.get("FUSE_BASE_URL")
     require_free_port(moto_port, "MOTO_PORT")
     require_free_port(bridge_port, "BRIDGE_PORT")
+    require_free_port(receiver_port, "DEMO_RECEIVER_PORT")
     if not external_fuse:
         require_free_port(sim_port, "FUSE_SIM_PORT")
 
@@ -194,8 +201,9 @@ def main() -> None:
     moto = ThreadedMotoServer(ip_address=HOST, port=moto_port, verbose=False)
     moto.start()
     simulator = bridge = None
+    receiver = DemoReceiver(RESULTS_SECRET, receiver_port, echo=True).start()
     try:
-        queue_url = seed_aws(aws_endpoint, stage, token)
+        queue_url, delivery_url = seed_aws(aws_endpoint, stage, token, receiver.url)
         if not external_fuse:
             simulator = FuseSimulator(port=sim_port).start()
         bridge_url = f"http://{HOST}:{bridge_port}"
@@ -211,7 +219,8 @@ def main() -> None:
         threading.Thread(
             target=run_reconciler_every, args=(RECONCILE_EVERY_SECONDS, stop), daemon=True
         ).start()
-        threading.Thread(target=consume_call_requests, args=(queue_url, stop), daemon=True).start()
+        for url, handler in ((queue_url, "call_requests"), (delivery_url, "deliver_results")):
+            threading.Thread(target=consume, args=(url, handler, stop), daemon=True).start()
         print_banner(
             bridge_url,
             aws_endpoint,
@@ -227,6 +236,7 @@ def main() -> None:
         stop_bridge(bridge)
         if simulator is not None:
             simulator.stop()
+        receiver.stop()
         moto.stop()
         print("fuse-bridge local stack stopped", flush=True)
 
@@ -268,6 +278,8 @@ workflow shape with its v3 signature (this one was signed now, and is refused af
 or, signed afresh each time (hubspot-demo, or webhooks-demo for Standard Webhooks):
   .venv/bin/python -m local.send_hook hubspot-demo
 Your own integrations: LOCAL_PARAMETERS=my-params.json make local (names under the prefix).
+The demo integrations' results are delivered, signed, to a demo receiver here, which checks each
+signature and prints what it gets (lines starting "receiver:").
 
 The reconciler (lost callbacks) runs every {RECONCILE_EVERY_SECONDS:g} s.
 The admin token (DELETE /campaigns/{{name}}/pending) is {ADMIN_TOKEN}.

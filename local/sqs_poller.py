@@ -1,9 +1,10 @@
 """What Lambda's SQS event source does, for `make local`: `chalice local` has no event sources.
 
-It long-polls the local call-request queue in moto, hands each batch to the same handler Lambda
-would call (`call_requests`, in-process), and then does what Lambda does with a partial batch
-response: deletes every message but those the handler returned in `batchItemFailures`, and
-leaves the whole batch to come back after the visibility timeout when the handler raises.
+It long-polls a local queue in moto, hands each batch to the same handler Lambda would call
+(`call_requests` or `deliver_results`, in-process), and then does what Lambda does with a
+partial batch response: deletes every message but those the handler returned in
+`batchItemFailures`, and leaves the whole batch to come back after the visibility timeout when
+the handler raises (a handler may also move a message's return, as deliveries' backoff does).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def poll_once(sqs: Any, queue_url: str, queue_arn: str, handler: Any, region: st
         context = LambdaContext("call_requests", 512, max_runtime_ms=LAMBDA_TIMEOUT_MS)
         answer = handler(sqs_event(messages, queue_arn, region), context)
     except Exception as err:
-        print(f"call_requests batch failed, SQS will redeliver it: {err}", flush=True)
+        print(f"a batch failed, SQS will redeliver it: {err}", flush=True)
         return len(messages)
     delete_all_but_failures(sqs, queue_url, messages, answer)
     return len(messages)
@@ -67,7 +68,7 @@ def delete_all_but_failures(
     try:
         failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
     except (KeyError, TypeError):
-        print("call_requests gave no valid batch response; SQS will redeliver it", flush=True)
+        print("no valid batch response; SQS will redeliver the batch", flush=True)
         return
     done = [m for m in messages if m["MessageId"] not in failed]
     for start in range(0, len(done), BATCH_SIZE):

@@ -18,6 +18,7 @@ import boto3
 import pytest
 
 from chalicelib.secrets import parse_secrets
+from chalicelib.settings import load_settings
 from infra.configure import collect
 from infra.parameters import PARAMETERS, Parameter, put_parameters
 from infra.precompile import add_bytecode
@@ -28,7 +29,7 @@ BIN = Path(sys.executable).parent
 CHECKOV = ROOT / ".venv" / "checkov" / "bin" / "checkov"
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-FUNCTIONS = {"APIHandler", "CallRequests", "CallRequested", "ReconcileCalls"}
+FUNCTIONS = {"APIHandler", "CallRequests", "CallRequested", "ReconcileCalls", "DeliverResults"}
 
 
 def chalice_package(stage: str, out: Path, *extra: str) -> None:
@@ -142,6 +143,7 @@ def test_resources_follow_the_stage_naming_convention(
     names = {
         "CallsTable": ("TableName", env["CALLS_TABLE"]),
         "CallRequestsQueue": ("QueueName", env["CALL_REQUESTS_QUEUE"]),
+        "DeliveriesQueue": ("QueueName", env["DELIVERY_QUEUE"]),
         "ResultsBus": ("Name", env["RESULTS_EVENT_BUS"]),
     }
     for resource, (prop, configured) in names.items():
@@ -169,6 +171,12 @@ def test_resources_follow_the_stage_naming_convention(
     assert {"Name": "ApiName", "Value": {"Fn::Sub": api_name}} in dimensions
     alarms = {k for k, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
     assert {"DeadLetterQueueNotEmptyAlarm", "Api5xxAlarm"} <= alarms
+    assert "DeliveriesDeadLetterQueueNotEmptyAlarm" in alarms
+    deliveries = resources["DeliveriesQueue"]["Properties"]
+    assert deliveries["VisibilityTimeout"] >= 6 * CONFIG["lambda_timeout"]
+    # The dead-letter queue after as many receipts as the delivery function makes attempts.
+    attempts = load_settings({**env, "BRIDGE_SSM_PREFIX": "/x", "CALLS_TABLE": "t"})
+    assert deliveries["RedrivePolicy"]["maxReceiveCount"] == attempts.delivery_max_attempts
     assert {f"{fn}ErrorsAlarm" for fn in FUNCTIONS} <= alarms
 
 
@@ -192,6 +200,10 @@ def test_the_queue_consumer_reports_batch_item_failures(
     [source] = function["Events"].values()
     assert source["Type"] == "SQS"
     assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    delivering = template(packaged, stage)["Resources"]["DeliverResults"]["Properties"]
+    [deliveries] = delivering["Events"].values()
+    assert deliveries["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert deliveries["Properties"]["Queue"]["Fn::Sub"].endswith(f"-{stage}-deliveries")
     assert source["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 2}  # merged, kept
 
 
@@ -215,9 +227,16 @@ def test_terraform_packaging_names_the_same_resources(packaged: dict[str, Path])
     assert handlers_tf == handlers_sam
     for function in terraform["aws_lambda_function"].values():
         assert function["environment"]["variables"] == stage_env("prod")
-    [mapping] = terraform["aws_lambda_event_source_mapping"].values()
-    assert mapping["event_source_arn"].endswith(f":{stage_env('prod')['CALL_REQUESTS_QUEUE']}")
-    assert mapping["scaling_config"] == {"maximum_concurrency": 2}
+    mappings = {
+        m["event_source_arn"].rsplit(":", 1)[1]: m
+        for m in terraform["aws_lambda_event_source_mapping"].values()
+    }
+    assert set(mappings) == {
+        stage_env("prod")["CALL_REQUESTS_QUEUE"],
+        "fuse-bridge-prod-deliveries",
+    }
+    requests = mappings[stage_env("prod")["CALL_REQUESTS_QUEUE"]]
+    assert requests["scaling_config"] == {"maximum_concurrency": 2}
 
 
 def test_configure_writes_what_the_bridge_reads(aws: Aws) -> None:
@@ -269,5 +288,6 @@ def test_the_finished_zip_is_pure_python_with_the_cold_starts_bytecode(
     assert "chalicelib/store/__pycache__/call_store.cpython-311.pyc" in names
     assert "requests/__pycache__/sessions.cpython-311.pyc" in names
     assert "charset_normalizer/md.py" in names  # the pure-Python fallback stays
+    assert not [n for n in names if "swagger_ui" in n]  # Powertools' unused Swagger UI
     assert "chalicelib/openapi.json" in names  # GET /openapi.json serves it
     assert zip_path.stat().st_size < 3_000_000

@@ -18,6 +18,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "e2e-token"
+ADMIN = "local-admin-token"  # local/demo.py's
 PHONE = "+16175551234"
 # A user's own integration, tried offline through LOCAL_PARAMETERS.
 OWN_INTEGRATION = {
@@ -36,7 +37,12 @@ def free_port() -> int:
 
 @pytest.fixture
 def local_stack(tmp_path: Path) -> Iterator[dict[str, str]]:
-    ports = {"MOTO_PORT": free_port(), "FUSE_SIM_PORT": free_port(), "BRIDGE_PORT": free_port()}
+    ports = {
+        "MOTO_PORT": free_port(),
+        "FUSE_SIM_PORT": free_port(),
+        "BRIDGE_PORT": free_port(),
+        "DEMO_RECEIVER_PORT": free_port(),
+    }
     own = tmp_path / "my-parameters.json"
     own.write_text(json.dumps(OWN_INTEGRATION))
     env = {
@@ -198,3 +204,12 @@ def test_native_webhooks_through_the_local_stack(local_stack: dict[str, str]) ->
     )
     assert mine.status_code == 202, mine.text
     assert mine.json()["reference"] == "L-1"
+    # The demo integration's result comes back to the demo receiver, signed, once.
+    auth = {"Authorization": f"Bearer {ADMIN}"}
+    deadline = time.monotonic() + 30
+    delivery: dict = {}
+    while delivery.get("status") != "delivered" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        call = requests.get(f"{local_stack['bridge']}/calls/{first['id']}", headers=auth, timeout=5)
+        delivery = call.json().get("delivery") or {}
+    assert delivery.get("status") == "delivered", delivery

@@ -281,6 +281,27 @@ class CallStore:
         )
         return [record_from_item(i) for i in items]
 
+    # --- result deliveries -------------------------------------------------------------------
+    def record_delivery(self, call_id: str, view: dict[str, Any]) -> None:
+        """The delivery's state on the call, as GET /calls/{id} shows it."""
+        self._update_existing(call_id, {"delivery": compact_json(view)})
+
+    def mark_delivery_failed(self, integration: str, call_id: str, now: int) -> None:
+        """One item per failed delivery, under its integration, for the admin's redrive."""
+        item = {**_failed_delivery_key(integration, call_id), "failed_at": {"N": str(now)}}
+        self._table.request("put_item", Item=item)
+
+    def failed_deliveries(self, integration: str) -> list[str]:
+        items = self._table.query_all(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": _failed_delivery_key(integration, "")["pk"]},
+            ConsistentRead=True,
+        )
+        return [item["sk"]["S"] for item in items]
+
+    def forget_failed_delivery(self, integration: str, call_id: str) -> None:
+        self._table.request("delete_item", Key=_failed_delivery_key(integration, call_id))
+
     # --- native webhooks without a key ------------------------------------------------------
     def dedup_window_start(self, digest: str, now: int, window: int) -> int:
         """When a body with this digest was first seen, if within `window`; else now, which
@@ -356,6 +377,10 @@ class CallStore:
             ExpressionAttributeValues={":pk": {"S": owner_id}, ":prefix": {"S": prefix}},
             ConsistentRead=True,
         )
+
+
+def _failed_delivery_key(integration: str, call_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"failed-deliveries#{integration}"}, "sk": {"S": call_id}}
 
 
 def _dedup_key(digest: str) -> dict[str, Any]:

@@ -93,6 +93,7 @@ def record_from_item(item: dict[str, Any]) -> CallRecord:
         list_index=number("batch_index") if "batch_index" in item else None,
         check_after=number("check_after") if "check_after" in item else None,
         integration=text("integration") or "default",  # records from before integrations
+        delivery=json.loads(text("delivery") or "null"),
     )
 
 
