@@ -59,7 +59,7 @@ deploy: package
 	@command -v aws >/dev/null || { echo "make deploy needs the AWS CLI (aws) on the PATH"; exit 1; }
 	@test -n "$(DEPLOY_BUCKET)" || { echo "set DEPLOY_BUCKET to an S3 bucket for the code"; exit 1; }
 	aws cloudformation package --region $(REGION) --template-file build/$(STAGE)/sam.json \
-		--s3-bucket $(DEPLOY_BUCKET) --output-template-file build/$(STAGE)/packaged.json
+		--s3-bucket $(DEPLOY_BUCKET) --use-json --output-template-file build/$(STAGE)/packaged.json
 	aws cloudformation deploy --region $(REGION) --template-file build/$(STAGE)/packaged.json \
 		--stack-name fuse-bridge-$(STAGE) --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
 		--parameter-overrides Stage=$(STAGE) AlarmEmail=$(ALARM_EMAIL)

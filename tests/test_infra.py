@@ -163,7 +163,8 @@ def test_resources_follow_the_stage_naming_convention(
     assert queue["VisibilityTimeout"] >= 6 * CONFIG["lambda_timeout"]
     assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
     source = resources["CallRequests"]["Properties"]["Events"]["CallRequestsSqsEventSource"]
-    assert source["Properties"]["Queue"]["Fn::Sub"].endswith(f":{env['CALL_REQUESTS_QUEUE']}")
+    # By reference, not by name: CloudFormation then creates the queue first.
+    assert source["Properties"]["Queue"] == {"Fn::Sub": "${CallRequestsQueue.Arn}"}
     assert source["Properties"]["ScalingConfig"]["MaximumConcurrency"] == 2
     api_name = resources["RestAPI"]["Properties"]["Name"]["Fn::Sub"]
     assert api_name == "fuse-bridge-${Stage}"  # dev's and prod's 5xx are not counted together
@@ -203,7 +204,7 @@ def test_the_queue_consumer_reports_batch_item_failures(
     delivering = template(packaged, stage)["Resources"]["DeliverResults"]["Properties"]
     [deliveries] = delivering["Events"].values()
     assert deliveries["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert deliveries["Properties"]["Queue"]["Fn::Sub"].endswith(f"-{stage}-deliveries")
+    assert deliveries["Properties"]["Queue"] == {"Fn::Sub": "${DeliveriesQueue.Arn}"}
     assert source["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 2}  # merged, kept
 
 
@@ -291,3 +292,48 @@ def test_the_finished_zip_is_pure_python_with_the_cold_starts_bytecode(
     assert not [n for n in names if "swagger_ui" in n]  # Powertools' unused Swagger UI
     assert "chalicelib/openapi.json" in names  # GET /openapi.json serves it
     assert zip_path.stat().st_size < 3_000_000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_alarms_can_publish_to_their_encrypted_topic(packaged: dict[str, Path], stage: str) -> None:
+    """CloudWatch alarms cannot use the AWS-managed alias/aws/sns key: the topic's key is the
+    stack's own, and its policy lets CloudWatch decrypt and make data keys with it."""
+    resources = template(packaged, stage)["Resources"]
+    topic = resources["AlarmTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
+    key = resources["AlarmTopicKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    granted = [
+        s
+        for s in key["KeyPolicy"]["Statement"]
+        if s["Effect"] == "Allow" and s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert granted
+    assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(granted[0]["Action"])
+    alarms = [r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert alarms
+    assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms)
+
+
+@pytest.mark.skipif(
+    sys.version_info[:2] != (3, 11), reason="bytecode is made only by the Lambda's Python"
+)
+@pytest.mark.slow
+def test_two_builds_make_the_same_zip_byte_for_byte(
+    packaged: dict[str, Path], tmp_path: Path
+) -> None:
+    """Otherwise every deploy replaces every function: a new build of the same source must give
+    the same bytes (times, order, and the bytecode's source paths)."""
+    chalice_package("dev", tmp_path / "again", "--merge-template", "infra/resources.json")
+    first, second = tmp_path / "first.zip", tmp_path / "again" / "deployment.zip"
+    first.write_bytes((packaged["dev"] / "deployment.zip").read_bytes())
+    add_bytecode(first)
+    add_bytecode(second)
+    assert first.read_bytes() == second.read_bytes()
+    with zipfile.ZipFile(first) as archive:
+        names = archive.namelist()
+        assert names == sorted(names)
+        assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        code = archive.read("chalicelib/__pycache__/placing.cpython-311.pyc")
+    assert b"/var/task/chalicelib/placing.py" in code
