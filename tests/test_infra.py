@@ -19,6 +19,7 @@ import pytest
 
 from chalicelib.secrets import parse_secrets
 from chalicelib.settings import load_settings
+from infra import permissions
 from infra.configure import collect
 from infra.parameters import PARAMETERS, Parameter, put_parameters
 from infra.precompile import add_bytecode
@@ -337,3 +338,29 @@ def test_two_builds_make_the_same_zip_byte_for_byte(
         assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
         code = archive.read("chalicelib/__pycache__/placing.cpython-311.pyc")
     assert b"/var/task/chalicelib/placing.py" in code
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_each_role_holds_exactly_its_functions_row(packaged: dict[str, Path], stage: str) -> None:
+    """Each function its own role, holding what infra/permissions.py declares for it (which
+    tests/test_permissions.py checks against what the function really calls), nothing more;
+    and no logs:CreateLogGroup, since the template creates every group."""
+    resources = template(packaged, stage)["Resources"]
+    roles = set()
+    for name in FUNCTIONS:
+        properties = resources[name]["Properties"]
+        handler = properties["Handler"].removeprefix("app.")
+        function = "api_handler" if handler == "app" else handler
+        role = properties["Role"]["Fn::GetAtt"][0]
+        roles.add(role)
+        statements = [
+            s
+            for policy in resources[role]["Properties"]["Policies"]
+            for s in policy["PolicyDocument"]["Statement"]
+        ]
+        actions = {a for s in statements for a in s["Action"]}
+        assert "logs:CreateLogGroup" not in actions
+        granted = {a for a in actions if not a.startswith(("logs:", "kms:", "xray:"))}
+        assert granted == set().union(*permissions.FUNCTIONS[function].values()), name
+    assert len(roles) == len(FUNCTIONS)  # none shared
