@@ -78,7 +78,7 @@ def store_delivery(
     """Stores one callback about a call; a new one is counted, and a new outcome published."""
     stored = deps.store.store_result(delivery, outcome, now, deps.settings.expires_at(now))
     if stored == StoreOutcome.STORED:
-        count("CallbacksStored")
+        count("CallbacksStored", outcome=outcome_label(outcome))
         if outcome is not None:
             publish_outcome(deps, delivery.call_id, outcome, now)
     return stored
@@ -195,6 +195,17 @@ def contact_phone(parsed: dict[str, Any] | None, region: str) -> str | None:
         except InvalidPhone:
             continue
     return None
+
+
+COUNTED_OUTCOMES = frozenset({"completed", "failed", "canceled", "busy", "no_answer", "rejected"})
+
+
+def outcome_label(outcome: dict[str, Any] | None) -> str:
+    """A metric dimension of few values: Fuse's own words beyond these are `other`."""
+    if outcome is None:
+        return "none"  # unreadable, or not an outcome yet
+    status = str(outcome.get("status", ""))
+    return status if status in COUNTED_OUTCOMES else "other"
 
 
 def publish_outcome(

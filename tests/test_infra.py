@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -364,3 +365,29 @@ def test_each_role_holds_exactly_its_functions_row(packaged: dict[str, Path], st
         granted = {a for a in actions if not a.startswith(("logs:", "kms:", "xray:"))}
         assert granted == set().union(*permissions.FUNCTIONS[function].values()), name
     assert len(roles) == len(FUNCTIONS)  # none shared
+
+
+@pytest.mark.slow
+def test_a_dashboard_shows_what_on_call_looks_at(packaged: dict[str, Path]) -> None:
+    sam = template(packaged, "prod")
+    body_template = sam["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    # What CloudFormation substitutes: the stage's resources, by their logical names.
+    body = json.loads(re.sub(r"\$\{([A-Za-z0-9:.]+)\}", r"\1", body_template))
+    shown = json.dumps(body)
+    for metric in (
+        "CallsQueued",
+        "CallsRejected",
+        "CallbacksStored",
+        "FuseErrors",
+        "Deliveries",
+        "ResultsSettledByReconciler",
+        "ApproximateNumberOfMessagesVisible",
+        "Errors",
+        "Duration",
+    ):
+        assert metric in shown, metric
+    for function in FUNCTIONS:
+        assert f'"{function}"' in shown, function
+    for queue in ("CallRequestsDeadLetterQueue", "DeliveriesDeadLetterQueue"):
+        assert f"{queue}.QueueName" in shown
+    assert "${Dashboard}" in sam["Outputs"]["DashboardUrl"]["Value"]["Fn::Sub"]
