@@ -8,7 +8,7 @@ CHECKOV_STAMP := $(CHECKOV)/.installed
 STAGE ?= dev
 REGION ?= $(or $(AWS_REGION),$(AWS_DEFAULT_REGION),us-east-1)
 
-.PHONY: setup local test quick lint format bench clean package deploy configure
+.PHONY: setup local test quick lint format bench clean package deploy configure rehearse
 
 # Reinstalls only when a requirements file changed since the last install.
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
@@ -30,6 +30,11 @@ local: setup
 
 test: setup $(CHECKOV_STAMP) lint
 	$(BIN)/python -m pytest
+
+# A rehearsal deploy alone: the packaged template, expanded by AWS's SAM translator, deployed by
+# the AWS CLI to a moto server, and each deployed handler run from its own environment.
+rehearse: setup
+	$(BIN)/python -m pytest -m rehearse
 
 # The fast loop: lint, and every test not marked slow (no packaging, no local stack).
 quick: setup lint
@@ -54,16 +59,18 @@ package: setup
 	$(BIN)/python -m infra.precompile build/$(STAGE)/deployment.zip
 	@echo "packaged stage $(STAGE) in build/$(STAGE)/ (sam.json, deployment.zip)"
 
-# Needs the AWS CLI, credentials, and an S3 bucket for the code (DEPLOY_BUCKET).
+# Needs AWS credentials and an S3 bucket (DEPLOY_BUCKET) for the code and the template, which is
+# over the 51,200 bytes CloudFormation takes inline. The AWS CLI is .venv's (requirements-dev).
+AWS_CLI := $(BIN)/aws
 deploy: package
-	@command -v aws >/dev/null || { echo "make deploy needs the AWS CLI (aws) on the PATH"; exit 1; }
 	@test -n "$(DEPLOY_BUCKET)" || { echo "set DEPLOY_BUCKET to an S3 bucket for the code"; exit 1; }
-	aws cloudformation package --region $(REGION) --template-file build/$(STAGE)/sam.json \
+	$(AWS_CLI) cloudformation package --region $(REGION) --template-file build/$(STAGE)/sam.json \
 		--s3-bucket $(DEPLOY_BUCKET) --use-json --output-template-file build/$(STAGE)/packaged.json
-	aws cloudformation deploy --region $(REGION) --template-file build/$(STAGE)/packaged.json \
+	$(AWS_CLI) cloudformation deploy --region $(REGION) --template-file build/$(STAGE)/packaged.json \
+		--s3-bucket $(DEPLOY_BUCKET) \
 		--stack-name fuse-bridge-$(STAGE) --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
 		--parameter-overrides Stage=$(STAGE) AlarmEmail=$(ALARM_EMAIL)
-	aws cloudformation describe-stacks --region $(REGION) --stack-name fuse-bridge-$(STAGE) \
+	$(AWS_CLI) cloudformation describe-stacks --region $(REGION) --stack-name fuse-bridge-$(STAGE) \
 		--query "Stacks[0].Outputs" --output table
 
 # Writes the stage's SSM parameters, asking for each value (secrets without echo).

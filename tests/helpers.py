@@ -5,9 +5,13 @@ conftest.py; test modules import from here, never from one another."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -174,6 +178,18 @@ def later(deps: Dependencies, seconds: float) -> None:
 
 def list_requests(fuse: FuseSimulator) -> list[Any]:
     return [r for r in fuse.received if r.path.endswith("/bulk_queue")]
+
+
+def chalice_package(stage: str, out: Path, *extra: str) -> None:
+    """`chalice package` of a stage into `out` (its dependencies cached after the first)."""
+    subprocess.run(
+        [Path(sys.executable).parent / "chalice", "package", "--stage", stage, *extra, str(out)],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
 
 
 def broken_client(service: str) -> Any:

@@ -7,7 +7,6 @@ under .chalice/deployments), so these are the suite's slowest tests; CI runs the
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from infra import permissions
 from infra.configure import collect
 from infra.parameters import PARAMETERS, Parameter, put_parameters
 from infra.precompile import add_bytecode
-from tests.helpers import Aws
+from tests.helpers import Aws, chalice_package
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -32,17 +31,6 @@ CHECKOV = ROOT / ".venv" / "checkov" / "bin" / "checkov"
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 FUNCTIONS = {"APIHandler", "CallRequests", "CallRequested", "ReconcileCalls", "DeliverResults"}
-
-
-def chalice_package(stage: str, out: Path, *extra: str) -> None:
-    subprocess.run(
-        [BIN / "chalice", "package", "--stage", stage, *extra, str(out)],
-        cwd=ROOT,
-        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")
