@@ -1,6 +1,10 @@
-"""The floor a cold start is compared with: boto3 and requests, the same clients, one bare POST.
+"""The floor a cold start is compared with: a minimal hand-written Lambda doing the same AWS and
+Fuse work as a first POST /calls, with boto3 and requests: get_parameters_by_path, one
+conditional put_item, one multipart POST to Fuse, one update_item.
 
-Deliberately imports nothing of the bridge's, so the ratio shows everything the bridge adds.
+AWS is answered by botocore's Stubber here exactly as on the bridge's side (bench/harness.py),
+so neither pays for a network; it imports nothing of the bridge's, so the ratio shows everything
+the bridge adds.
 """
 
 from __future__ import annotations
@@ -11,14 +15,32 @@ import sys
 import boto3
 import requests
 from botocore.config import Config
+from botocore.stub import Stubber
 
 config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
-boto3.client("ssm", config=config, region_name="us-east-1")
-boto3.client("dynamodb", config=config, region_name="us-east-1")
+ssm = boto3.client("ssm", config=config, region_name="us-east-1")
+dynamodb = boto3.client("dynamodb", config=config, region_name="us-east-1")
+ssm_stub, dynamodb_stub = Stubber(ssm), Stubber(dynamodb)
+ssm_stub.add_response("get_parameters_by_path", {"Parameters": []})
+dynamodb_stub.add_response("put_item", {})
+dynamodb_stub.add_response("update_item", {})
+ssm_stub.activate()
+dynamodb_stub.activate()
+
+parameters = ssm.get_parameters_by_path(Path="/fuse-bridge/bench", WithDecryption=True)
+item = {"pk": {"S": "call-1"}, "sk": {"S": "call"}, "status": {"S": "pending"}}
+dynamodb.put_item(TableName="calls", Item=item, ConditionExpression="attribute_not_exists(pk)")
 answer = requests.post(
     os.environ["BENCH_FUSE_URL"] + "/apps/101/201/queue",
     files={"phone_number": (None, "tel:+16175551234;ani=6175550100")},
     auth=("demo@example.com", "local-developer-key"),  # local/demo.py's, written out: no imports
     timeout=10,
+)
+dynamodb.update_item(
+    TableName="calls",
+    Key={"pk": {"S": "call-1"}, "sk": {"S": "call"}},
+    UpdateExpression="SET #s = :s",
+    ExpressionAttributeNames={"#s": "status"},
+    ExpressionAttributeValues={":s": {"S": "queued"}},
 )
 sys.exit(0 if answer.status_code == 200 else f"unexpected answer: {answer.status_code}")

@@ -182,7 +182,7 @@ def cold_start(fuse: FuseSimulator, code: Path | None = None) -> None:
     report(
         f"3{'b' if code else 'a'}. Cold start from {where}: bridge {b * 1000:.0f} ms / floor "
         f"{f * 1000:.0f} ms = {b / f:.2f} (median of {COLD_RUNS} fresh processes each; "
-        "target <= 1.3)"
+        "target <= 1.0)"
     )
 
 

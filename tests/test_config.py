@@ -25,21 +25,26 @@ def test_every_stage_loads_and_its_in_flight_lock_outlives_the_lambda() -> None:
         assert timeout > settings.fuse_timeout_seconds, stage
 
 
-def test_policies_are_written_by_hand_and_name_only_the_stage_resources() -> None:
+def test_policies_are_ours_and_name_only_the_stage_resources() -> None:
     assert CONFIG["autogen_policy"] is False
     for stage in ("dev", "prod"):
-        assert CONFIG["stages"][stage]["iam_policy_file"] == f"policy-{stage}.json"
-        policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
-        for statement in policy["Statement"]:
-            actions = statement["Action"]
-            assert "*" not in json.dumps(actions), statement["Sid"]
-            resources = statement["Resource"]
-            for resource in [resources] if isinstance(resources, str) else resources:
-                if resource == "*":  # X-Ray's actions take no resource: AWS requires "*" there
-                    assert set(actions) <= XRAY_ACTIONS, statement["Sid"]
-                if ":ssm:" in resource:
-                    assert f"parameter/fuse-bridge/{stage}" in resource
-                if ":dynamodb:" in resource:
-                    assert f"table/fuse-bridge-{stage}-calls" in resource
-                if ":events:" in resource:
-                    assert resource.endswith(f"event-bus/fuse-bridge-{stage}-results")
+        for function, settings in CONFIG["stages"][stage]["lambda_functions"].items():
+            assert settings["iam_policy_file"] == f"policy-{stage}-{function}.json"
+            policy = json.loads((ROOT / ".chalice" / settings["iam_policy_file"]).read_text())
+            check_only_stage_resources(policy, stage)
+
+
+def check_only_stage_resources(policy: dict, stage: str) -> None:
+    for statement in policy["Statement"]:
+        actions = statement["Action"]
+        assert "*" not in json.dumps(actions), statement["Sid"]
+        resources = statement["Resource"]
+        for resource in [resources] if isinstance(resources, str) else resources:
+            if resource == "*":  # X-Ray's actions take no resource: AWS requires "*" there
+                assert set(actions) <= XRAY_ACTIONS, statement["Sid"]
+            if ":ssm:" in resource:
+                assert f"parameter/fuse-bridge/{stage}" in resource
+            if ":dynamodb:" in resource:
+                assert f"table/fuse-bridge-{stage}-calls" in resource
+            if ":events:" in resource:
+                assert resource.endswith(f"event-bus/fuse-bridge-{stage}-results")

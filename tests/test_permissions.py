@@ -16,7 +16,12 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.callback_tokens import callback_token
-from chalicelib.dependencies import Dependencies, build_dependencies, set_dependencies
+from chalicelib.dependencies import (
+    Dependencies,
+    aws_session,
+    build_dependencies,
+    set_dependencies,
+)
 from chalicelib.settings import load_settings
 from infra import permissions
 from infra.parameters import put_parameters
@@ -76,10 +81,10 @@ def calls() -> Iterator[list[str]]:
         else:
             seen.append(f"{service}:{model.name}")
 
-    session = boto3._get_default_session()
-    session.events.register("before-call.*.*", record)
+    session = aws_session()  # where the bridge's clients are made
+    session.register("before-call.*.*", record)
     yield seen
-    session.events.unregister("before-call.*.*", record)
+    session.unregister("before-call.*.*", record)
 
 
 @pytest.fixture
