@@ -10,6 +10,7 @@ from typing import Any
 from chalicelib.call_settings import CallSettings, check_call_settings
 from chalicelib.phones import DialPolicy
 from chalicelib.request_fields import (
+    CALL_FIELDS,
     Errors,
     Scalar,
     check_destination,
@@ -22,20 +23,7 @@ from chalicelib.request_fields import (
 )
 from chalicelib.secrets import Campaign
 
-FIELDS = (
-    "phone",
-    "caller_id",
-    "dtmf",
-    "variables",
-    "start_at",
-    "end_at",
-    "attempts",
-    "retry_delay",
-    "pci",
-    "campaign",
-    "reference",
-    "idempotency_key",
-)
+FIELDS = CALL_FIELDS
 
 
 @dataclass(frozen=True)

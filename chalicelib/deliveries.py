@@ -75,18 +75,26 @@ def delivery_message(record: CallRecord) -> dict[str, str]:
     }
 
 
-def queue_delivery(record: CallRecord, secrets: Secrets, deps: Dependencies, now: int) -> bool:
-    """Enqueues the delivery of the record's outcome, when its integration has a results_url.
-    On an SQS failure the call is left for the reconciler, which queues it again."""
+def enqueue(record: CallRecord, secrets: Secrets, deps: Dependencies) -> bool | None:
+    """Sends the delivery of the record's outcome to the queue: None when its integration has
+    no results_url (or deliveries are off), else whether SQS took it."""
     integration = secrets.integrations.get(record.integration)
     if integration is None or integration.results is None or not deps.deliveries.enabled:
-        return False
+        return None
     try:
         deps.deliveries.send(delivery_message(record))
     except DeliveryNotQueued:
-        deps.store.mark_publish_pending(record.id, now)
         return False
     return True
+
+
+def queue_delivery(record: CallRecord, secrets: Secrets, deps: Dependencies, now: int) -> bool:
+    """Enqueues the delivery of a newly stored outcome; when SQS does not take it, the call is
+    left for the reconciler, which queues it again."""
+    queued = enqueue(record, secrets, deps)
+    if queued is False:
+        deps.store.mark_publish_pending(record.id, now)
+    return bool(queued)
 
 
 def delivery_body(record: CallRecord, kind: str, target: ResultTarget, now: float) -> bytes:

@@ -20,6 +20,8 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from jmespath.parser import ParsedResult
 
+from chalicelib.request_fields import CALL_FIELDS
+
 DEFAULT = "default"
 NAME = re.compile(r"[a-z0-9-]{1,40}")
 PARAMETER = re.compile(
@@ -33,21 +35,7 @@ RESULTS_URL = re.compile(
 BEARER, QUERY, HUBSPOT_V3, STANDARD_WEBHOOKS = "bearer", "query", "hubspot-v3", "standard-webhooks"
 AUTH_SCHEMES = (BEARER, QUERY, HUBSPOT_V3, STANDARD_WEBHOOKS)
 SIGNED = (HUBSPOT_V3, STANDARD_WEBHOOKS)
-# What a mapping may produce: the POST /calls fields.
-MAPPABLE = (
-    "phone",
-    "caller_id",
-    "dtmf",
-    "variables",
-    "start_at",
-    "end_at",
-    "attempts",
-    "retry_delay",
-    "pci",
-    "campaign",
-    "reference",
-    "idempotency_key",
-)
+MAPPABLE = CALL_FIELDS  # what a mapping may produce: the POST /calls fields
 
 
 @dataclass(frozen=True)

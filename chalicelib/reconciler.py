@@ -12,8 +12,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from chalicelib.deliveries import delivery_message
-from chalicelib.delivery_queue import DeliveryNotQueued
+from chalicelib.deliveries import enqueue
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import BridgeError, FuseCallNotFound
 from chalicelib.logs import logger
@@ -134,12 +133,4 @@ def resend_event(deps: Dependencies, record: CallRecord, report: ReconcileReport
 
 def queue_again(deps: Dependencies, record: CallRecord) -> bool:
     """False only when a delivery is due and could not be queued."""
-    secrets = deps.secrets.get()
-    integration = secrets.integrations.get(record.integration)
-    if integration is None or integration.results is None or not deps.deliveries.enabled:
-        return True
-    try:
-        deps.deliveries.send(delivery_message(record))
-    except DeliveryNotQueued:
-        return False
-    return True
+    return enqueue(record, deps.secrets.get(), deps) is not False

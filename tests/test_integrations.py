@@ -4,8 +4,6 @@ POST /hooks/{name}, signed its own way, with no code of its own."""
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import time
 from datetime import UTC, datetime
@@ -20,7 +18,7 @@ from chalicelib.dependencies import Dependencies
 from chalicelib.hook_auth import HookRequest, hubspot_v3, standard_webhooks
 from chalicelib.integrations import parse_integrations
 from infra.parameters import put_parameters
-from local.demo import HUBSPOT_SECRET, WEBHOOKS_SECRET
+from local.demo import WEBHOOKS_SECRET, hubspot_headers
 from local.fuse_sim import FuseSimulator
 from tests.helpers import (
     ADMIN_TOKEN,
@@ -145,17 +143,6 @@ def test_a_misconfigured_integration_is_logged_and_the_others_work(
 
 
 # --- native webhooks -------------------------------------------------------------------------
-def hubspot_headers(body: bytes, url: str, secret: str = HUBSPOT_SECRET, at: float = 0) -> dict:
-    timestamp = str(int((at or time.time()) * 1000))
-    signed = b"POST" + url.encode() + body + timestamp.encode()
-    digest = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
-    return {
-        "Content-Type": "application/json",
-        "X-HubSpot-Signature-v3": base64.b64encode(digest).decode(),
-        "X-HubSpot-Request-Timestamp": timestamp,
-    }
-
-
 def test_hubspots_published_v3_example_verifies() -> None:
     """HubSpot's own example (hubspot-api-python, tests/spec/utils/test_signature.py)."""
     request = HookRequest(
@@ -198,25 +185,31 @@ def test_a_hubspot_workflow_webhook_places_one_call_and_its_retries_none(
 ) -> None:
     body = json.dumps(HUBSPOT_BODY).encode()
     url = f"{PUBLIC_BASE_URL}/hooks/hubspot-demo"
-    first = client.http.post("/hooks/hubspot-demo", headers=hubspot_headers(body, url), body=body)
+    first = client.http.post(
+        "/hooks/hubspot-demo", headers=hubspot_headers(url, body, time.time()), body=body
+    )
     assert first.status_code == 202, first.body
     call = json.loads(first.body)
     assert call["reference"] == "hs-1501"
-    retried = client.http.post("/hooks/hubspot-demo", headers=hubspot_headers(body, url), body=body)
+    retried = client.http.post(
+        "/hooks/hubspot-demo", headers=hubspot_headers(url, body, time.time()), body=body
+    )
     assert json.loads(retried.body)["id"] == call["id"]  # HubSpot cannot send a key: the body is
     assert len(fuse.queue_requests()) == 1
     read = json.loads(get(client, f"/calls/{call['id']}", ADMIN_TOKEN).body)
     assert read["request"]["variables"] == {"first_name": "Ada"}
-    forged = hubspot_headers(body, url, secret="not-the-client-secret")
+    forged = hubspot_headers(url, body, time.time(), secret="not-the-client-secret")
     assert client.http.post("/hooks/hubspot-demo", headers=forged, body=body).status_code == 401
-    stale = hubspot_headers(body, url, at=time.time() - 400)
+    stale = hubspot_headers(url, body, time.time() - 400)
     assert client.http.post("/hooks/hubspot-demo", headers=stale, body=body).status_code == 401
 
 
 def test_a_mapped_field_that_fails_names_the_expression(client: Client) -> None:
     body = json.dumps({"objectId": 7, "properties": {"firstname": "Ada"}}).encode()
     url = f"{PUBLIC_BASE_URL}/hooks/hubspot-demo"
-    answer = client.http.post("/hooks/hubspot-demo", headers=hubspot_headers(body, url), body=body)
+    answer = client.http.post(
+        "/hooks/hubspot-demo", headers=hubspot_headers(url, body, time.time()), body=body
+    )
     assert answer.status_code == 422
     fields = [d["field"] for d in error_of(answer)["details"]]
     assert "phone (from properties.phone)" in fields
@@ -227,9 +220,11 @@ def test_the_same_body_after_the_dedup_window_is_a_new_call(
 ) -> None:
     body = json.dumps({**HUBSPOT_BODY, "objectId": 1502}).encode()
     url = f"{PUBLIC_BASE_URL}/hooks/hubspot-demo"
-    first = client.http.post("/hooks/hubspot-demo", headers=hubspot_headers(body, url), body=body)
+    first = client.http.post(
+        "/hooks/hubspot-demo", headers=hubspot_headers(url, body, time.time()), body=body
+    )
     later(deps, deps.settings.dedup_window_seconds + 1)
-    headers = hubspot_headers(body, url, at=deps.clock())
+    headers = hubspot_headers(url, body, deps.clock())
     second = client.http.post("/hooks/hubspot-demo", headers=headers, body=body)
     assert second.status_code == 202, second.body
     assert json.loads(second.body)["id"] != json.loads(first.body)["id"]
