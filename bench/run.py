@@ -213,7 +213,7 @@ def warm_overhead(fuse: FuseSimulator) -> None:
     b, f = statistics.median(bridge), statistics.median(floor)
     report(
         f"4. Warm POST /calls: bridge {b * 1000:.2f} ms / bare POST {f * 1000:.2f} ms = "
-        f"{b / f:.2f} (median of {WARM_RUNS}; AWS stubbed; target <= 2)"
+        f"{b / f:.2f} (median of {WARM_RUNS}; AWS stubbed; target <= 1.3)"
     )
     h = statistics.median(native_webhooks(fuse))
     report(
@@ -325,7 +325,7 @@ def bulk_lists(fuse: FuseSimulator) -> None:
         timings.append(time.perf_counter() - started)
     report(
         f"7a. Validate 10,000 contacts and build their CSV: {statistics.median(timings):.3f} s "
-        "(median of 5; target < 1 s)"
+        "(median of 5; target < 0.3 s)"
     )
     with bridge_on_moto(fuse, FUSE_TIMEOUT_SECONDS="30"):  # Fuse reads 10,000 rows
         fuse.reset()
@@ -373,7 +373,8 @@ def package(out: Path) -> Path | None:
     ]
     report(
         f"5. Deployment zip (chalice package, stage dev, {architecture}): "
-        f"{zip_path.stat().st_size / 1e6:.2f} MB ({unpacked / 1e6:.1f} MB unpacked; target < 3 MB)"
+        f"{zip_path.stat().st_size / 1e6:.2f} MB ({unpacked / 1e6:.1f} MB unpacked; "
+        "target < 1.5 MB)"
     )
     return out / "code"
 
