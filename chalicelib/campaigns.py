@@ -23,6 +23,6 @@ def cancel_pending(name: str, secrets: Secrets, deps: Dependencies) -> Reply:
         raise ConfigurationIncomplete(campaign.problem)
     deps.fuse.cancel_pending(secrets.fuse_credentials, campaign)
     now = math.floor(deps.clock())
-    deps.store.mark_cancel_requested(name, now)
+    deps.store.markers.mark_cancel_requested(name, now)
     logger.info("campaign cancel requested", extra={"campaign": name})
     return Reply(202, {"campaign": name, "status": CANCEL_REQUESTED, "requested_at": iso(now)})

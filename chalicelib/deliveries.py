@@ -175,7 +175,7 @@ def deliver(
         extra={"call_id": call_id, "outcome": view["status"], "receiver_status": result.status},
     )
     if status == FAILED:
-        deps.store.mark_delivery_failed(record.integration, call_id, int(now))
+        deps.store.markers.mark_delivery_failed(record.integration, call_id, int(now))
         if not last_attempt:
             return DeliveryOutcome(message_id, DONE, FAILED)  # refused: deleted, not retried
         deps.deliveries.retry_in(receipt_handle, 0)  # back at once: SQS moves it to the DLQ
@@ -203,13 +203,13 @@ def delivery_view(record: CallRecord, delivering: bool) -> dict[str, Any] | None
 def redrive(integration: str, deps: Dependencies) -> int:
     """Every failed delivery of the integration back on the queue; how many."""
     requeued = 0
-    for call_id in deps.store.failed_deliveries(integration):
+    for call_id in deps.store.markers.failed_deliveries(integration):
         record = deps.store.get(call_id)
         if record is not None:
             deps.deliveries.send(delivery_message(record))
             deps.store.record_delivery(call_id, {**(record.delivery or {}), "status": PENDING})
             requeued += 1
-        deps.store.forget_failed_delivery(integration, call_id)
+        deps.store.markers.forget_failed_delivery(integration, call_id)
     return requeued
 
 

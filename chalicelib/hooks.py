@@ -110,7 +110,7 @@ def sender_key(integration: Integration, request: HookRequest, deps: Dependencie
         return SEPARATOR.join(("webhook-id", message_id))
     digest = hashlib.sha256(integration.name.encode() + b"\x00" + request.body).hexdigest()
     now = int(deps.clock())
-    started = deps.store.dedup_window_start(digest, now, deps.settings.dedup_window_seconds)
+    started = deps.store.markers.dedup_window_start(digest, now, deps.settings.dedup_window_seconds)
     return SEPARATOR.join(("body", digest, str(started)))
 
 

@@ -73,7 +73,7 @@ class CancelMarkers:
         if record.status != QUEUED or not record.campaign:
             return None
         if record.campaign not in self._seen:
-            self._seen[record.campaign] = self._store.cancel_requested_at(record.campaign)
+            self._seen[record.campaign] = self._store.markers.cancel_requested_at(record.campaign)
         return self._seen[record.campaign]
 
 

@@ -33,6 +33,7 @@ from chalicelib.store.items import (
     reply_part_items,
     reply_to_json,
 )
+from chalicelib.store.markers import Markers
 from chalicelib.store.table import ConditionFailed, Table, update_request
 
 BY_REFERENCE, OPEN_CALLS, BY_BATCH = "by_reference", "open_calls", "by_batch"
@@ -60,6 +61,8 @@ class RecordExists(Exception):
 class CallStore:
     def __init__(self, table: str, dynamodb_client: Callable[[], Any]) -> None:
         self._table = Table(table, dynamodb_client)
+        # Items that are not a call's: campaign cancel times, failed deliveries, webhook windows.
+        self.markers = Markers(self._table)
 
     @property
     def client(self) -> Any:
@@ -286,61 +289,6 @@ class CallStore:
         """The delivery's state on the call, as GET /calls/{id} shows it."""
         self._update_existing(call_id, {"delivery": compact_json(view)})
 
-    def mark_delivery_failed(self, integration: str, call_id: str, now: int) -> None:
-        """One item per failed delivery, under its integration, for the admin's redrive."""
-        item = {**_failed_delivery_key(integration, call_id), "failed_at": {"N": str(now)}}
-        self._table.request("put_item", Item=item)
-
-    def failed_deliveries(self, integration: str) -> list[str]:
-        items = self._table.query_all(
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": _failed_delivery_key(integration, "")["pk"]},
-            ConsistentRead=True,
-        )
-        return [item["sk"]["S"] for item in items]
-
-    def forget_failed_delivery(self, integration: str, call_id: str) -> None:
-        self._table.request("delete_item", Key=_failed_delivery_key(integration, call_id))
-
-    # --- native webhooks without a key ------------------------------------------------------
-    def dedup_window_start(self, digest: str, now: int, window: int) -> int:
-        """When a body with this digest was first seen, if within `window`; else now, which
-        starts a new window (one item per digest, replaced once its window has passed)."""
-        item = {
-            **_dedup_key(digest),
-            "first_seen": {"N": str(now)},
-            "expires_at": {"N": str(now + window)},
-        }
-        for _ in range(2):  # an expired item deleted between the put and the read
-            try:
-                self._table.request(
-                    "put_item",
-                    Item=item,
-                    ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
-                    ExpressionAttributeValues={":now": {"N": str(now)}},
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
-            except ConditionFailed as lost:
-                seen = lost.item or self._table.request(
-                    "get_item", Key=_dedup_key(digest), ConsistentRead=True
-                ).get("Item")
-                if seen:
-                    return int(seen["first_seen"]["N"])
-            else:
-                return now
-        raise StoreUnavailable("the call store keeps changing under this write; retry later")
-
-    # --- campaigns ---------------------------------------------------------------------------
-    def mark_cancel_requested(self, campaign: str, now: int) -> None:
-        """One item per campaign: its calls queued before `now` read as cancel_requested until
-        their results arrive (one write, however many calls the campaign has)."""
-        item = {**_campaign_key(campaign), "requested_at": {"N": str(now)}}
-        self._table.request("put_item", Item=item)
-
-    def cancel_requested_at(self, campaign: str) -> int | None:
-        item = self._table.request("get_item", Key=_campaign_key(campaign)).get("Item")
-        return int(item["requested_at"]["N"]) if item else None
-
     # --- reading -----------------------------------------------------------------------------
     def get(self, record_id: str, kind: Kind = Kind.CALL) -> CallRecord | None:
         item = self._table.request("get_item", Key=key(record_id, kind), ConsistentRead=True)
@@ -377,15 +325,3 @@ class CallStore:
             ExpressionAttributeValues={":pk": {"S": owner_id}, ":prefix": {"S": prefix}},
             ConsistentRead=True,
         )
-
-
-def _failed_delivery_key(integration: str, call_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"failed-deliveries#{integration}"}, "sk": {"S": call_id}}
-
-
-def _dedup_key(digest: str) -> dict[str, Any]:
-    return {"pk": {"S": f"dedup#{digest}"}, "sk": {"S": "dedup"}}
-
-
-def _campaign_key(campaign: str) -> dict[str, Any]:
-    return {"pk": {"S": f"campaign#{campaign}"}, "sk": {"S": "cancel"}}
