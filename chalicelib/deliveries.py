@@ -24,6 +24,7 @@ from typing import Any
 
 from chalicelib.delivery_queue import DeliveryNotQueued
 from chalicelib.dependencies import Dependencies
+from chalicelib.errors import DeliveriesUnavailable
 from chalicelib.integrations import ResultTarget
 from chalicelib.logs import logger
 from chalicelib.metrics import count
@@ -206,7 +207,12 @@ def redrive(integration: str, deps: Dependencies) -> int:
     for call_id in deps.store.markers.failed_deliveries(integration):
         record = deps.store.get(call_id)
         if record is not None:
-            deps.deliveries.send(delivery_message(record))
+            try:
+                deps.deliveries.send(delivery_message(record))
+            except DeliveryNotQueued:
+                raise DeliveriesUnavailable(
+                    f"the delivery queue took {requeued} of them; redrive again later"
+                ) from None
             deps.store.record_delivery(call_id, {**(record.delivery or {}), "status": PENDING})
             requeued += 1
         deps.store.markers.forget_failed_delivery(integration, call_id)

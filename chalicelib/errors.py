@@ -184,6 +184,13 @@ class StoreUnavailable(BridgeError):
     status, code, retry_after = 503, "store_unavailable", RETRY_AFTER_SECONDS
 
 
+class DeliveriesUnavailable(BridgeError):
+    """The delivery queue (SQS) did not take a redriven delivery; it stays failed, for another
+    redrive."""
+
+    status, code, retry_after = 503, "deliveries_unavailable", RETRY_AFTER_SECONDS
+
+
 class FuseOutcomeUnknown(FuseError):
     """The request reached Fuse but no readable answer came back: the call may be queued.
 

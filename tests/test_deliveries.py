@@ -31,6 +31,7 @@ from tests.helpers import (
     PREFIX,
     Aws,
     bridge_environment,
+    broken_client,
     deliver,
     error_of,
     post_call,
@@ -248,3 +249,18 @@ def test_a_rejected_queue_message_is_delivered_as_call_rejected(
     [got] = receiver.received
     assert got.json["type"] == "call.rejected"
     assert got.json["data"]["error"]["code"] == "validation_failed"
+
+
+def test_a_redrive_the_queue_refuses_is_503_and_keeps_the_rest_failed(
+    client: Client, deps: Dependencies, receiver: DemoReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver.script((410, 0))
+    call_id = queued_and_completed(client)
+    run_deliveries()
+    assert delivery_of(client, call_id)["status"] == "failed"
+    monkeypatch.setattr(deps.deliveries, "_client", lambda: broken_client("sqs"))
+    monkeypatch.setattr(type(deps.deliveries), "url", "http://127.0.0.1:1/queue")
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    refused = client.http.post("/integrations/crm-r/deliveries/redrive", headers=admin)
+    assert (refused.status_code, error_of(refused)["code"]) == (503, "deliveries_unavailable")
+    assert deps.store.markers.failed_deliveries("crm-r") == [call_id]  # still there to redrive
