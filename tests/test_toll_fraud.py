@@ -6,11 +6,20 @@ from __future__ import annotations
 import phonenumbers
 import pytest
 from chalice.test import Client
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chalicelib.call_request import parse_call_request
 from chalicelib.errors import ConfigurationIncomplete, ValidationFailed
 from chalicelib.list_request import parse_list_request
-from chalicelib.phones import DialPolicy, InvalidPhone, number_type_in, read_phone, type_name
+from chalicelib.phones import (
+    DialPolicy,
+    InvalidPhone,
+    number_type_in,
+    read_phone,
+    region_and_type,
+    type_name,
+)
 from chalicelib.secrets import Campaign
 from chalicelib.settings import load_settings
 from infra.parameters import put_parameters
@@ -126,6 +135,7 @@ def test_the_number_type_shortcut_agrees_with_libphonenumber(text: str) -> None:
     number = phonenumbers.parse(text, "US")
     region = phonenumbers.region_code_for_number(number)
     assert number_type_in(number, region) == phonenumbers.number_type(number)
+    assert region_and_type(number) == (region, phonenumbers.number_type(number))
     try:
         phone = read_phone(text, "US")
     except InvalidPhone:
@@ -133,3 +143,18 @@ def test_the_number_type_shortcut_agrees_with_libphonenumber(text: str) -> None:
     else:
         assert phonenumbers.is_valid_number(number)
         assert phone.kind == type_name(phonenumbers.number_type(number))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    country=st.sampled_from([1, 7, 44, 61, 262, 290, 590, 599, 800, 881, 33, 49, 91]),
+    national=st.integers(min_value=0, max_value=99_999_999_999),
+)
+def test_region_and_type_agree_with_libphonenumber_for_any_number(
+    country: int, national: int
+) -> None:
+    """Shared calling codes included (+1, +7, +44, +61, +262, +290, +590, +599), and numbers
+    valid or not."""
+    number = phonenumbers.PhoneNumber(country_code=country, national_number=national)
+    expected = (phonenumbers.region_code_for_number(number), phonenumbers.number_type(number))
+    assert region_and_type(number) == expected
