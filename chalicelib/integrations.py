@@ -113,14 +113,19 @@ def parse_integrations(
     for name, value in values.items():
         if match := PARAMETER.fullmatch(name):
             fields.setdefault(match.group(1), {})[match.group(2)] = value.strip()
+    integrations = {name: integration(name, parts, prefix) for name, parts in fields.items()}
     own_default = fields.get(DEFAULT, {})
     if not own_default.keys() & {"token", "signing_secret"}:  # only settings: api_tokens' own
-        own_default.setdefault("token", ",".join(api_tokens))
-        fields[DEFAULT] = own_default
-    return {name: integration(name, parts, prefix) for name, parts in fields.items()}
+        parts = {**own_default, "token": ",".join(api_tokens)}
+        integrations[DEFAULT] = integration(DEFAULT, parts, prefix, f"{prefix}/api_tokens")
+    return integrations
 
 
-def integration(name: str, parts: Mapping[str, str], prefix: str) -> Integration:
+def integration(
+    name: str, parts: Mapping[str, str], prefix: str, token_parameter: str | None = None
+) -> Integration:
+    """One integration from its parameters; `token_parameter` names where its tokens come
+    from when not `integrations/{name}/token` (the default's: `api_tokens`)."""
     where = f"{prefix}/integrations/{name}"
     auth = parts.get("auth") or BEARER
     campaigns = frozenset(comma_list(parts["campaigns"])) if parts.get("campaigns") else None
@@ -140,7 +145,8 @@ def integration(name: str, parts: Mapping[str, str], prefix: str) -> Integration
     elif auth == STANDARD_WEBHOOKS and not all(map(is_base64_secret, base.signing_secrets)):
         problem = f"SSM parameter {where}/signing_secret must be whsec_ and base64"
     elif auth not in SIGNED and not base.tokens:
-        problem = f"SSM parameter {where}/token is missing or empty (auth {auth})"
+        token_parameter = token_parameter or f"{where}/token"
+        problem = f"SSM parameter {token_parameter} is missing or empty (auth {auth})"
     if problem is None and parts.get("mapping"):
         mapping, problem = parse_mapping(parts["mapping"], f"{where}/mapping")
     results, results_problem = result_target(parts, where)

@@ -65,7 +65,6 @@ class Secrets:
     fuse_email: str
     developer_key: str
     callback_secret: str
-    api_tokens: tuple[str, ...]
     campaigns: Mapping[str, Campaign] = field(default_factory=dict)
     admin_tokens: tuple[str, ...] = ()  # may use every caller route, and cancel campaigns
     # What is missing (parameter name -> message): only what needs it fails, and only once the
@@ -130,28 +129,20 @@ def parse_secrets(values: Mapping[str, str], prefix: str) -> Secrets:
                 c.strip() for c in parts.get("caller_ids", "").split(",") if c.strip()
             ),
         )
+    # api_tokens is the integration `default`'s (when none is configured): a missing one is
+    # that integration's problem, logged with the others.
     integrations = parse_integrations(values, prefix, comma_list(values.get("api_tokens", "")))
-    # api_tokens is needed only while it is what `default` is made of.
-    tokens = comma_list(required("api_tokens")) if not has_own_default(values) else ()
     admin_tokens = comma_list(values.get("admin_tokens", ""))
     return Secrets(
         fuse_email=required("fuse/email"),
         developer_key=required("fuse/developer_key"),
         callback_secret=required("callback_secret"),
         id_secret=required("id_secret"),
-        api_tokens=tokens,
         campaigns=campaigns,
         admin_tokens=admin_tokens,
         missing=missing,
         integrations=integrations,
     )
-
-
-def has_own_default(values: Mapping[str, str]) -> bool:
-    """`integrations/default/token` (or a signing secret) replaces api_tokens; its other
-    parameters (campaigns, results_url...) only add to them."""
-    own = ("integrations/default/token", "integrations/default/signing_secret")
-    return any(values.get(name, "").strip() for name in own)
 
 
 def log_problems(secrets: Secrets) -> None:

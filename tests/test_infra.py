@@ -259,7 +259,7 @@ def test_configure_writes_what_the_bridge_reads(aws: Aws) -> None:
         "/fuse-bridge/prod",
     )
     assert secrets.campaigns["default"].deployment_id == "201"
-    assert secrets.api_tokens == (generated["api_tokens"],)
+    assert secrets.integrations["default"].tokens == (generated["api_tokens"],)
 
 
 @pytest.mark.skipif(

@@ -119,7 +119,7 @@ def test_secrets_never_print_their_values() -> None:
     shown = repr(secrets) + str(secrets)
     for name in ("fuse/developer_key", "callback_secret", "api_tokens"):
         assert PARAMETERS[name].split(",")[0] not in shown
-    assert secrets.api_tokens == (API_TOKEN, OTHER_TOKEN)
+    assert secrets.integrations["default"].tokens == (API_TOKEN, OTHER_TOKEN)
 
 
 def test_an_ssm_outage_after_the_ttl_keeps_the_cached_values_for_an_hour(
