@@ -176,7 +176,8 @@ def read_call(call_id: str) -> dict[str, Any]:
 @app.route("/calls", methods=["GET"])
 def read_calls() -> dict[str, Any]:
     deps, secrets, base_url, caller = for_caller()
-    return list_calls(deps.store, single_query(), base_url, secrets.callback_secret, caller)
+    query, key = single_query(), secrets.callback_secret
+    return list_calls(deps.store, query, base_url, key, caller, delivering=secrets.delivering)
 
 
 @app.route("/campaigns/{name}/pending", methods=["DELETE"])
@@ -196,12 +197,13 @@ def native_webhook(integration: str) -> Response:
     """A CRM's own webhook: authenticated and mapped by its integration's configuration."""
     request = app.current_request
     deps = get_dependencies()
-    base_url = public_base_url(deps.settings.public_base_url)
+    # Not public_base_url(): a missing one must not be told to a caller not yet authenticated.
+    base_url = known_base_url(deps.settings.public_base_url)
     params = request.query_params
     query = {name: params.getlist(name) for name in params} if params else {}
     shown = "&".join(f"{name}={value}" for name, values in query.items() for value in values)
     hook = HookRequest(
-        url=f"{base_url}/hooks/{integration}" + (f"?{shown}" if shown else ""),
+        url=f"{base_url or ''}/hooks/{integration}" + (f"?{shown}" if shown else ""),
         headers={name.lower(): value for name, value in request.headers.items()},
         query=query,
         body=request.raw_body or b"",

@@ -21,6 +21,7 @@ from chalicelib import idempotency
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import (
     BridgeError,
+    ConfigurationIncomplete,
     FieldError,
     InvalidForm,
     PayloadTooLarge,
@@ -46,7 +47,7 @@ UNKNOWN = Integration("", problem="unknown")  # authenticates nothing, in the sa
 def place_hook(
     name: str,
     request: HookRequest,
-    base_url: str,
+    base_url: str | None,
     secrets: Secrets,
     deps: Dependencies,
 ) -> Placement:
@@ -55,6 +56,8 @@ def place_hook(
     integration = secrets.integrations.get(name, UNKNOWN) if NAME.fullmatch(name) else UNKNOWN
     if not authentic(integration, request, deps.clock()) or integration.problem:
         raise Unauthorized("missing or invalid credentials for this webhook")
+    if base_url is None:  # told only to an authenticated sender
+        raise ConfigurationIncomplete("environment variable PUBLIC_BASE_URL is not set")
     body = read_body(request.body, request.headers.get("content-type", ""))
     expressions: dict[str, str] = {}
     if integration.mapping is not None:

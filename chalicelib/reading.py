@@ -107,7 +107,13 @@ def open_cursor(cursor: str, reference: str, key: str) -> str:
 
 
 def list_calls(
-    store: CallStore, query: dict[str, str], base_url: str, cursor_key: str, caller: Caller
+    store: CallStore,
+    query: dict[str, str],
+    base_url: str,
+    cursor_key: str,
+    caller: Caller,
+    *,
+    delivering: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """`reference` (required), `limit` (1-100, default 20), `cursor` (the `next` of a page).
     Only the caller's integration's calls (an admin's: all); a page may then hold fewer than
@@ -132,7 +138,7 @@ def list_calls(
     records, next_page = store.by_reference(reference, int(limit_text), page, owner)
     markers = CancelMarkers(store)
     return {
-        "calls": [describe_call(r, base_url, markers.for_record(r)) for r in records],
+        "calls": [describe_call(r, base_url, markers.for_record(r), delivering) for r in records],
         "next": sign_cursor(next_page, reference, cursor_key) if next_page else None,
     }
 

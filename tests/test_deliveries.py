@@ -113,8 +113,12 @@ def queued_and_completed(client: Client) -> str:
 
 
 def delivery_of(client: Client, call_id: str) -> dict[str, Any]:
-    answer = client.http.get(f"/calls/{call_id}", headers={"Authorization": f"Bearer {TOKEN}"})
-    return json.loads(answer.body)["delivery"]
+    """The call's `delivery`, the same whether read alone or in a listing by reference."""
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    alone = json.loads(client.http.get(f"/calls/{call_id}", headers=auth).body)["delivery"]
+    listed = json.loads(client.http.get("/calls?reference=r-1", headers=auth).body)["calls"]
+    assert [c["delivery"] for c in listed if c["id"] == call_id] == [alone]
+    return alone
 
 
 def test_a_result_is_delivered_signed_without_the_phone(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -323,3 +324,20 @@ def test_integrations_are_read_from_ssm_names_alone() -> None:
     assert "telephone" in parsed["bad-field"].problem
     assert "whsec_" in parsed["sw"].problem
     assert "one" not in repr(parsed["hs"])  # secrets are never printed
+    no_tokens = parse_integrations({}, PREFIX, api_tokens=())["default"]
+    assert no_tokens.problem is not None
+    assert f"{PREFIX}/api_tokens" in no_tokens.problem  # the parameter to set, by its name
+
+
+@pytest.mark.usefixtures("crm")
+def test_a_missing_public_url_is_told_only_to_an_authenticated_sender(
+    client: Client, deps: Dependencies
+) -> None:
+    """Without PUBLIC_BASE_URL (and outside API Gateway, which gives its own address), a
+    stranger still gets the plain 401; only a genuine sender learns what to fix."""
+    deps.settings = replace(deps.settings, public_base_url="")
+    body = json.dumps({"phone": PHONE})
+    stranger = client.http.post("/hooks/crm-a", headers=bearer("wrong"), body=body)
+    assert (stranger.status_code, error_of(stranger)["code"]) == (401, "unauthorized")
+    sender = client.http.post("/hooks/crm-a", headers=bearer(A), body=body)
+    assert (sender.status_code, error_of(sender)["code"]) == (500, "configuration_incomplete")
