@@ -14,6 +14,7 @@ from chalicelib.call_settings import CallSettings, check_call_settings
 from chalicelib.errors import FieldError
 from chalicelib.phones import DialPolicy
 from chalicelib.request_fields import (
+    SETTINGS_FIELDS,
     Errors,
     Scalar,
     check_destination,
@@ -26,19 +27,7 @@ from chalicelib.request_fields import (
 )
 from chalicelib.secrets import Campaign
 
-FIELDS = (
-    "contacts",
-    "caller_id",
-    "dtmf",
-    "start_at",
-    "end_at",
-    "attempts",
-    "retry_delay",
-    "pci",
-    "campaign",
-    "idempotency_key",
-    "skip_invalid",
-)
+FIELDS = ("contacts", *SETTINGS_FIELDS, "skip_invalid")
 CONTACT_FIELDS = ("phone", "variables", "reference")
 MAX_CONTACTS = 10_000
 DESTINATION = "destination"  # Fuse's CSV name for the number; no variable may take it

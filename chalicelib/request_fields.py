@@ -20,21 +20,20 @@ IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no space
 UNIX_SECONDS = re.compile(r"[0-9]{1,12}")  # ASCII digits only: "²".isdigit() is True
 MAX_VARIABLES_BYTES = 4096
 MAX_REFERENCE_LENGTH = 128
-# The fields of POST /calls (and what an integration's mapping may produce).
-CALL_FIELDS = (
-    "phone",
+# What a call and a list both take: how and when Fuse dials, and the request's own key.
+SETTINGS_FIELDS = (
     "caller_id",
     "dtmf",
-    "variables",
     "start_at",
     "end_at",
     "attempts",
     "retry_delay",
     "pci",
     "campaign",
-    "reference",
     "idempotency_key",
 )
+# The fields of POST /calls (and what an integration's mapping may produce).
+CALL_FIELDS = ("phone", "variables", "reference", *SETTINGS_FIELDS)
 
 Scalar = str | int | float | bool | None
 Errors = list[FieldError]
