@@ -1,9 +1,10 @@
 """The only module that speaks HTTP to Plum Fuse.
 
-One requests.Session per warm container keeps the TLS connection to Fuse alive between calls. Each
-failure is classified by one question: could Fuse have queued the call? If the request never left
-(refused connection, DNS, connect timeout) or Fuse said no, a retry is safe. If it left and no
-readable answer came back, the outcome is unknown and the bridge must not retry.
+One connection pool per warm container (chalicelib/http_client.py) keeps the TLS connection to
+Fuse alive between calls. Each failure is classified by one question: could Fuse have queued the
+call? If the request never left (refused connection, DNS, connect timeout) or Fuse said no, a
+retry is safe. If it left and no readable answer came back, the outcome is unknown and the bridge
+must not retry.
 """
 
 from __future__ import annotations
@@ -17,9 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import requests
-from urllib3.exceptions import NewConnectionError
-
 from chalicelib.deadlines import DeadlinePassed, within
 from chalicelib.errors import (
     FuseCallNotFound,
@@ -31,6 +29,7 @@ from chalicelib.errors import (
     FuseUnavailable,
     FuseUnexpectedResponse,
 )
+from chalicelib.http_client import Answer, HttpClient, NoAnswer, NotSent, basic_auth
 from chalicelib.logs import logger
 from chalicelib.secrets import Campaign, FuseCredentials
 
@@ -65,7 +64,7 @@ def redact_digits(text: str) -> str:
     return DIGIT_RUN.sub(lambda m: m.group()[:2] + "…" + m.group()[-2:], text)
 
 
-def fuse_error_message(response: requests.Response, hide: tuple[str, ...] = ()) -> str:
+def fuse_error_message(response: Answer, hide: tuple[str, ...] = ()) -> str:
     """Fuse's own words: `error` from its JSON (or XML) body, cut short, numbers masked, and any
     of `hide` (our credentials, should Fuse ever echo them) removed."""
     text = response.text or ""
@@ -77,7 +76,7 @@ def fuse_error_message(response: requests.Response, hide: tuple[str, ...] = ()) 
     except ValueError:
         if match := re.search(r"<error>(.*?)</error>", text, re.DOTALL):
             message = match.group(1)
-    message = " ".join((message or text or f"HTTP {response.status_code}").split())
+    message = " ".join((message or text or f"HTTP {response.status}").split())
     for secret in hide:
         message = message.replace(secret, "<redacted>")
     return redact_digits(message[:MAX_ERROR_MESSAGE])
@@ -123,29 +122,12 @@ def call_id_from_link(link: str | None) -> str | None:
 
 
 class FuseClient:
-    def __init__(
-        self,
-        base_url: str,
-        timeout_seconds: float,
-        session_factory: Callable[[], requests.Session] = requests.Session,
-    ) -> None:
+    def __init__(self, base_url: str, timeout_seconds: float) -> None:
         self._base_url = base_url.rstrip("/")
-        self._timeout = (min(CONNECT_TIMEOUT_SECONDS, timeout_seconds), timeout_seconds)
+        self._http = HttpClient(min(CONNECT_TIMEOUT_SECONDS, timeout_seconds), timeout_seconds)
         # The whole request (connect, send, every byte of the answer) ends by this: socket
         # timeouts bound each read only, and a Fuse sending a byte a second never trips them.
         self._deadline = timeout_seconds
-        self._session_factory = session_factory
-        self._session: requests.Session | None = None
-
-    @property
-    def session(self) -> requests.Session:
-        if self._session is None:
-            self._session = self._session_factory()
-            self._session.headers["Accept"] = "application/json"
-            # No proxy or .netrc from the environment: a Lambda has neither, and reading them
-            # walks os.environ on every request (a fifth of the bridge's own warm time).
-            self._session.trust_env = False
-        return self._session
 
     def _deployment_url(self, campaign: Campaign, action: str) -> str:
         return f"{self._base_url}/apps/{campaign.application_id}/{campaign.deployment_id}/{action}"
@@ -163,12 +145,12 @@ class FuseClient:
         `on_late` gets the call it queued."""
         hide = (credentials.developer_key,)
 
-        def late(response: requests.Response) -> None:
+        def late(response: Answer) -> None:
             if on_late is not None:
                 on_late(read_queue_response(response, hide))
 
         url = self._deployment_url(campaign, "queue")
-        response = self._send("POST", url, credentials, files=form_parts(fields), late=late)
+        response = self._send("POST", url, credentials, files=fields, late=late)
         return read_queue_response(response, hide)
 
     def bulk_queue(
@@ -182,10 +164,10 @@ class FuseClient:
     ) -> QueuedList:
         """One bulk_queue request for the whole list (Plum warns that looping /queue can make
         every call fail): the CSV as a file part, the shared settings as fields."""
-        parts = {**form_parts(fields), "csv": ("contacts.csv", csv_file, "text/csv")}
+        parts = {**fields, "csv": ("contacts.csv", csv_file, "text/csv")}
         url = self._deployment_url(campaign, "bulk_queue")
         response = self._send("POST", url, credentials, files=parts)
-        if not 200 <= response.status_code < 300:
+        if not 200 <= response.status < 300:
             raise fuse_error(response, hide=(credentials.developer_key,))
         try:
             body: Any = response.json()
@@ -197,17 +179,17 @@ class FuseClient:
         """DELETE .../cancel: Fuse cancels every pending call of the deployment (202, no body)."""
         url = self._deployment_url(campaign, "cancel")
         response = self._send("DELETE", url, credentials, repeatable=True)
-        if not 200 <= response.status_code < 300:
+        if not 200 <= response.status < 300:
             raise fuse_error(response, hide=(credentials.developer_key,))
 
     def call_status(self, credentials: FuseCredentials, fuse_call_id: str) -> FuseAnswer:
         """GET /outbound/{call_id}: Fuse's view of a call, raw as it came (the caller reads it)."""
         url = f"{self._base_url}/outbound/{quote(fuse_call_id, safe='')}"
         response = self._send("GET", url, credentials, repeatable=True)
-        if response.status_code == 200:
-            content_type = response.headers.get("Content-Type", "application/json")
-            return FuseAnswer(body=response.content, content_type=content_type)
-        if response.status_code == 404:
+        if response.status == 200:
+            content_type = response.header("content-type", "application/json")
+            return FuseAnswer(body=response.body, content_type=content_type)
+        if response.status == 404:
             raise FuseCallNotFound(f"Fuse knows no call {fuse_call_id}")
         raise fuse_error(response, hide=(credentials.developer_key,))
 
@@ -219,20 +201,17 @@ class FuseClient:
         *,
         files: Mapping[str, Any] | None = None,
         repeatable: bool = False,
-        late: Callable[[requests.Response], None] | None = None,
-    ) -> requests.Response:
+        late: Callable[[Answer], None] | None = None,
+    ) -> Answer:
         """Every request to Fuse. A transport failure of a `repeatable` request (a status read,
         a cancel: no harm sent twice) is simply "unavailable"; of one that may queue a call, it
         is classified by whether the request can have reached Fuse."""
         started = time.perf_counter()
-        send = functools.partial(
-            self.session.request,
-            method,
-            url,
-            files=files,
-            auth=(credentials.email, credentials.developer_key),
-            timeout=self._timeout,
-        )
+        headers = {
+            "Accept": "application/json",
+            **basic_auth(credentials.email, credentials.developer_key),
+        }
+        send = functools.partial(self._http.request, method, url, headers, fields=files)
         try:
             response = within(self._deadline, send, late)
         except DeadlinePassed:
@@ -243,64 +222,34 @@ class FuseClient:
                 f"Fuse did not answer within {self._deadline:g} s; the call may have been "
                 "queued. It will not be retried: its result callback will settle it"
             ) from None
-        except requests.RequestException as err:
-            logger.warning(
-                "fuse request failed", extra={"method": method, "error_type": type(err).__name__}
-            )
+        except (NotSent, NoAnswer) as err:
+            logger.warning("fuse request failed", extra={"method": method, "error_type": str(err)})
+            if isinstance(err, NotSent):
+                raise FuseUnavailable(
+                    "Fuse could not be reached; nothing was queued, retry later"
+                ) from None
             if repeatable:
                 raise FuseUnavailable("Fuse could not be reached; retry later") from None
-            raise classify_transport_error(err) from None
+            raise FuseOutcomeUnknown(
+                "Fuse did not answer in time; the call may have been queued. It will not be "
+                "retried: its result callback will settle it"
+            ) from None
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         logger.info(
             "fuse answered",
-            extra={"method": method, "fuse_status": response.status_code, "fuse_ms": elapsed_ms},
+            extra={"method": method, "fuse_status": response.status, "fuse_ms": elapsed_ms},
         )
         return response
 
 
-def form_parts(fields: Mapping[str, str]) -> dict[str, Any]:
-    """(None, value) parts make requests send multipart/form-data with plain fields."""
-    return {name: (None, value) for name, value in fields.items()}
-
-
-def classify_transport_error(err: requests.RequestException) -> FuseError:
-    """Before the request left, a retry is safe; after, the call may exist."""
-    if isinstance(err, requests.ConnectTimeout) or (
-        isinstance(err, requests.ConnectionError) and _never_connected(err)
-    ):
-        return FuseUnavailable("Fuse could not be reached; nothing was queued, retry later")
-    return FuseOutcomeUnknown(
-        "Fuse did not answer in time; the call may have been queued. It will not be retried: "
-        "its result callback will settle it"
-    )
-
-
-def _never_connected(err: BaseException) -> bool:
-    """True when the chain of causes shows no connection was made (refused, DNS failure)."""
-    seen: set[int] = set()
-    current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, NewConnectionError):
-            return True
-        reason: Any = getattr(current, "reason", None)
-        if isinstance(reason, NewConnectionError):
-            return True
-        nested = (
-            current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
-        )
-        current = nested or current.__cause__ or current.__context__
-    return False
-
-
-def read_queue_response(response: requests.Response, hide: tuple[str, ...] = ()) -> QueuedCall:
-    status = response.status_code
+def read_queue_response(response: Answer, hide: tuple[str, ...] = ()) -> QueuedCall:
+    status = response.status
     if 200 <= status < 300:
         try:
             body: Any = response.json()
         except ValueError:
             body = None
-        call_id = find_call_id(body) or call_id_from_link(response.headers.get("Link"))
+        call_id = find_call_id(body) or call_id_from_link(response.header("link") or None)
         if call_id is None:
             raise FuseOutcomeUnknown(
                 "Fuse accepted the request but its answer could not be read; the call may have "
@@ -310,9 +259,9 @@ def read_queue_response(response: requests.Response, hide: tuple[str, ...] = ())
     raise fuse_error(response, hide)
 
 
-def fuse_error(response: requests.Response, hide: tuple[str, ...] = ()) -> FuseError:
+def fuse_error(response: Answer, hide: tuple[str, ...] = ()) -> FuseError:
     """The bridge's error for a Fuse answer that is not a success."""
-    status = response.status_code
+    status = response.status
     message = fuse_error_message(response, hide)
     if status == 400:
         return FuseRejectedRequest(f"Fuse rejected the call: {message}")

@@ -6,12 +6,12 @@ added to it, and a redirect is not followed (it could lead anywhere, with the si
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
-import requests
-
 from chalicelib.deadlines import DeadlinePassed, within
+from chalicelib.http_client import HttpClient, NoAnswer, NotSent
 
 CONNECT_TIMEOUT = 3.05
 RETRY_AFTER = re.compile(r"[0-9]{1,6}")
@@ -27,29 +27,21 @@ class SendResult:
 class WebhookSender:
     def __init__(self, timeout_seconds: float) -> None:
         self._timeout = timeout_seconds
-        self._session = requests.Session()
+        self._http = HttpClient(min(CONNECT_TIMEOUT, timeout_seconds), timeout_seconds)
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
-        def send() -> requests.Response:
-            return self._session.post(
-                url,
-                data=body,
-                headers=headers,
-                timeout=(CONNECT_TIMEOUT, self._timeout),
-                allow_redirects=False,
-            )
-
+        send = functools.partial(self._http.request, "POST", url, headers, body=body)
         try:
             response = within(self._timeout, send)
         except DeadlinePassed:
             return SendResult(None, f"no answer within {self._timeout:g} s")
-        except requests.RequestException as err:
-            return SendResult(None, f"could not connect ({type(err).__name__})")
-        retry_after = response.headers.get("Retry-After", "").strip()
+        except NotSent as err:
+            return SendResult(None, f"could not connect ({err})")
+        except NoAnswer as err:
+            return SendResult(None, f"no answer ({err})")
+        retry_after = response.header("retry-after").strip()
         return SendResult(
-            response.status_code,
-            None
-            if 200 <= response.status_code < 300
-            else f"the receiver answered {response.status_code}",
+            response.status,
+            None if 200 <= response.status < 300 else f"the receiver answered {response.status}",
             int(retry_after) if RETRY_AFTER.fullmatch(retry_after) else None,
         )

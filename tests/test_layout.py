@@ -68,16 +68,19 @@ def test_the_cycle_check_finds_a_cycle() -> None:
 
 
 def test_only_two_clients_speak_http_and_only_the_store_speaks_dynamodb() -> None:
-    http, dynamodb = set(), set()
+    http, dynamodb, speakers = set(), set(), set()
     for path in PACKAGE.rglob("*.py"):
         text = path.read_text()
-        if any(i == "requests" or i.startswith("requests.") for i in imports_of(path)):
+        if any(i == "chalicelib.http_client" for i in imports_of(path)):
             http.add(module_name(path))
+        if any(i == "urllib3" or i.startswith(("urllib3.", "requests")) for i in imports_of(path)):
+            speakers.add(module_name(path))
         # Operation names as strings: "query" alone is also an integration's auth scheme.
         operations = ('"put_item"', '"get_item"', '"update_item"', '"transact_write_items"')
         if any(op in text for op in operations):
             dynamodb.add(module_name(path))
     # Fuse's client, and the one sender of results to integrations' receivers.
     assert http == {"chalicelib.fuse_client", "chalicelib.webhook_sender"}
+    assert speakers == {"chalicelib.http_client"}  # the one module that holds the HTTP library
     assert all(module.startswith("chalicelib.store.") for module in dynamodb), dynamodb
     assert dynamodb
