@@ -210,6 +210,28 @@ def test_functions_run_on_arm64_with_tracing_as_the_stage_says(packaged: dict[st
 
 
 @pytest.mark.slow
+def test_every_function_takes_the_powertools_layer_the_tests_pin(packaged: dict[str, Path]) -> None:
+    """Powertools comes from AWS's managed layer, found by AWS's public SSM parameter for one
+    release: the release requirements-dev.txt pins for the tests, for the functions' own
+    architecture and Python."""
+    pinned = re.search(
+        r"^aws-lambda-powertools==(\S+)$", (ROOT / "requirements-dev.txt").read_text(), re.M
+    )
+    assert pinned is not None
+    for stage in ("dev", "prod"):
+        sam = template(packaged, stage)
+        for name in FUNCTIONS:
+            properties = sam["Resources"][name]["Properties"]
+            assert properties["Layers"] == [{"Ref": "PowertoolsLayer"}], name
+            expected = (
+                f"/aws/service/powertools/python/{CONFIG['lambda_architecture']}/"
+                f"{properties['Runtime']}/{pinned[1]}"
+            )
+            assert sam["Parameters"]["PowertoolsLayer"]["Default"] == expected
+        assert sam["Parameters"]["PowertoolsLayer"]["Type"] == "AWS::SSM::Parameter::Value<String>"
+
+
+@pytest.mark.slow
 def test_terraform_packaging_names_the_same_resources(packaged: dict[str, Path]) -> None:
     terraform = json.loads((packaged["terraform"] / "chalice.tf.json").read_text())["resource"]
     sam = template(packaged, "prod")["Resources"]
@@ -277,11 +299,16 @@ def test_the_finished_zip_is_pure_python_with_the_cold_starts_bytecode(
     assert not [n for n in names if n.endswith(".so")]  # same zip for arm64 and x86_64
     assert "chalicelib/__pycache__/placing.cpython-311.pyc" in names
     assert "chalicelib/store/__pycache__/call_store.cpython-311.pyc" in names
-    assert "requests/__pycache__/sessions.cpython-311.pyc" in names
-    assert "charset_normalizer/md.py" in names  # the pure-Python fallback stays
-    assert not [n for n in names if "swagger_ui" in n]  # Powertools' unused Swagger UI
+    assert "phonenumbers/__pycache__/phonenumberutil.cpython-311.pyc" in names
+    assert "phonenumbers/data/region_US.py" in names  # data for other regions: source only
+    assert "phonenumbers/data/__pycache__/region_FR.cpython-311.pyc" not in names
+    assert not [n for n in names if n.endswith((".pyi", "/RECORD"))]  # nothing reads them
     assert "chalicelib/openapi.json" in names  # GET /openapi.json serves it
-    assert zip_path.stat().st_size < 3_000_000
+    # What Lambda itself provides is not in the zip: the runtime's SDK and its urllib3 and
+    # jmespath, and Powertools, which comes from its layer.
+    provided = ("boto3/", "botocore/", "urllib3/", "jmespath/", "aws_lambda_powertools/")
+    assert not [n for n in names if n.startswith(provided)]
+    assert zip_path.stat().st_size < 1_500_000  # issue 12's target
 
 
 @pytest.mark.slow

@@ -6,24 +6,35 @@ translator, `aws cloudformation deploy` creating the stack on moto; then each de
 run from the deployed function's own environment (read back from moto's Lambda) against moto and
 the Fuse simulator. What moto cannot create is named below and checked another way; nothing is
 skipped silently. `make rehearse` runs this module alone.
+
+Powertools is not in the zip: each function takes AWS's managed layer, found by the template's
+public SSM parameter for the pinned version. moto knows neither, so the rehearsal publishes that
+version (the one installed for the tests) as a layer on moto and seeds the public parameter with
+its ARN, as AWS does; the stack must then attach it to every function.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import socket
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aws_lambda_powertools
 import boto3
 import pytest
 from chalice.local import LambdaContext
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.utils import utcnow
 from moto.server import ThreadedMotoServer
+from moto.ssm.models import Parameter, ssm_backends
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
 
@@ -61,6 +72,8 @@ class Deployed:
     left_out: dict[str, dict[str, Any]]  # logical id -> its definition
     resources: dict[str, dict[str, Any]]  # logical id -> describe_stack_resources entry
     environment: dict[str, dict[str, str]]  # handler -> the deployed function's variables
+    parameters: dict[str, str]  # the stack's parameters, as CloudFormation resolved them
+    powertools_layer: str  # the ARN of the layer moto holds for the pinned Powertools
 
 
 def free_port() -> int:
@@ -112,6 +125,38 @@ def without_what_moto_cannot_create(template: dict[str, Any]) -> dict[str, dict[
     return left_out
 
 
+def publish_powertools_layer(template: dict[str, Any]) -> str:
+    """The installed Powertools as a layer on moto, and the template's public parameter naming
+    it (moto, like AWS, refuses to let anyone else write under /aws/: it is seeded as moto
+    seeds its own public parameters). Returns the layer version's ARN."""
+    package = Path(aws_lambda_powertools.__file__).parent
+    content = io.BytesIO()
+    with zipfile.ZipFile(content, "w", zipfile.ZIP_DEFLATED) as layer:
+        for path in sorted(package.rglob("*.py")):
+            layer.write(path, f"python/{path.relative_to(package.parent)}")
+    arn = boto3.client("lambda").publish_layer_version(
+        LayerName="AWSLambdaPowertoolsPythonV3-python311-arm64",
+        Content={"ZipFile": content.getvalue()},
+    )["LayerVersionArn"]
+    name = template["Parameters"]["PowertoolsLayer"]["Default"]
+    parameters = ssm_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]._parameters
+    parameters[name].append(
+        Parameter(
+            account_id=DEFAULT_ACCOUNT_ID,
+            name=name,
+            value=arn,
+            parameter_type="String",
+            description=None,
+            allowed_pattern=None,
+            keyid=None,
+            last_modified_date=utcnow(),
+            version=1,
+            data_type="text",
+        )
+    )
+    return arn
+
+
 def aws(endpoint: str, *arguments: str) -> None:
     environment = {
         "AWS_ENDPOINT_URL": endpoint,
@@ -157,6 +202,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
                 ManagedPolicyLoader(boto3.client("iam")),
             )
             left_out = without_what_moto_cannot_create(expanded)
+            powertools_layer = publish_powertools_layer(expanded)
             # Compact, so it fits CloudFormation's 51,200 inline bytes: moto's CloudFormation
             # cannot read a template from its own S3 (the --s3-bucket that make deploy needs
             # for the packaged template is checked in test_make_deploy_sends_its_template_by_s3).
@@ -180,6 +226,13 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
                     f["Handler"].removeprefix("app."): f["Environment"]["Variables"]
                     for f in functions
                 },
+                parameters={
+                    p["ParameterKey"]: p.get("ResolvedValue", p["ParameterValue"])
+                    for p in boto3.client("cloudformation").describe_stacks(StackName=STACK)[
+                        "Stacks"
+                    ][0]["Parameters"]
+                },
+                powertools_layer=powertools_layer,
             )
         finally:
             server.stop()
@@ -194,6 +247,15 @@ def test_the_stack_is_created_and_only_what_moto_cannot_create_is_left_out(
     assert {"app", "call_requests", "call_requested", "reconcile_calls", "deliver_results"} == set(
         deployed.environment
     )
+    # Powertools: the stack resolved the public parameter to the layer, and every function takes
+    # it. (moto's CloudFormation does not pass a function's Layers on to its Lambda, so they are
+    # read in the template the stack was made from.)
+    assert deployed.parameters["PowertoolsLayer"] == deployed.powertools_layer
+    functions = [
+        r for r in deployed.template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+    ]
+    assert len(functions) == len(deployed.environment)
+    assert all(f["Properties"]["Layers"] == [{"Ref": "PowertoolsLayer"}] for f in functions)
 
 
 def test_what_moto_cannot_create_is_checked_another_way(deployed: Deployed) -> None:
