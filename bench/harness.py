@@ -1,7 +1,9 @@
 """What the benchmarks share: a Lambda-shaped event, and the bridge wired to stubbed AWS.
 
 AWS is answered by botocore's Stubber (no network, no moto cost in the figures), Fuse by the
-simulator on 127.0.0.1, so the figures measure the bridge's own code and its HTTP client.
+simulator on 127.0.0.1, so the figures measure the bridge's own code and its HTTP client. The
+stubbed clients are made as the bridge makes its own (botocore's session, not boto3), so a cold
+start measured here imports what a deployed one imports, no more.
 """
 
 from __future__ import annotations
@@ -11,11 +13,10 @@ import os
 import uuid
 from typing import Any
 
-import boto3
 from botocore.stub import Stubber
 
 from chalicelib.callback_tokens import callback_token
-from chalicelib.dependencies import AWS_CONFIG, Dependencies
+from chalicelib.dependencies import AWS_CONFIG, Dependencies, aws_session
 from chalicelib.fuse_client import FuseClient
 from chalicelib.result_events import ResultPublisher
 from chalicelib.secrets import SecretStore
@@ -134,8 +135,8 @@ def stubbed_dependencies(
     then `callbacks` results (one transaction each), then `hooks` keyless native webhooks (the
     body's fingerprint, then the call's two writes)."""
     os.environ.update(FAKE_AWS)
-    ssm = boto3.client("ssm", config=AWS_CONFIG)
-    dynamodb = boto3.client("dynamodb", config=AWS_CONFIG)
+    ssm = aws_session().create_client("ssm", config=AWS_CONFIG)
+    dynamodb = aws_session().create_client("dynamodb", config=AWS_CONFIG)
     ssm_stub, dynamodb_stub = Stubber(ssm), Stubber(dynamodb)
     for page in ssm_pages():
         ssm_stub.add_response("get_parameters_by_path", page)

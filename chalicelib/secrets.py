@@ -155,6 +155,9 @@ def log_problems(secrets: Secrets) -> None:
         logger.error("configuration incomplete", extra={"problems": problems})
 
 
+MAX_PAGES = 100  # 1,000 parameters: far past any configuration, and a bound on a cold start
+
+
 class SecretStore:
     """Fetches every parameter under the prefix at most once per TTL."""
 
@@ -192,21 +195,24 @@ class SecretStore:
             return self._cached
 
     def _fetch(self) -> dict[str, str]:
+        """Every parameter under the prefix, following NextToken by hand: botocore's paginator
+        first lists every service botocore knows to find its paginator file, about 15 ms of a
+        cold start, for a loop this short."""
         values: dict[str, str] = {}
+        request = {"Path": self._prefix, "Recursive": True, "WithDecryption": True}
         try:
-            pages = (
-                self._ssm_client()
-                .get_paginator("get_parameters_by_path")
-                .paginate(
-                    Path=self._prefix,
-                    Recursive=True,
-                    WithDecryption=True,
-                    PaginationConfig={"PageSize": 10},
-                )
-            )
-            for page in pages:
+            client = self._ssm_client()
+            for _ in range(MAX_PAGES):
+                page = client.get_parameters_by_path(**request, MaxResults=10)
                 for parameter in page["Parameters"]:
                     values[parameter["Name"][len(self._prefix) :].lstrip("/")] = parameter["Value"]
+                if not page.get("NextToken"):
+                    break
+                request["NextToken"] = page["NextToken"]
+            else:
+                logger.error(
+                    "SSM parameters past the page limit ignored", extra={"pages": MAX_PAGES}
+                )
         except (BotoCoreError, ClientError) as err:
             # The error names the operation and AWS's code, never a parameter value.
             logger.error("SSM read failed", extra={"error_type": type(err).__name__})
