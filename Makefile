@@ -1,8 +1,14 @@
 # The two commands a newcomer needs: `make local` and `make test`. Both set up .venv on first use.
-PYTHON ?= python3
+# Lambda runs the bridge on python3.13 (infra/resources.json): build and test with 3.13 where the
+# machine has it (on PATH, or installed by pyenv), else with python3 (3.11 or newer; the zip then
+# carries no bytecode and the tests that need 3.13's are skipped, each saying so).
+PYTHON ?= $(or $(shell for p in python3.13 $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13; \
+	do "$$p" -c '' >/dev/null 2>&1 && { echo "$$p"; break; }; done),python3)
+PYTHON := $(PYTHON)
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.installed-$(PYTHON_VERSION)
 CHECKOV := $(VENV)/checkov
 CHECKOV_STAMP := $(CHECKOV)/.installed
 STAGE ?= dev
@@ -13,7 +19,9 @@ REGION ?= $(or $(AWS_REGION),$(AWS_DEFAULT_REGION),us-east-1)
 # Reinstalls only when a requirements file changed since the last install.
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fuse-bridge needs Python 3.11 or newer")'
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# A .venv made by another Python is made again (its packages were built for that one).
+	@test "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = \
+		"$(PYTHON_VERSION)" || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	@touch $(STAMP)
 

@@ -36,7 +36,7 @@ import zipfile
 from importlib.util import cache_from_source
 from pathlib import Path
 
-RUNTIME = (3, 11)  # the Lambda runtime chalice packages for
+RUNTIME = (3, 13)  # the functions' Runtime, python3.13, as infra/resources.json declares it
 TASK_ROOT = "/var/task"  # where Lambda unpacks the zip
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 UNUSED = (".pyi", ".dist-info/RECORD")  # name endings
@@ -55,7 +55,7 @@ print(json.dumps(sorted({os.path.realpath(m.__file__) for m in list(sys.modules.
 
 
 def has_pure_fallback(name: str, code: Path) -> bool:
-    """`pkg/md.cpython-311-aarch64-linux-gnu.so` beside `pkg/md.py`."""
+    """`pkg/md.cpython-313-aarch64-linux-gnu.so` beside `pkg/md.py`."""
     if not name.endswith(".so"):
         return False
     stem = Path(name).name.split(".", 1)[0]

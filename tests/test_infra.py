@@ -22,7 +22,7 @@ from chalicelib.settings import load_settings
 from infra import permissions
 from infra.configure import collect
 from infra.parameters import PARAMETERS, Parameter, put_parameters
-from infra.precompile import add_bytecode
+from infra.precompile import RUNTIME, add_bytecode
 from tests.helpers import Aws, chalice_package
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +30,7 @@ BIN = Path(sys.executable).parent
 CHECKOV = ROOT / ".venv" / "checkov" / "bin" / "checkov"
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+PYC = f"cpython-{RUNTIME[0]}{RUNTIME[1]}"  # the bytecode files' tag
 FUNCTIONS = {"APIHandler", "CallRequests", "CallRequested", "ReconcileCalls", "DeliverResults"}
 
 
@@ -205,6 +206,10 @@ def test_functions_run_on_arm64_with_tracing_as_the_stage_says(packaged: dict[st
         for name in FUNCTIONS:
             properties = resources[name]["Properties"]
             assert properties["Architectures"] == ["arm64"]
+            # A runtime Lambda still creates functions on (python3.11 and 3.10, on Amazon
+            # Linux 2, stopped on 2026-07-31), whatever Python packaged it; the bytecode the
+            # zip carries is that runtime's.
+            assert properties["Runtime"] == f"python{RUNTIME[0]}.{RUNTIME[1]}" == "python3.13"
             assert properties["Tracing"] == tracing
             assert properties["Timeout"] > float(stage_env(stage)["FUSE_TIMEOUT_SECONDS"])
 
@@ -285,7 +290,7 @@ def test_configure_writes_what_the_bridge_reads(aws: Aws) -> None:
 
 
 @pytest.mark.skipif(
-    sys.version_info[:2] != (3, 11), reason="bytecode is made only by the Lambda's Python"
+    sys.version_info[:2] != RUNTIME, reason="bytecode is made only by the Lambda's Python"
 )
 @pytest.mark.slow
 def test_the_finished_zip_is_pure_python_with_the_cold_starts_bytecode(
@@ -297,11 +302,11 @@ def test_the_finished_zip_is_pure_python_with_the_cold_starts_bytecode(
     with zipfile.ZipFile(zip_path) as archive:
         names = archive.namelist()
     assert not [n for n in names if n.endswith(".so")]  # same zip for arm64 and x86_64
-    assert "chalicelib/__pycache__/placing.cpython-311.pyc" in names
-    assert "chalicelib/store/__pycache__/call_store.cpython-311.pyc" in names
-    assert "phonenumbers/__pycache__/phonenumberutil.cpython-311.pyc" in names
+    assert f"chalicelib/__pycache__/placing.{PYC}.pyc" in names
+    assert f"chalicelib/store/__pycache__/call_store.{PYC}.pyc" in names
+    assert f"phonenumbers/__pycache__/phonenumberutil.{PYC}.pyc" in names
     assert "phonenumbers/data/region_US.py" in names  # data for other regions: source only
-    assert "phonenumbers/data/__pycache__/region_FR.cpython-311.pyc" not in names
+    assert f"phonenumbers/data/__pycache__/region_FR.{PYC}.pyc" not in names
     assert not [n for n in names if n.endswith((".pyi", "/RECORD"))]  # nothing reads them
     assert "chalicelib/openapi.json" in names  # GET /openapi.json serves it
     # What Lambda itself provides is not in the zip: the runtime's SDK and its urllib3 and
@@ -334,7 +339,7 @@ def test_alarms_can_publish_to_their_encrypted_topic(packaged: dict[str, Path], 
 
 
 @pytest.mark.skipif(
-    sys.version_info[:2] != (3, 11), reason="bytecode is made only by the Lambda's Python"
+    sys.version_info[:2] != RUNTIME, reason="bytecode is made only by the Lambda's Python"
 )
 @pytest.mark.slow
 def test_two_builds_make_the_same_zip_byte_for_byte(
@@ -352,7 +357,7 @@ def test_two_builds_make_the_same_zip_byte_for_byte(
         names = archive.namelist()
         assert names == sorted(names)
         assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
-        code = archive.read("chalicelib/__pycache__/placing.cpython-311.pyc")
+        code = archive.read(f"chalicelib/__pycache__/placing.{PYC}.pyc")
     assert b"/var/task/chalicelib/placing.py" in code
 
 

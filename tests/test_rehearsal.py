@@ -135,7 +135,7 @@ def publish_powertools_layer(template: dict[str, Any]) -> str:
         for path in sorted(package.rglob("*.py")):
             layer.write(path, f"python/{path.relative_to(package.parent)}")
     arn = boto3.client("lambda").publish_layer_version(
-        LayerName="AWSLambdaPowertoolsPythonV3-python311-arm64",
+        LayerName="AWSLambdaPowertoolsPythonV3-python313-arm64",
         Content={"ZipFile": content.getvalue()},
     )["LayerVersionArn"]
     name = template["Parameters"]["PowertoolsLayer"]["Default"]
