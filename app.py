@@ -1,6 +1,9 @@
 """Routes and event handlers only: each reads its request or event, calls into chalicelib/, and
 returns what it gets. Every BridgeError raised below a route reaches the `http` middleware
-here, which turns it into the one error shape; chalicelib/errors.py lists the codes."""
+here, which turns it into the one error shape; chalicelib/errors.py lists the codes.
+
+Only POST /calls' modules are imported with the app; every other route and handler imports its
+own on first use, so a cold start of the call a CRM waits on loads nothing it does not run."""
 
 from __future__ import annotations
 
@@ -9,10 +12,7 @@ from typing import Any
 
 from chalice import Chalice, Rate, Response
 
-from chalicelib.api_document import api_document
 from chalicelib.auth import identify_caller, require_admin_token
-from chalicelib.campaigns import cancel_pending
-from chalicelib.deliveries import deliver_queued, redrive
 from chalicelib.dependencies import Dependencies, get_dependencies
 from chalicelib.errors import (
     BridgeError,
@@ -22,16 +22,10 @@ from chalicelib.errors import (
     MethodNotAllowed,
     UnsupportedMediaType,
 )
-from chalicelib.event_calls import batch_response, place_batch, place_event
-from chalicelib.hook_auth import HookRequest
-from chalicelib.hooks import place_hook
 from chalicelib.integrations import Caller
 from chalicelib.logs import logger
 from chalicelib.metrics import count
-from chalicelib.placing import place_call, place_list
-from chalicelib.reading import describe_list, get_call, list_calls
-from chalicelib.receiving import receive_list_result, receive_result
-from chalicelib.reconciler import reconcile
+from chalicelib.placing import place_call
 from chalicelib.records import Placement, Reply
 from chalicelib.secrets import Secrets
 from chalicelib.settings import load_event_wiring
@@ -148,6 +142,8 @@ def health() -> dict[str, str]:
 @app.route("/openapi.json", methods=["GET"])
 def openapi_document() -> dict[str, Any]:
     """The published contract; no token, no secret in it."""
+    from chalicelib.api_document import api_document
+
     return api_document(known_base_url(get_dependencies().settings.public_base_url))
 
 
@@ -158,23 +154,31 @@ def queue_call() -> Response:
 
 @app.route("/calls/bulk", methods=["POST"])
 def queue_calls_in_bulk() -> Response:
+    from chalicelib.list_placing import place_list
+
     return place_for_caller(place_list)
 
 
 @app.route("/batches/{batch_id}", methods=["GET"])
 def read_list(batch_id: str) -> dict[str, Any]:
+    from chalicelib.reading import describe_list
+
     deps, _, base_url, caller = for_caller()
     return describe_list(deps.store, batch_id, base_url, caller)
 
 
 @app.route("/calls/{call_id}", methods=["GET"])
 def read_call(call_id: str) -> dict[str, Any]:
+    from chalicelib.reading import get_call
+
     deps, secrets, base_url, caller = for_caller()
     return get_call(deps.store, call_id, base_url, caller, secrets.delivering)
 
 
 @app.route("/calls", methods=["GET"])
 def read_calls() -> dict[str, Any]:
+    from chalicelib.reading import list_calls
+
     deps, secrets, base_url, caller = for_caller()
     query, key = single_query(), secrets.callback_secret
     return list_calls(deps.store, query, base_url, key, caller, delivering=secrets.delivering)
@@ -182,6 +186,8 @@ def read_calls() -> dict[str, Any]:
 
 @app.route("/campaigns/{name}/pending", methods=["DELETE"])
 def cancel_campaign(name: str) -> Response:
+    from chalicelib.campaigns import cancel_pending
+
     deps = get_dependencies()
     secrets = deps.secrets.get()
     require_admin_token(app.current_request.headers.get("authorization"), secrets)
@@ -195,6 +201,9 @@ def cancel_campaign(name: str) -> Response:
 )
 def native_webhook(integration: str) -> Response:
     """A CRM's own webhook: authenticated and mapped by its integration's configuration."""
+    from chalicelib.hook_auth import HookRequest
+    from chalicelib.hooks import place_hook
+
     request = app.current_request
     deps = get_dependencies()
     # Not public_base_url(): a missing one must not be told to a caller not yet authenticated.
@@ -216,6 +225,8 @@ def native_webhook(integration: str) -> Response:
 @app.route("/integrations/{name}/deliveries/redrive", methods=["POST"], content_types=["*/*"])
 def redrive_deliveries(name: str) -> dict[str, Any]:
     """Every failed delivery of an integration back on the queue (admin token)."""
+    from chalicelib.deliveries import redrive
+
     deps = get_dependencies()
     require_admin_token(app.current_request.headers.get("authorization"), deps.secrets.get())
     return {"integration": name, "requeued": redrive(name, deps)}
@@ -238,11 +249,15 @@ def receive_from_fuse(receive: Callable[..., Reply], target_id: str) -> Response
 
 @app.route("/fuse/results/{target_id}", methods=["POST"], content_types=["*/*"])
 def fuse_result(target_id: str) -> Response:
+    from chalicelib.receiving import receive_result
+
     return receive_from_fuse(receive_result, target_id)
 
 
 @app.route("/fuse/results/batch/{target_id}", methods=["POST"], content_types=["*/*"])
 def fuse_list_result(target_id: str) -> Response:
+    from chalicelib.receiving import receive_list_result
+
     return receive_from_fuse(receive_list_result, target_id)
 
 
@@ -255,6 +270,8 @@ def fuse_result_probe(target_id: str) -> dict[str, str]:
 
 @app.schedule(Rate(WIRING.reconcile_rate_minutes, unit=Rate.MINUTES))
 def reconcile_calls(event: Any) -> dict[str, Any]:
+    from chalicelib.reconciler import reconcile
+
     deps = get_dependencies()
     context = event.context
     report = reconcile(
@@ -272,6 +289,8 @@ def reconcile_calls(event: Any) -> dict[str, Any]:
 )
 def call_requests(event: Any) -> dict[str, Any]:
     """Each message decided alone; only those to retry come back (ReportBatchItemFailures)."""
+    from chalicelib.event_calls import batch_response, place_batch
+
     # surrogatepass: whatever the text holds reaches the JSON reader, which refuses it there.
     messages = [(r.to_dict()["messageId"], r.body.encode("utf-8", "surrogatepass")) for r in event]
     context = event.context
@@ -286,6 +305,8 @@ def call_requests(event: Any) -> dict[str, Any]:
 @app.on_sqs_message(queue=WIRING.delivery_queue, batch_size=10)
 def deliver_results(event: Any) -> dict[str, Any]:
     """Each queued delivery sent once; those to try again come back after their backoff."""
+    from chalicelib.deliveries import deliver_queued
+
     deps = get_dependencies()
     outcomes = [
         deliver_queued(r.to_dict(), deps, event.context.get_remaining_time_in_millis) for r in event
@@ -299,4 +320,6 @@ def deliver_results(event: Any) -> dict[str, Any]:
 
 @app.on_cw_event({"detail-type": ["Fuse Call Requested"], "source": [WIRING.call_request_source]})
 def call_requested(event: Any) -> dict[str, Any]:
+    from chalicelib.event_calls import place_event
+
     return vars(place_event(event.event_id, event.detail, get_dependencies()))

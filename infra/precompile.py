@@ -40,11 +40,14 @@ RUNTIME = (3, 13)  # the functions' Runtime, python3.13, as infra/resources.json
 TASK_ROOT = "/var/task"  # where Lambda unpacks the zip
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 UNUSED = (".pyi", ".dist-info/RECORD")  # name endings
-# Run inside the unpacked zip: what a cold POST /calls imports (the phone parser loads its
-# region data lazily, so parse one number as a request would).
+# Run inside the unpacked zip: what any function's cold start imports. app.py loads POST /calls'
+# modules and each other route or handler its own on first use, so every chalicelib module is
+# imported here, and the phone parser's lazily loaded region data by parsing one number.
 PROBE = """
-import json, os, sys
-import app
+import importlib, json, os, pkgutil, sys
+import app, chalicelib
+for module in pkgutil.walk_packages(chalicelib.__path__, "chalicelib."):
+    importlib.import_module(module.name)
 from chalicelib.phones import parse_phone
 parse_phone("+16175551234", os.environ.get("DEFAULT_PHONE_REGION", "US"))
 root = os.path.realpath(sys.argv[1])

@@ -201,6 +201,7 @@ def test_fuse_down_frees_the_key_for_a_retry(client: Client, fuse: FuseSimulator
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(240)  # moto writing and reading 10,000 items: 15-50 s here
 def test_a_list_of_ten_thousand_is_one_fuse_request(
     client: Client, deps: Dependencies, fuse: FuseSimulator
 ) -> None:
@@ -252,6 +253,7 @@ def test_a_result_that_comes_before_its_call_is_written_is_matched_after(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(240)  # moto writing and reading 10,000 items: 15-50 s here
 def test_the_largest_list_answers_well_under_lambdas_6_mb(
     client: Client, deps: Dependencies, fuse: FuseSimulator
 ) -> None:

@@ -4,6 +4,10 @@ outside system (only the Fuse client speaks HTTP, only the store speaks DynamoDB
 from __future__ import annotations
 
 import ast
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,3 +88,27 @@ def test_only_two_clients_speak_http_and_only_the_store_speaks_dynamodb() -> Non
     assert speakers == {"chalicelib.http_client"}  # the one module that holds the HTTP library
     assert all(module.startswith("chalicelib.store.") for module in dynamodb), dynamodb
     assert dynamodb
+
+
+def test_a_cold_post_calls_imports_only_its_own_modules() -> None:
+    """app.py imports the modules of every route but POST /calls on first use: a cold start of
+    the call a CRM waits on does not pay for results, lists, hooks or the reconciler."""
+    probe = "import json, sys, app; print(json.dumps(sorted(sys.modules)))"
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert "chalicelib.placing" in loaded
+    others = {
+        "chalicelib.api_document",
+        "chalicelib.campaigns",
+        "chalicelib.event_calls",
+        "chalicelib.hooks",
+        "chalicelib.list_placing",
+        "chalicelib.reading",
+        "chalicelib.receiving",
+        "chalicelib.reconciler",
+        "defusedxml",
+    }
+    assert not loaded & others, loaded & others
