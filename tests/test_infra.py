@@ -7,6 +7,7 @@ under .chalice/deployments), so these are the suite's slowest tests; CI runs the
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -314,6 +315,50 @@ def test_the_finished_zip_is_pure_python_with_the_cold_starts_bytecode(
     provided = ("boto3/", "botocore/", "urllib3/", "jmespath/", "aws_lambda_powertools/")
     assert not [n for n in names if n.startswith(provided)]
     assert zip_path.stat().st_size < 1_500_000  # issue 12's target
+
+
+# What a function finds beside its zip: the Python runtime's SDK and its dependencies, and the
+# Powertools layer with its own. (certifi: botocore imports it only if present.)
+RUNTIME_PACKAGES = {"boto3", "botocore", "dateutil", "jmespath", "s3transfer", "six", "urllib3"}
+LAYER_PACKAGES = {"aws_lambda_powertools", "typing_extensions"}
+OPTIONAL = {"certifi", "_distutils_hack"}  # _distutils_hack: this venv's setuptools, not Lambda's
+LOADS_EVERYTHING = """
+import importlib, json, os, pkgutil, sys, sysconfig
+import app, chalicelib
+for module in pkgutil.walk_packages(chalicelib.__path__, "chalicelib."):
+    importlib.import_module(module.name)
+import defusedxml.ElementTree  # the XML result reader's, imported when a body is XML
+code, stdlib = os.path.realpath(sys.argv[1]), os.path.realpath(sysconfig.get_paths()["stdlib"])
+print(json.dumps(sorted({name.split(".")[0] for name, module in list(sys.modules.items())
+    if getattr(module, "__file__", None)
+    and not os.path.realpath(module.__file__).startswith((code, stdlib))})))
+"""
+
+
+@pytest.mark.slow
+def test_the_zip_runs_on_what_lambda_provides_beside_it(
+    packaged: dict[str, Path], tmp_path: Path
+) -> None:
+    """Every module any function can load, imported from the unpacked zip: whatever does not
+    come from the zip or the standard library must be the runtime's or the layer's. (The
+    bench and the rehearsal run the zip with the test venv behind it, which would hide a
+    dependency the zip forgot.)"""
+    with zipfile.ZipFile(packaged["dev"] / "deployment.zip") as archive:
+        archive.extractall(tmp_path)
+    env = {**os.environ, "BRIDGE_SSM_PREFIX": "/fuse-bridge/probe", "CALLS_TABLE": "probe"}
+    env["PYTHONPATH"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", LOADS_EVERYTHING, str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    from_elsewhere = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert from_elsewhere - OPTIONAL <= RUNTIME_PACKAGES | LAYER_PACKAGES, from_elsewhere
+    assert {"botocore", "aws_lambda_powertools"} <= from_elsewhere  # the probe sees through
 
 
 @pytest.mark.slow
