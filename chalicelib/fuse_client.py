@@ -9,7 +9,6 @@ must not retry.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import time
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from chalicelib.deadlines import DeadlinePassed, within
+from chalicelib.deadlines import DeadlinePassed
 from chalicelib.errors import (
     FuseCallNotFound,
     FuseCredentialsRejected,
@@ -33,7 +32,6 @@ from chalicelib.http_client import Answer, HttpClient, NoAnswer, NotSent, basic_
 from chalicelib.logs import logger
 from chalicelib.secrets import Campaign, FuseCredentials
 
-CONNECT_TIMEOUT_SECONDS = 3.05
 MAX_ERROR_MESSAGE = 300
 # Runs of 7+ digits (with the separators numbers are written with) are masked out of Fuse's
 # messages before a caller or a log sees them: Fuse may echo the phone number it refused.
@@ -124,9 +122,7 @@ def call_id_from_link(link: str | None) -> str | None:
 class FuseClient:
     def __init__(self, base_url: str, timeout_seconds: float) -> None:
         self._base_url = base_url.rstrip("/")
-        self._http = HttpClient(min(CONNECT_TIMEOUT_SECONDS, timeout_seconds), timeout_seconds)
-        # The whole request (connect, send, every byte of the answer) ends by this: socket
-        # timeouts bound each read only, and a Fuse sending a byte a second never trips them.
+        self._http = HttpClient(timeout_seconds)  # the whole request ends by it
         self._deadline = timeout_seconds
 
     def _deployment_url(self, campaign: Campaign, action: str) -> str:
@@ -211,9 +207,8 @@ class FuseClient:
             "Accept": "application/json",
             **basic_auth(credentials.email, credentials.developer_key),
         }
-        send = functools.partial(self._http.request, method, url, headers, fields=files)
         try:
-            response = within(self._deadline, send, late)
+            response = self._http.request(method, url, headers, fields=files, late=late)
         except DeadlinePassed:
             logger.warning("fuse request passed its deadline", extra={"method": method})
             if repeatable:
@@ -224,12 +219,12 @@ class FuseClient:
             ) from None
         except (NotSent, NoAnswer) as err:
             logger.warning("fuse request failed", extra={"method": method, "error_type": str(err)})
+            if repeatable:
+                raise FuseUnavailable("Fuse could not be reached; retry later") from None
             if isinstance(err, NotSent):
                 raise FuseUnavailable(
                     "Fuse could not be reached; nothing was queued, retry later"
                 ) from None
-            if repeatable:
-                raise FuseUnavailable("Fuse could not be reached; retry later") from None
             raise FuseOutcomeUnknown(
                 "Fuse did not answer in time; the call may have been queued. It will not be "
                 "retried: its result callback will settle it"

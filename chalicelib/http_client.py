@@ -8,21 +8,26 @@ session and a multipart encoder urllib3 has too. Only what urllib3 1.26 and 2.x 
 the runtime's version is AWS's choice.
 
 Every request is sent once (no retries: whether it may go again is the caller's decision, and a
-phone call must never be placed twice), follows no redirect, and its answer is read up to
-MAX_ANSWER_BYTES. Failures are told apart by the one question that matters for a retry: was a
-connection ever made?
+phone call must never be placed twice), follows no redirect, reads at most MAX_ANSWER_BYTES of
+answer, and ends by a total deadline (deadlines.within: socket timeouts bound each read only,
+and a server sending a byte a second never trips them). Failures are told apart by the one
+question that matters for a retry: was a connection ever made?
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError
 
+from chalicelib.deadlines import within
+
+CONNECT_TIMEOUT_SECONDS = 3.05  # just past the 3 s TCP retransmission, as requests advises
 MAX_ANSWER_BYTES = 1_048_576  # Fuse's answers and receivers' replies are small; a flood is cut
 USER_AGENT = "fuse-bridge"
 
@@ -64,13 +69,16 @@ class Answer:
 
 
 class HttpClient:
-    """One pool of kept-alive connections per host, per warm container."""
+    """One pool of kept-alive connections per host, per warm container; every request over
+    within `timeout_seconds`, connecting included."""
 
-    def __init__(self, connect_seconds: float, read_seconds: float) -> None:
+    def __init__(self, timeout_seconds: float) -> None:
+        self._deadline = timeout_seconds
+        connect = min(CONNECT_TIMEOUT_SECONDS, timeout_seconds)
         self._pool = urllib3.PoolManager(
             maxsize=4,  # the one request in flight, and room for abandoned stragglers
             retries=False,
-            timeout=urllib3.Timeout(connect=connect_seconds, read=read_seconds),
+            timeout=urllib3.Timeout(connect=connect, read=timeout_seconds),
         )
 
     def request(
@@ -81,9 +89,22 @@ class HttpClient:
         *,
         fields: Mapping[str, Any] | None = None,
         body: bytes | None = None,
+        late: Callable[[Answer], None] | None = None,
     ) -> Answer:
         """One request. `fields` are sent as multipart/form-data (a value, or a (filename, data,
-        content type) file); `body` as it is. Raises NotSent or NoAnswer."""
+        content type) file); `body` as it is. Raises NotSent, NoAnswer, or DeadlinePassed; an
+        answer that comes after the deadline after all goes to `late`."""
+        send = functools.partial(self._send, method, url, headers, fields, body)
+        return within(self._deadline, send, late)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        fields: Mapping[str, Any] | None,
+        body: bytes | None,
+    ) -> Answer:
         sent = {"User-Agent": USER_AGENT, **headers}
         try:
             if fields is not None:

@@ -6,14 +6,12 @@ added to it, and a redirect is not followed (it could lead anywhere, with the si
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 
-from chalicelib.deadlines import DeadlinePassed, within
+from chalicelib.deadlines import DeadlinePassed
 from chalicelib.http_client import HttpClient, NoAnswer, NotSent
 
-CONNECT_TIMEOUT = 3.05
 RETRY_AFTER = re.compile(r"[0-9]{1,6}")
 
 
@@ -27,12 +25,11 @@ class SendResult:
 class WebhookSender:
     def __init__(self, timeout_seconds: float) -> None:
         self._timeout = timeout_seconds
-        self._http = HttpClient(min(CONNECT_TIMEOUT, timeout_seconds), timeout_seconds)
+        self._http = HttpClient(timeout_seconds)
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
-        send = functools.partial(self._http.request, "POST", url, headers, body=body)
         try:
-            response = within(self._timeout, send)
+            response = self._http.request("POST", url, headers, body=body)
         except DeadlinePassed:
             return SendResult(None, f"no answer within {self._timeout:g} s")
         except NotSent as err:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from email.message import Message
 from email.parser import BytesParser
@@ -14,6 +15,7 @@ from typing import ClassVar
 
 import pytest
 
+from chalicelib.deadlines import DeadlinePassed
 from chalicelib.http_client import MAX_ANSWER_BYTES, HttpClient, NoAnswer, NotSent, basic_auth
 
 
@@ -31,6 +33,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Location", "/elsewhere")
             self.send_header("Content-Length", "0")
             self.end_headers()
+        elif self.path == "/drip":  # a whole answer, a byte at a time: no read ever times out
+            self.send_response(200)
+            self.send_header("Content-Length", "6")
+            self.end_headers()
+            for byte in b"sloooo":
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.25)
         elif self.path == "/hang-up":
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)  # read it, then no answer at all
@@ -62,14 +72,14 @@ def server() -> Iterator[str]:
 
 
 def test_a_flood_is_cut_and_the_next_request_still_works(server: str) -> None:
-    client = HttpClient(1, 5)
+    client = HttpClient(5)
     answer = client.request("POST", f"{server}/flood", {}, body=b"")
     assert len(answer.body) == MAX_ANSWER_BYTES
     assert client.request("POST", f"{server}/ok", {}, body=b"").text == "é"  # its own charset
 
 
 def test_a_redirect_is_answered_not_followed(server: str) -> None:
-    answer = HttpClient(1, 5).request("POST", f"{server}/redirect", {}, body=b"signed")
+    answer = HttpClient(5).request("POST", f"{server}/redirect", {}, body=b"signed")
     assert answer.status == 307
     assert [path for path, _, _ in Handler.seen] == ["/redirect"]
 
@@ -77,7 +87,7 @@ def test_a_redirect_is_answered_not_followed(server: str) -> None:
 def test_fields_are_plain_multipart_parts_and_files_keep_their_type(server: str) -> None:
     fields = {"phone_number": "tel:+16175551234", "csv": ("contacts.csv", b"a,b\n", "text/csv")}
     auth = basic_auth("demo@example.com", "key:with:colons")
-    HttpClient(1, 5).request("POST", f"{server}/ok", auth, fields=fields)
+    HttpClient(5).request("POST", f"{server}/ok", auth, fields=fields)
     [(_, headers, body)] = Handler.seen
     assert headers["Authorization"] == "Basic ZGVtb0BleGFtcGxlLmNvbTprZXk6d2l0aDpjb2xvbnM="
     head = f"Content-Type: {headers['Content-Type']}\r\n\r\n".encode()
@@ -95,7 +105,26 @@ def test_a_refused_connection_is_not_sent_and_a_hang_up_is_no_answer(server: str
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]  # bound, never listening: connections are refused
         with pytest.raises(NotSent):
-            HttpClient(1, 5).request("POST", f"http://127.0.0.1:{closed}/", {}, body=b"")
+            HttpClient(5).request("POST", f"http://127.0.0.1:{closed}/", {}, body=b"")
     with pytest.raises(NoAnswer):
-        HttpClient(1, 5).request("POST", f"{server}/hang-up", {}, body=b"")
+        HttpClient(5).request("POST", f"{server}/hang-up", {}, body=b"")
     assert [path for path, _, _ in Handler.seen] == ["/hang-up"]  # sent once, not retried
+
+
+def test_a_dripping_answer_ends_at_the_deadline_and_comes_late(server: str) -> None:
+    """Each byte comes well within the read timeout, the whole answer does not: the request
+    ends at its deadline, and the answer, when it has all come, goes to `late`."""
+    arrived = threading.Event()
+    got: list[bytes] = []
+    started = time.monotonic()
+    with pytest.raises(DeadlinePassed):
+        HttpClient(0.5).request(
+            "POST",
+            f"{server}/drip",
+            {},
+            body=b"",
+            late=lambda answer: (got.append(answer.body), arrived.set()),
+        )
+    assert time.monotonic() - started < 1.0
+    assert arrived.wait(5)
+    assert got == [b"sloooo"]
