@@ -42,18 +42,18 @@ FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 UNUSED = (".pyi", ".dist-info/RECORD")  # name endings
 # Run inside the unpacked zip: what any function's cold start imports. app.py loads POST /calls'
 # modules and each other route or handler its own on first use, so every chalicelib module is
-# imported here, and the phone parser's lazily loaded region data by parsing one number.
+# imported here, the XML result reader's defusedxml, and the phone parser's lazily loaded region
+# data by parsing one number. Prints every loaded module's name and file.
 PROBE = """
 import importlib, json, os, pkgutil, sys
 import app, chalicelib
 for module in pkgutil.walk_packages(chalicelib.__path__, "chalicelib."):
     importlib.import_module(module.name)
+import defusedxml.ElementTree
 from chalicelib.phones import parse_phone
 parse_phone("+16175551234", os.environ.get("DEFAULT_PHONE_REGION", "US"))
-root = os.path.realpath(sys.argv[1])
-print(json.dumps(sorted({os.path.realpath(m.__file__) for m in list(sys.modules.values())
-    if getattr(m, "__file__", None) and os.path.realpath(m.__file__).startswith(root)
-    and m.__file__.endswith(".py")})))
+print(json.dumps({name: os.path.realpath(m.__file__) for name, m in list(sys.modules.items())
+    if getattr(m, "__file__", None)}))
 """
 
 
@@ -65,10 +65,8 @@ def has_pure_fallback(name: str, code: Path) -> bool:
     return (code / Path(name).parent / f"{stem}.py").exists()
 
 
-def imported_modules(code: Path, skip: set[Path]) -> list[Path]:
-    """The .py files a cold start imports, with the left-out extensions already gone."""
-    for path in skip:
-        path.unlink()
+def loaded_modules(code: Path) -> dict[str, Path]:
+    """Every module any function loads (name -> file), run from the unpacked zip at `code`."""
     env = {
         **os.environ,
         "PYTHONPATH": str(code),
@@ -77,7 +75,7 @@ def imported_modules(code: Path, skip: set[Path]) -> list[Path]:
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
     }
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, str(code)],
+        [sys.executable, "-c", PROBE],
         cwd=code,
         env=env,
         capture_output=True,
@@ -85,7 +83,16 @@ def imported_modules(code: Path, skip: set[Path]) -> list[Path]:
         check=True,
         timeout=120,
     )
-    return [Path(p) for p in json.loads(result.stdout)]
+    return {name: Path(file) for name, file in json.loads(result.stdout).items()}
+
+
+def imported_modules(code: Path, skip: set[Path]) -> list[Path]:
+    """The zip's .py files a cold start imports, with the left-out extensions already gone."""
+    for path in skip:
+        path.unlink()
+    root = code.resolve()
+    files = loaded_modules(code).values()
+    return sorted({f for f in files if f.is_relative_to(root) and f.suffix == ".py"})
 
 
 def add_bytecode(zip_path: Path) -> int:
