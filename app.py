@@ -180,8 +180,14 @@ def read_calls() -> dict[str, Any]:
     from chalicelib.reading import list_calls
 
     deps, secrets, base_url, caller = for_caller()
-    query, key = single_query(), secrets.callback_secret
-    return list_calls(deps.store, query, base_url, key, caller, delivering=secrets.delivering)
+    return list_calls(
+        deps.store,
+        single_query(),
+        base_url,
+        secrets.callback_secret,  # signs the page cursors
+        caller,
+        delivering=secrets.delivering,
+    )
 
 
 @app.route("/campaigns/{name}/pending", methods=["DELETE"])

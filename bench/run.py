@@ -191,9 +191,6 @@ def cold_start(fuse: FuseSimulator, code: Path | None = None) -> None:
         instructions(bridge_env, cwd, env)
 
 
-PYTHON = (sys.executable, "-m")
-
-
 def instructions(bridge_env: dict[str, str], cwd: Path, env: dict[str, str]) -> None:
     """The same two cold starts counted in CPU instructions by valgrind's callgrind: one run
     each, and the same count whatever else the machine does, where the times above swing by a
@@ -204,9 +201,11 @@ def instructions(bridge_env: dict[str, str], cwd: Path, env: dict[str, str]) -> 
         report("3c. Cold start in instructions: not measured (no valgrind on this machine)")
         return
 
+    callgrind = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+
     def count(module: str, run_env: dict[str, str], run_cwd: Path) -> int:
         done = subprocess.run(
-            [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *PYTHON, module],
+            [*callgrind, sys.executable, "-m", module],
             cwd=run_cwd,
             env={**run_env, "PYTHONHASHSEED": "0"},
             capture_output=True,
