@@ -55,7 +55,8 @@ from bench.harness import (
 from bench.hostile import hostile_inputs, worst_callback_parse
 from chalicelib.call_request import parse_call_request
 from chalicelib.dependencies import Dependencies, build_dependencies, set_dependencies
-from chalicelib.fuse_form import contacts_csv, fuse_form_fields
+from chalicelib.fuse_form import fuse_form_fields
+from chalicelib.list_form import contacts_csv
 from chalicelib.list_request import parse_list_request
 from chalicelib.logs import SERVICE
 from chalicelib.secrets import parse_secrets

@@ -1,5 +1,5 @@
-"""The pure translation from a validated request to what Fuse's queue endpoints take: the form
-fields of one call, and the fields and CSV of a whole list.
+"""The pure translation from a validated call to what Fuse's queue endpoint takes: its form
+fields, and the phone and schedule fields a whole list shares (list_form.py builds the rest).
 
 Fuse's form takes strings; numbers are written as plain decimal strings, exactly as its examples
 show, and optional fields are left out rather than sent empty.
@@ -7,15 +7,11 @@ show, and optional fields are left out rather than sent empty.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 from chalicelib.call_request import CallRequest
 from chalicelib.call_settings import CallSettings
-from chalicelib.list_request import DESTINATION, Contact, ListRequest
 from chalicelib.phones import fuse_caller_id
-from chalicelib.request_fields import Scalar
 
 
 def fuse_phone_number(phone: str, caller_id: str, dtmf: str | None) -> str:
@@ -50,37 +46,3 @@ def fuse_form_fields(request: CallRequest, result_url: str) -> dict[str, str]:
     if request.variables:
         fields["metadata"] = json.dumps(dict(request.variables), separators=(",", ":"))
     return fields
-
-
-def list_form_fields(request: ListRequest, result_url: str) -> dict[str, str]:
-    """The list-wide fields sent beside the CSV: as for a single call, with no metadata (Fuse's
-    bulk_queue has none; variables travel as CSV columns)."""
-    return schedule_fields(request.settings, result_url)
-
-
-def variable_names(contacts: tuple[Contact, ...]) -> list[str]:
-    """Every variable name used in the list, in order of first use: one CSV column each."""
-    return list(dict.fromkeys(name for c in contacts for name in c.variables))
-
-
-def csv_cell(value: Scalar) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def contacts_csv(request: ListRequest) -> bytes:
-    """`destination` first (the phone in Fuse's tel: form with ;ani= and ;postd=), then a column
-    per variable, empty where a contact lacks it. The csv module quotes commas, quotes and
-    newlines; the file is UTF-8."""
-    settings = request.settings
-    names = variable_names(request.contacts)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([DESTINATION, *names])
-    for contact in request.contacts:
-        destination = fuse_phone_number(contact.phone, settings.caller_id, settings.dtmf)
-        writer.writerow([destination, *(csv_cell(contact.variables.get(n)) for n in names)])
-    return out.getvalue().encode("utf-8")

@@ -16,9 +16,9 @@ from chalicelib.answers import list_links, list_reply
 from chalicelib.callback_tokens import list_result_url
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import BridgeError, FuseError, FuseOutcomeUnknown
-from chalicelib.fuse_form import contacts_csv, list_form_fields
 from chalicelib.integrations import Caller
 from chalicelib.json_bodies import read_json
+from chalicelib.list_form import contacts_csv, list_form_fields
 from chalicelib.list_request import ListRequest, parse_list_request, skipped_json
 from chalicelib.logs import logger
 from chalicelib.metrics import count
