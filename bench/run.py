@@ -225,10 +225,12 @@ def instructions(bridge_env: dict[str, str], cwd: Path, env: dict[str, str]) -> 
 
 def warm_overhead(fuse: FuseSimulator) -> None:
     """Each bridge request is timed next to its comparison, taking turns (a bare POST of the
-    same form; a native webhook), so drift in the machine's load hits both alike."""
+    same form; a native webhook), so drift in the machine's load hits both alike. Events and
+    contexts are made before the clock starts, as the floor's form is: Lambda hands them over."""
     deps, _ = stubbed_dependencies(fuse.url, calls=WARM_RUNS + 1, hooks=WARM_RUNS + 1)
     set_dependencies(deps)
-    events = [hook_event(object_id, time.time()) for object_id in range(WARM_RUNS + 1)]
+    calls = [(api_event(CALL), LambdaContext()) for _ in range(WARM_RUNS)]
+    hooks_in = [(hook_event(n, time.time()), LambdaContext()) for n in range(WARM_RUNS + 1)]
     secrets = parse_secrets(PARAMETERS, PREFIX)
     request = parse_call_request(
         CALL, default_region="US", now=time.time(), campaigns=secrets.campaigns
@@ -241,17 +243,21 @@ def warm_overhead(fuse: FuseSimulator) -> None:
     def bare_post() -> None:
         session.post(url, files=parts, auth=(FUSE_EMAIL, DEVELOPER_KEY), timeout=10)
 
-    def hook(event: dict[str, Any]) -> None:
-        answer = app(event, LambdaContext())
+    def serve(event: dict[str, Any], context: LambdaContext, route: str) -> None:
+        answer = app(event, context)
         if answer["statusCode"] != 202:
-            raise RuntimeError(f"POST /hooks answered {answer['statusCode']}: {answer['body']}")
+            raise RuntimeError(f"{route} answered {answer['statusCode']}: {answer['body']}")
 
     invoke()  # warm up: secrets, clients, connections
-    hook(events[0])
+    serve(*hooks_in[0], "POST /hooks")
     bare_post()
     bridge, floor, hooks = [], [], []
-    for event in events[1:]:
-        turns = ((bridge, invoke), (floor, bare_post), (hooks, functools.partial(hook, event)))
+    for call, hook in zip(calls, hooks_in[1:], strict=True):
+        turns = (
+            (bridge, functools.partial(serve, *call, "POST /calls")),
+            (floor, bare_post),
+            (hooks, functools.partial(serve, *hook, "POST /hooks")),
+        )
         for timings, send in turns:
             started = time.perf_counter()
             send()
