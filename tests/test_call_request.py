@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 
+from chalicelib import call_settings
 from chalicelib.call_request import CallRequest, parse_call_request
 from chalicelib.call_settings import CallSettings
 from chalicelib.errors import ValidationFailed
+from chalicelib.phones import parse_phone
 from chalicelib.request_fields import parse_timestamp
 from chalicelib.secrets import Campaign
 
@@ -96,6 +98,41 @@ def test_caller_id_falls_back_to_the_campaign_or_is_required() -> None:
     message = problems(campaign="bare")["caller_id"]
     assert "campaigns/bare/caller_id" in message
     assert "Fuse has no default caller id" in message
+
+
+def test_a_campaigns_caller_id_is_read_once_per_region_and_a_bad_one_every_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The configured caller id is the same on every call, so it is read once (it cost a
+    fiftieth of a warm call); written nationally it still means what its region says."""
+    reads: list[str] = []
+
+    def counted(text: str, region: str) -> str:
+        reads.append(region)
+        return parse_phone(text, region)
+
+    monkeypatch.setattr(call_settings, "parse_phone", counted)
+    call_settings.configured_number.cache_clear()
+    campaigns = {
+        "default": Campaign("default", "101", "201", "020 7946 0000"),
+        "broken": Campaign("broken", "102", "202", "555"),
+    }
+
+    def caller_id(region: str, campaign: str = "default") -> str | None:
+        phone = {"GB": "+442079460958", "US": "+16175551234"}[region]
+        body = {"phone": phone, "campaign": campaign}
+        request = parse_call_request(body, default_region=region, now=NOW, campaigns=campaigns)
+        return request.settings.caller_id
+
+    assert [caller_id("GB") for _ in range(3)] == ["+442079460000"] * 3
+    assert reads == ["GB"]
+    with pytest.raises(ValidationFailed):
+        caller_id("US")  # the same text read as a US number is not one
+    for _ in range(2):
+        with pytest.raises(ValidationFailed) as caught:
+            caller_id("US", "broken")
+        assert "the caller id configured for campaign 'broken'" in caught.value.details[0].message
+    assert reads == ["GB", "US", "US", "US"]
 
 
 def test_unknown_fields_are_named() -> None:
