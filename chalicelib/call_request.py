@@ -28,6 +28,9 @@ FIELDS = CALL_FIELDS
 
 @dataclass(frozen=True)
 class CallRequest:
+    """A POST /calls body once every field is checked: the phone in E.164, the settings a list
+    shares, and nothing of the caller's own words left unchecked."""
+
     phone: str
     settings: CallSettings
     variables: Mapping[str, Scalar] = field(default_factory=dict)

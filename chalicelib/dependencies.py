@@ -40,6 +40,9 @@ AWS_CONFIG = Config(
 
 @dataclass
 class Dependencies:
+    """Everything a request reaches outside the process, in one value a test can replace.
+    Not frozen: a warm container keeps one, and tests swap its parts."""
+
     settings: Settings
     secrets: SecretStore
     fuse: FuseClient

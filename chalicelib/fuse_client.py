@@ -40,6 +40,9 @@ DIGIT_RUN = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 
 @dataclass(frozen=True)
 class FuseAnswer:
+    """A status read as it came: the reconciler reads it with the readers a result callback
+    uses (JSON or XML), so the client keeps its body and type rather than parse it twice."""
+
     body: bytes
     content_type: str
 
@@ -55,6 +58,8 @@ class QueuedList:
 
 @dataclass(frozen=True)
 class QueuedCall:
+    """Fuse took the call: its id is what a result callback and a status read name it by."""
+
     fuse_call_id: str
 
 

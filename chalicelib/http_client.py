@@ -42,6 +42,9 @@ class NoAnswer(Exception):
 
 @dataclass(frozen=True)
 class Answer:
+    """Whatever came back, read whole and bounded: a value, so no connection or stream
+    outlives the request that opened it."""
+
     status: int
     body: bytes
     headers: Mapping[str, str] = field(default_factory=dict)  # names in lower case

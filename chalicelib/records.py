@@ -51,6 +51,9 @@ class Placement:
 
 @dataclass(frozen=True)
 class CallRecord:
+    """One call (or list) as the store keeps it: the lock that makes "never twice", what was
+    asked, what Fuse said and the answer a replay gives. Only the store knows its item."""
+
     id: str
     status: str
     request_hash: str

@@ -17,6 +17,9 @@ COUNTRY = re.compile(r"[A-Z]{2}|001")
 
 @dataclass(frozen=True)
 class Settings:
+    """The environment, read once per container: what a stage configures and no secret (those
+    are in SSM)."""
+
     ssm_prefix: str
     calls_table: str
     fuse_base_url: str

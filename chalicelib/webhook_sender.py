@@ -17,6 +17,9 @@ RETRY_AFTER = re.compile(r"[0-9]{1,6}")
 
 @dataclass(frozen=True)
 class SendResult:
+    """How one delivery attempt went, in words safe to show the integration: it decides
+    between done, retry (and when) and give up."""
+
     status: int | None  # None: no answer (timeout, connection error)
     error: str | None = None  # what went wrong, for the call's delivery view (no URL, no secret)
     retry_after: int | None = None  # seconds, from a 429's or 503's Retry-After
