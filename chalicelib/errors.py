@@ -198,3 +198,9 @@ class FuseOutcomeUnknown(FuseError):
     """
 
     status, code = 504, "fuse_outcome_unknown"
+
+
+# How every FuseOutcomeUnknown ends, whatever left the outcome unknown.
+NOT_RETRIED = (
+    "the call may have been queued. It will not be retried: its result callback will settle it"
+)

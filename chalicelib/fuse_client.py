@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from chalicelib.deadlines import DeadlinePassed
 from chalicelib.errors import (
+    NOT_RETRIED,
     FuseCallNotFound,
     FuseCredentialsRejected,
     FuseDeploymentNotFound,
@@ -219,8 +220,7 @@ class FuseClient:
             if repeatable:
                 raise FuseUnavailable("Fuse did not answer in time; retry later") from None
             raise FuseOutcomeUnknown(
-                f"Fuse did not answer within {self._deadline:g} s; the call may have been "
-                "queued. It will not be retried: its result callback will settle it"
+                f"Fuse did not answer within {self._deadline:g} s; {NOT_RETRIED}"
             ) from None
         except (NotSent, NoAnswer) as err:
             logger.warning("fuse request failed", extra={"method": method, "error_type": str(err)})
@@ -231,8 +231,7 @@ class FuseClient:
                     "Fuse could not be reached; nothing was queued, retry later"
                 ) from None
             raise FuseOutcomeUnknown(
-                "Fuse did not answer in time; the call may have been queued. It will not be "
-                "retried: its result callback will settle it"
+                f"no whole answer came from Fuse ({err}); {NOT_RETRIED}"
             ) from None
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         logger.info(
@@ -252,8 +251,7 @@ def read_queue_response(response: Answer, hide: tuple[str, ...] = ()) -> QueuedC
         call_id = find_call_id(body) or call_id_from_link(response.header("link") or None)
         if call_id is None:
             raise FuseOutcomeUnknown(
-                "Fuse accepted the request but its answer could not be read; the call may have "
-                "been queued. It will not be retried: its result callback will settle it"
+                f"Fuse accepted the request but its answer could not be read; {NOT_RETRIED}"
             )
         return QueuedCall(fuse_call_id=call_id)
     raise fuse_error(response, hide)
@@ -278,8 +276,7 @@ def fuse_error(response: Answer, hide: tuple[str, ...] = ()) -> FuseError:
     if status in (502, 504):
         # A gateway in front of Fuse gave up waiting: Fuse itself may have queued the call.
         return FuseOutcomeUnknown(
-            f"a gateway in front of Fuse answered HTTP {status}; the call may have been queued. "
-            "It will not be retried: its result callback will settle it"
+            f"a gateway in front of Fuse answered HTTP {status}; {NOT_RETRIED}"
         )
     if status >= 500 or status == 429:
         return FuseUnavailable(

@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 from chalicelib.answers import unknown_reply
 from chalicelib.dependencies import Dependencies
 from chalicelib.errors import (
+    NOT_RETRIED,
     CampaignNotAllowed,
     ConfigurationIncomplete,
     FieldError,
@@ -200,8 +201,7 @@ def replay(
             earlier.id,
             FuseOutcomeUnknown(
                 "an earlier request with this idempotency key stopped before Fuse's answer was "
-                "recorded; the call may have been queued. It will not be retried: its result "
-                "callback will settle it"
+                f"recorded; {NOT_RETRIED}"
             ),
         )
         deps.store.settle_stale(earlier, UNKNOWN, reply, math.floor(now))
