@@ -12,8 +12,10 @@ from typing import Any
 
 from chalice import Chalice, Rate, Response
 
-from chalicelib.auth import identify_caller, require_admin_token
-from chalicelib.dependencies import Dependencies, get_dependencies
+from chalicelib.config.dependencies import Dependencies, get_dependencies
+from chalicelib.config.integrations import Caller
+from chalicelib.config.parameters import Secrets
+from chalicelib.config.settings import load_event_wiring
 from chalicelib.errors import (
     BridgeError,
     ConfigurationIncomplete,
@@ -22,13 +24,11 @@ from chalicelib.errors import (
     MethodNotAllowed,
     UnsupportedMediaType,
 )
-from chalicelib.integrations import Caller
+from chalicelib.integrations.callers import identify_caller, require_admin_token
 from chalicelib.logs import logger
 from chalicelib.metrics import count
-from chalicelib.placing import place_call
+from chalicelib.placing.calls import place_call
 from chalicelib.records import Placement, Reply
-from chalicelib.secrets import Secrets
-from chalicelib.settings import load_event_wiring
 
 # configure_logs=False: app.log is the Powertools logger's own (same name), so Chalice's messages
 # are JSON lines too. debug stays off: it would return tracebacks to callers.
@@ -154,14 +154,14 @@ def queue_call() -> Response:
 
 @app.route("/calls/bulk", methods=["POST"])
 def queue_calls_in_bulk() -> Response:
-    from chalicelib.list_placing import place_list
+    from chalicelib.placing.lists import place_list
 
     return place_for_caller(place_list)
 
 
 @app.route("/batches/{batch_id}", methods=["GET"])
 def read_list(batch_id: str) -> dict[str, Any]:
-    from chalicelib.reading import describe_list
+    from chalicelib.reading.calls import describe_list
 
     deps, _, base_url, caller = for_caller()
     return describe_list(deps.store, batch_id, base_url, caller)
@@ -169,7 +169,7 @@ def read_list(batch_id: str) -> dict[str, Any]:
 
 @app.route("/calls/{call_id}", methods=["GET"])
 def read_call(call_id: str) -> dict[str, Any]:
-    from chalicelib.reading import get_call
+    from chalicelib.reading.calls import get_call
 
     deps, secrets, base_url, caller = for_caller()
     return get_call(deps.store, call_id, base_url, caller, secrets.delivering)
@@ -177,7 +177,7 @@ def read_call(call_id: str) -> dict[str, Any]:
 
 @app.route("/calls", methods=["GET"])
 def read_calls() -> dict[str, Any]:
-    from chalicelib.reading import list_calls
+    from chalicelib.reading.calls import list_calls
 
     deps, secrets, base_url, caller = for_caller()
     return list_calls(
@@ -192,7 +192,7 @@ def read_calls() -> dict[str, Any]:
 
 @app.route("/campaigns/{name}/pending", methods=["DELETE"])
 def cancel_campaign(name: str) -> Response:
-    from chalicelib.campaigns import cancel_pending
+    from chalicelib.placing.cancels import cancel_pending
 
     deps = get_dependencies()
     secrets = deps.secrets.get()
@@ -207,8 +207,8 @@ def cancel_campaign(name: str) -> Response:
 )
 def native_webhook(integration: str) -> Response:
     """A CRM's own webhook: authenticated and mapped by its integration's configuration."""
-    from chalicelib.hook_auth import HookRequest
-    from chalicelib.hooks import place_hook
+    from chalicelib.integrations.signatures import HookRequest
+    from chalicelib.placing.webhooks import place_hook
 
     request = app.current_request
     deps = get_dependencies()
@@ -231,7 +231,7 @@ def native_webhook(integration: str) -> Response:
 @app.route("/integrations/{name}/deliveries/redrive", methods=["POST"], content_types=["*/*"])
 def redrive_deliveries(name: str) -> dict[str, Any]:
     """Every failed delivery of an integration back on the queue (admin token)."""
-    from chalicelib.deliveries import redrive
+    from chalicelib.deliveries.attempts import redrive
 
     deps = get_dependencies()
     require_admin_token(app.current_request.headers.get("authorization"), deps.secrets.get())
@@ -255,14 +255,14 @@ def receive_from_fuse(receive: Callable[..., Reply], target_id: str) -> Response
 
 @app.route("/fuse/results/{target_id}", methods=["POST"], content_types=["*/*"])
 def fuse_result(target_id: str) -> Response:
-    from chalicelib.receiving import receive_result
+    from chalicelib.results.callbacks import receive_result
 
     return receive_from_fuse(receive_result, target_id)
 
 
 @app.route("/fuse/results/batch/{target_id}", methods=["POST"], content_types=["*/*"])
 def fuse_list_result(target_id: str) -> Response:
-    from chalicelib.receiving import receive_list_result
+    from chalicelib.results.callbacks import receive_list_result
 
     return receive_from_fuse(receive_list_result, target_id)
 
@@ -276,7 +276,7 @@ def fuse_result_probe(target_id: str) -> dict[str, str]:
 
 @app.schedule(Rate(WIRING.reconcile_rate_minutes, unit=Rate.MINUTES))
 def reconcile_calls(event: Any) -> dict[str, Any]:
-    from chalicelib.reconciler import reconcile
+    from chalicelib.results.reconciler import reconcile
 
     deps = get_dependencies()
     context = event.context
@@ -295,7 +295,7 @@ def reconcile_calls(event: Any) -> dict[str, Any]:
 )
 def call_requests(event: Any) -> dict[str, Any]:
     """Each message decided alone; only those to retry come back (ReportBatchItemFailures)."""
-    from chalicelib.event_calls import batch_response, place_batch
+    from chalicelib.placing.events import batch_response, place_batch
 
     # surrogatepass: whatever the text holds reaches the JSON reader, which refuses it there.
     messages = [(r.to_dict()["messageId"], r.body.encode("utf-8", "surrogatepass")) for r in event]
@@ -311,7 +311,7 @@ def call_requests(event: Any) -> dict[str, Any]:
 @app.on_sqs_message(queue=WIRING.delivery_queue, batch_size=10)
 def deliver_results(event: Any) -> dict[str, Any]:
     """Each queued delivery sent once; those to try again come back after their backoff."""
-    from chalicelib.deliveries import deliver_queued
+    from chalicelib.deliveries.attempts import deliver_queued
 
     deps = get_dependencies()
     outcomes = [
@@ -326,6 +326,6 @@ def deliver_results(event: Any) -> dict[str, Any]:
 
 @app.on_cw_event({"detail-type": ["Fuse Call Requested"], "source": [WIRING.call_request_source]})
 def call_requested(event: Any) -> dict[str, Any]:
-    from chalicelib.event_calls import place_event
+    from chalicelib.placing.events import place_event
 
     return vars(place_event(event.event_id, event.detail, get_dependencies()))

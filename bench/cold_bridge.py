@@ -7,7 +7,7 @@ import sys
 
 from app import app
 from bench.harness import CALL, LambdaContext, api_event, stubbed_dependencies
-from chalicelib.dependencies import set_dependencies
+from chalicelib.config.dependencies import set_dependencies
 
 deps, _ = stubbed_dependencies(os.environ["BENCH_FUSE_URL"], calls=1)
 set_dependencies(deps)

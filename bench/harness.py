@@ -15,13 +15,13 @@ from typing import Any
 
 from botocore.stub import Stubber
 
-from chalicelib.callback_tokens import callback_token
-from chalicelib.dependencies import AWS_CONFIG, Dependencies, aws_session
-from chalicelib.fuse_client import FuseClient
-from chalicelib.result_events import ResultPublisher
-from chalicelib.secrets import SecretStore
-from chalicelib.settings import load_settings
-from chalicelib.store import CallStore
+from chalicelib.config.dependencies import AWS_CONFIG, Dependencies, aws_session
+from chalicelib.config.parameters import SecretStore
+from chalicelib.config.settings import load_settings
+from chalicelib.fuse.callback_urls import callback_token
+from chalicelib.fuse.client import FuseClient
+from chalicelib.results.events import ResultPublisher
+from chalicelib.store.calls import CallStore
 from local.demo import API_TOKEN, HUBSPOT_SAMPLE, demo_parameters, hubspot_headers
 
 PREFIX = "/fuse-bridge/bench"

@@ -15,9 +15,9 @@ from typing import Any
 
 from app import app
 from bench.harness import TOKEN, LambdaContext, api_event
-from chalicelib.call_results import read_result
-from chalicelib.callback_tokens import callback_token
-from chalicelib.result_bodies import UnreadableResult
+from chalicelib.fuse.callback_urls import callback_token
+from chalicelib.results.bodies import UnreadableResult
+from chalicelib.results.call_result import read_result
 from local.demo import CALLBACK_SECRET
 
 SEED = 20261123  # the same random bodies every run

@@ -53,14 +53,14 @@ from bench.harness import (
     stubbed_dependencies,
 )
 from bench.hostile import hostile_inputs, worst_callback_parse
-from chalicelib.call_request import parse_call_request
-from chalicelib.dependencies import Dependencies, build_dependencies, set_dependencies
-from chalicelib.fuse_form import fuse_form_fields
-from chalicelib.list_form import contacts_csv
-from chalicelib.list_request import parse_list_request
+from chalicelib.config.dependencies import Dependencies, build_dependencies, set_dependencies
+from chalicelib.config.parameters import parse_secrets
+from chalicelib.config.settings import load_settings
+from chalicelib.fuse.bulk_form import contacts_csv
+from chalicelib.fuse.form import fuse_form_fields
 from chalicelib.logs import SERVICE
-from chalicelib.secrets import parse_secrets
-from chalicelib.settings import load_settings
+from chalicelib.validation.call_request import parse_call_request
+from chalicelib.validation.list_request import parse_list_request
 from infra.parameters import put_parameters
 from infra.precompile import add_bytecode
 from local.aws_setup import create_calls_table, create_delivery_queue

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import boto3
 
-from chalicelib.phones import InvalidPhone, parse_phone
+from chalicelib.validation.phones import InvalidPhone, parse_phone
 from infra.parameters import PARAMETERS, Parameter, put_parameters
 
 Ask = Callable[[Parameter], str]

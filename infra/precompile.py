@@ -50,7 +50,7 @@ import app, chalicelib
 for module in pkgutil.walk_packages(chalicelib.__path__, "chalicelib."):
     importlib.import_module(module.name)
 import defusedxml.ElementTree
-from chalicelib.phones import parse_phone
+from chalicelib.validation.phones import parse_phone
 parse_phone("+16175551234", os.environ.get("DEFAULT_PHONE_REGION", "US"))
 print(json.dumps({name: os.path.realpath(m.__file__) for name, m in list(sys.modules.items())
     if getattr(m, "__file__", None)}))

@@ -29,9 +29,9 @@ os.environ.update(
 )
 
 from app import app  # noqa: E402 - after the environment above
-from chalicelib.dependencies import Dependencies, build_dependencies, set_dependencies  # noqa: E402
+from chalicelib.config.dependencies import Dependencies, build_dependencies, set_dependencies  # noqa: E402
+from chalicelib.config.settings import load_settings  # noqa: E402
 from chalicelib.logs import SERVICE, logger  # noqa: E402
-from chalicelib.settings import load_settings  # noqa: E402
 from infra.parameters import put_parameters  # noqa: E402
 from local.aws_setup import create_calls_table  # noqa: E402
 from local.fuse_sim import FuseSimulator  # noqa: E402

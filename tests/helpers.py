@@ -18,8 +18,8 @@ import boto3
 from botocore.config import Config
 from chalice.test import Client
 
-from chalicelib.callback_tokens import callback_token
-from chalicelib.dependencies import Dependencies
+from chalicelib.config.dependencies import Dependencies
+from chalicelib.fuse.callback_urls import callback_token
 from local.demo import (
     ADMIN_TOKEN,
     API_TOKEN,

@@ -11,11 +11,11 @@ import pytest
 import requests
 from chalice.test import Client
 
-from chalicelib.callback_tokens import callback_token, list_token_subject
-from chalicelib.dependencies import Dependencies
-from chalicelib.fuse_client import FuseClient
-from chalicelib.idempotency import contact_call_id
-from chalicelib.store import StoreOutcome
+from chalicelib.config.dependencies import Dependencies
+from chalicelib.fuse.callback_urls import callback_token, list_token_subject
+from chalicelib.fuse.client import FuseClient
+from chalicelib.placing.idempotency import contact_call_id
+from chalicelib.store.calls import StoreOutcome
 from local.fuse_sim import FuseSimulator
 from tests.helpers import (
     AUTH,

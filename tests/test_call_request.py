@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib import call_settings
-from chalicelib.call_request import CallRequest, parse_call_request
-from chalicelib.call_settings import CallSettings
+from chalicelib.config.parameters import Campaign
 from chalicelib.errors import ValidationFailed
-from chalicelib.phones import parse_phone
-from chalicelib.request_fields import parse_timestamp
-from chalicelib.secrets import Campaign
+from chalicelib.validation import call_settings
+from chalicelib.validation.call_request import CallRequest, parse_call_request
+from chalicelib.validation.call_settings import CallSettings
+from chalicelib.validation.fields import parse_timestamp
+from chalicelib.validation.phones import parse_phone
 
 NOW = 1_800_000_000  # 2027-01-15T08:00:00Z
 CAMPAIGNS = {

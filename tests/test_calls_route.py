@@ -7,7 +7,7 @@ import time
 
 from chalice.test import Client
 
-from chalicelib.callback_tokens import callback_token
+from chalicelib.fuse.callback_urls import callback_token
 from local.fuse_sim import FuseSimulator
 from tests.helpers import (
     API_TOKEN,

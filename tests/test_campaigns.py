@@ -8,7 +8,7 @@ import time
 import requests
 from chalice.test import Client
 
-from chalicelib.dependencies import Dependencies
+from chalicelib.config.dependencies import Dependencies
 from local.fuse_sim import FuseSimulator
 from tests.helpers import (
     ADMIN_TOKEN,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from chalicelib.settings import load_settings
+from chalicelib.config.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}

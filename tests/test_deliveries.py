@@ -16,9 +16,9 @@ from chalice.test import Client
 from standardwebhooks.webhooks import Webhook
 
 from app import app
-from chalicelib.deliveries import least_retry_span, retry_delay
-from chalicelib.dependencies import Dependencies, build_dependencies, set_dependencies
-from chalicelib.settings import load_settings
+from chalicelib.config.dependencies import Dependencies, build_dependencies, set_dependencies
+from chalicelib.config.settings import load_settings
+from chalicelib.deliveries.attempts import least_retry_span, retry_delay
 from infra.parameters import put_parameters
 from local.aws_setup import create_delivery_queue
 from local.fuse_sim import FuseSimulator

@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import app
-from chalicelib.dependencies import Dependencies
+from chalicelib.config.dependencies import Dependencies
 from chalicelib.errors import FuseUnavailable
-from chalicelib.event_calls import RetryLater
-from chalicelib.idempotency import id_for_key
+from chalicelib.placing.events import RetryLater
+from chalicelib.placing.idempotency import id_for_key
 from local.aws_setup import create_call_requests_queue
 from local.fuse_sim import FuseSimulator
 from local.sqs_poller import poll_once

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice.test import Client
 
-from chalicelib.fuse_client import call_id_from_link, find_call_id, redact_digits
+from chalicelib.fuse.client import call_id_from_link, find_call_id, redact_digits
 from local.fuse_sim import FuseSimulator
 from tests.helpers import PHONE, post_call
 

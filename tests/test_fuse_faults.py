@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.dependencies import Dependencies
+from chalicelib.config.dependencies import Dependencies
 from chalicelib.errors import StoreUnavailable
-from chalicelib.fuse_client import FuseClient
-from chalicelib.reconciler import reconcile
-from chalicelib.store import CallStore
+from chalicelib.fuse.client import FuseClient
+from chalicelib.results.reconciler import reconcile
+from chalicelib.store.calls import CallStore
 from local.fuse_sim import FuseSimulator
 from tests.helpers import (
     DEVELOPER_KEY,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import fields as dataclass_fields
 
-from chalicelib.call_request import CallRequest
-from chalicelib.call_settings import CallSettings
-from chalicelib.fuse_form import fuse_form_fields, fuse_phone_number
+from chalicelib.fuse.form import fuse_form_fields, fuse_phone_number
+from chalicelib.validation.call_request import CallRequest
+from chalicelib.validation.call_settings import CallSettings
 
 URL = "https://bridge.example.test/api/fuse/results/abc?token=t"
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.errors import InvalidJson
-from chalicelib.json_bodies import MAX_DEPTH, has_lone_surrogate, nesting_depth, read_json
+from chalicelib.validation.json_body import MAX_DEPTH, has_lone_surrogate, nesting_depth, read_json
 from tests.helpers import AUTH, PHONE, error_of
 
 ROUTES = ["/calls", "/calls/bulk", "/hooks/default"]  # the last: a native webhook, no mapping

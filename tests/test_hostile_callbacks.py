@@ -17,8 +17,8 @@ from chalice.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.call_results import read_result
-from chalicelib.result_bodies import UnreadableResult
+from chalicelib.results.bodies import UnreadableResult
+from chalicelib.results.call_result import read_result
 from tests.helpers import FUSE_EXAMPLE, TABLE, Aws, deliver, queue
 
 PROPERTY = settings(

@@ -15,8 +15,8 @@ from typing import ClassVar
 
 import pytest
 
-from chalicelib.deadlines import DeadlinePassed
-from chalicelib.http_client import MAX_ANSWER_BYTES, HttpClient, NoAnswer, NotSent, basic_auth
+from chalicelib.http.client import MAX_ANSWER_BYTES, HttpClient, NoAnswer, NotSent, basic_auth
+from chalicelib.http.deadlines import DeadlinePassed
 
 
 class Handler(http.server.BaseHTTPRequestHandler):

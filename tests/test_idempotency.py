@@ -10,13 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from chalice.test import Client
 
-from chalicelib.callback_tokens import callback_token, list_token_subject
-from chalicelib.dependencies import Dependencies
+from chalicelib.config.dependencies import Dependencies
 from chalicelib.errors import BridgeError, ConfigurationIncomplete
-from chalicelib.idempotency import contact_call_id, fingerprint, id_for_key
-from chalicelib.placing import place_call
+from chalicelib.fuse.callback_urls import callback_token, list_token_subject
+from chalicelib.placing.calls import place_call
+from chalicelib.placing.idempotency import contact_call_id, fingerprint, id_for_key
 from chalicelib.records import PENDING, CallRecord, Kind
-from chalicelib.store import call_store
+from chalicelib.store import calls as call_store
 from local.fuse_sim import FuseSimulator
 from tests.helpers import (
     AUTH,

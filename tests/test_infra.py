@@ -18,8 +18,8 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.secrets import parse_secrets
-from chalicelib.settings import load_settings
+from chalicelib.config.parameters import parse_secrets
+from chalicelib.config.settings import load_settings
 from infra import permissions
 from infra.configure import collect
 from infra.parameters import PARAMETERS, Parameter, put_parameters
@@ -303,8 +303,8 @@ def test_the_finished_zip_is_pure_python_with_the_cold_starts_bytecode(
     with zipfile.ZipFile(zip_path) as archive:
         names = archive.namelist()
     assert not [n for n in names if n.endswith(".so")]  # same zip for arm64 and x86_64
-    assert f"chalicelib/__pycache__/placing.{PYC}.pyc" in names
-    assert f"chalicelib/store/__pycache__/call_store.{PYC}.pyc" in names
+    assert f"chalicelib/placing/__pycache__/calls.{PYC}.pyc" in names
+    assert f"chalicelib/store/__pycache__/calls.{PYC}.pyc" in names
     assert f"phonenumbers/__pycache__/phonenumberutil.{PYC}.pyc" in names
     assert "phonenumbers/data/region_US.py" in names  # data for other regions: source only
     assert f"phonenumbers/data/__pycache__/region_FR.{PYC}.pyc" not in names
@@ -385,7 +385,7 @@ def test_two_builds_make_the_same_zip_byte_for_byte(
         names = archive.namelist()
         assert names == sorted(names)
         assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
-        code = archive.read(f"chalicelib/__pycache__/placing.{PYC}.pyc")
+        code = archive.read(f"chalicelib/placing/__pycache__/calls.{PYC}.pyc")
     assert b"/var/task/chalicelib/placing.py" in code
 
 

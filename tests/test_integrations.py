@@ -15,9 +15,9 @@ import pytest
 from chalice.test import Client
 from standardwebhooks.webhooks import Webhook
 
-from chalicelib.dependencies import Dependencies
-from chalicelib.hook_auth import HookRequest, hubspot_v3, standard_webhooks
-from chalicelib.integrations import parse_integrations
+from chalicelib.config.dependencies import Dependencies
+from chalicelib.config.integrations import parse_integrations
+from chalicelib.integrations.signatures import HookRequest, hubspot_v3, standard_webhooks
 from infra.parameters import put_parameters
 from local.demo import WEBHOOKS_SECRET, hubspot_headers
 from local.fuse_sim import FuseSimulator

@@ -75,7 +75,7 @@ def test_only_two_clients_speak_http_and_only_the_store_speaks_dynamodb() -> Non
     http, dynamodb, speakers = set(), set(), set()
     for path in PACKAGE.rglob("*.py"):
         text = path.read_text()
-        if any(i == "chalicelib.http_client" for i in imports_of(path)):
+        if any(i == "chalicelib.http.client" for i in imports_of(path)):
             http.add(module_name(path))
         if any(i == "urllib3" or i.startswith(("urllib3.", "requests")) for i in imports_of(path)):
             speakers.add(module_name(path))
@@ -84,8 +84,8 @@ def test_only_two_clients_speak_http_and_only_the_store_speaks_dynamodb() -> Non
         if any(op in text for op in operations):
             dynamodb.add(module_name(path))
     # Fuse's client, and the one sender of results to integrations' receivers.
-    assert http == {"chalicelib.fuse_client", "chalicelib.webhook_sender"}
-    assert speakers == {"chalicelib.http_client"}  # the one module that holds the HTTP library
+    assert http == {"chalicelib.fuse.client", "chalicelib.deliveries.sender"}
+    assert speakers == {"chalicelib.http.client"}  # the one module that holds the HTTP library
     assert all(module.startswith("chalicelib.store.") for module in dynamodb), dynamodb
     assert dynamodb
 
@@ -100,18 +100,18 @@ def test_a_cold_post_calls_imports_only_its_own_modules() -> None:
         [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
     loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
-    assert "chalicelib.placing" in loaded
+    assert "chalicelib.placing.calls" in loaded
     others = {
         "chalicelib.api_document",
-        "chalicelib.campaigns",
-        "chalicelib.event_calls",
-        "chalicelib.hooks",
-        "chalicelib.list_form",
-        "chalicelib.list_placing",
-        "chalicelib.list_request",
-        "chalicelib.reading",
-        "chalicelib.receiving",
-        "chalicelib.reconciler",
+        "chalicelib.placing.cancels",
+        "chalicelib.placing.events",
+        "chalicelib.placing.webhooks",
+        "chalicelib.fuse.bulk_form",
+        "chalicelib.placing.lists",
+        "chalicelib.validation.list_request",
+        "chalicelib.reading.calls",
+        "chalicelib.results.callbacks",
+        "chalicelib.results.reconciler",
         "csv",
         "defusedxml",
     }

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.callback_tokens import callback_token
-from chalicelib.idempotency import id_for_key
+from chalicelib.fuse.callback_urls import callback_token
+from chalicelib.placing.idempotency import id_for_key
 from local.demo import (
     HUBSPOT_SAMPLE,
     HUBSPOT_SECRET,

@@ -26,8 +26,8 @@ from werkzeug.test import Client as WsgiClient
 
 from app import app
 from chalicelib.api_document import stored_document
-from chalicelib.callback_tokens import callback_token, list_token_subject
-from chalicelib.dependencies import Dependencies
+from chalicelib.config.dependencies import Dependencies
+from chalicelib.fuse.callback_urls import callback_token, list_token_subject
 from local.fuse_sim import FuseSimulator
 from tests.helpers import (
     ADMIN_TOKEN,

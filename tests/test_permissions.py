@@ -15,14 +15,14 @@ from chalice.local import LambdaContext
 from chalice.test import Client
 
 from app import app
-from chalicelib.callback_tokens import callback_token
-from chalicelib.dependencies import (
+from chalicelib.config.dependencies import (
     Dependencies,
     aws_session,
     build_dependencies,
     set_dependencies,
 )
-from chalicelib.settings import load_settings
+from chalicelib.config.settings import load_settings
+from chalicelib.fuse.callback_urls import callback_token
 from infra import permissions
 from infra.parameters import put_parameters
 from local.aws_setup import create_call_requests_queue, create_delivery_queue

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from chalicelib.callback_tokens import callback_token, is_genuine_callback, result_url
-from chalicelib.phones import fuse_caller_id, mask_phone
+from chalicelib.fuse.callback_urls import callback_token, is_genuine_callback, result_url
+from chalicelib.validation.phones import fuse_caller_id, mask_phone
 
 
 def test_mask_shows_country_and_last_four_only() -> None:

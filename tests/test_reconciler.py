@@ -10,10 +10,10 @@ import boto3
 import pytest
 from chalice.test import Client
 
-from chalicelib.dependencies import Dependencies
-from chalicelib.fuse_client import FuseAnswer
-from chalicelib.reconciler import reconcile
-from chalicelib.result_events import ResultPublisher
+from chalicelib.config.dependencies import Dependencies
+from chalicelib.fuse.client import FuseAnswer
+from chalicelib.results.events import ResultPublisher
+from chalicelib.results.reconciler import reconcile
 from local.fuse_sim import FuseSimulator
 from tests.helpers import FUSE_EXAMPLE, TABLE, Aws, deliver, later, queue, read_call, run_reconciler
 

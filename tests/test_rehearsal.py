@@ -39,9 +39,9 @@ from samtranslator.translator.managed_policy_translator import ManagedPolicyLoad
 from samtranslator.translator.transform import transform
 
 from app import app
-from chalicelib.callback_tokens import callback_token
-from chalicelib.dependencies import build_dependencies, set_dependencies
-from chalicelib.settings import load_settings
+from chalicelib.config.dependencies import build_dependencies, set_dependencies
+from chalicelib.config.settings import load_settings
+from chalicelib.fuse.callback_urls import callback_token
 from infra.parameters import put_parameters
 from infra.precompile import add_bytecode
 from local.demo import CALLBACK_SECRET, demo_parameters

@@ -10,8 +10,8 @@ from urllib.parse import urlencode
 import pytest
 from chalice.test import Client
 
-from chalicelib.callback_tokens import callback_token
-from chalicelib.dependencies import Dependencies
+from chalicelib.config.dependencies import Dependencies
+from chalicelib.fuse.callback_urls import callback_token
 from local.fuse_sim import FuseSimulator, SimCall, encode_result
 from tests.helpers import (
     API_TOKEN,

@@ -7,10 +7,10 @@ import json
 import pytest
 from chalice.test import Client
 
-from chalicelib.callback_tokens import callback_token
-from chalicelib.dependencies import Dependencies
+from chalicelib.config.dependencies import Dependencies
+from chalicelib.config.parameters import SecretStore, parse_secrets
 from chalicelib.errors import ConfigurationIncomplete
-from chalicelib.secrets import SecretStore, parse_secrets
+from chalicelib.fuse.callback_urls import callback_token
 from infra.parameters import put_parameters
 from tests.helpers import (
     ADMIN_TOKEN,

@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.errors import InvalidCursor
 from chalicelib.records import PENDING, QUEUED, UNKNOWN, CallRecord, Delivery, Kind, Reply
-from chalicelib.store import CallStore, RecordExists, StoreOutcome
+from chalicelib.store.calls import CallStore, RecordExists, StoreOutcome
 from tests.helpers import TABLE, Aws
 
 NOW = int(time.time())

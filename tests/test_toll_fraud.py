@@ -9,10 +9,12 @@ from chalice.test import Client
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.call_request import parse_call_request
+from chalicelib.config.parameters import Campaign
+from chalicelib.config.settings import load_settings
 from chalicelib.errors import ConfigurationIncomplete, ValidationFailed
-from chalicelib.list_request import parse_list_request
-from chalicelib.phones import (
+from chalicelib.validation.call_request import parse_call_request
+from chalicelib.validation.list_request import parse_list_request
+from chalicelib.validation.phones import (
     DialPolicy,
     InvalidPhone,
     number_type_in,
@@ -20,8 +22,6 @@ from chalicelib.phones import (
     region_and_type,
     type_name,
 )
-from chalicelib.secrets import Campaign
-from chalicelib.settings import load_settings
 from infra.parameters import put_parameters
 from tests.helpers import PHONE, PREFIX, Aws, error_of, post_call
 

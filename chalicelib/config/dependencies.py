@@ -1,0 +1,96 @@
+"""The one place where the bridge's collaborators are built: lazily, once per warm container.
+
+Nothing touches AWS or Fuse at import, so a cold start pays only for what a request uses, and a
+test can install its own Dependencies (moto-backed clients, a simulator URL) before the first call.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore
+import botocore.session
+from botocore.config import Config
+
+from chalicelib.config.parameters import SecretStore
+from chalicelib.config.settings import Settings, load_settings
+from chalicelib.deliveries.queue import DeliveryQueue
+from chalicelib.deliveries.sender import WebhookSender
+from chalicelib.fuse.client import FuseClient
+from chalicelib.results.events import ResultPublisher
+from chalicelib.store.calls import CallStore
+
+# Bounded and retried a little: a slow AWS answer must not hold a request past its Lambda timeout.
+# Parameter validation is off: the bridge's few request shapes are fixed and tested against moto,
+# and validating them again costs about 0.2 ms per AWS call on the warm path (measured in bench/).
+# A User-Agent of our own names the bridge in CloudTrail, and spares botocore rebuilding its own
+# (a dozen sanitised parts, twice per call): about 0.1 ms of every AWS call (measured, stubbed).
+AWS_CONFIG = Config(
+    connect_timeout=2,
+    read_timeout=5,
+    retries={"mode": "standard", "max_attempts": 3},
+    parameter_validation=False,
+    user_agent=f"fuse-bridge botocore/{botocore.__version__}",
+)
+
+
+@dataclass
+class Dependencies:
+    """Everything a request reaches outside the process, in one value a test can replace.
+    Not frozen: a warm container keeps one, and tests swap its parts."""
+
+    settings: Settings
+    secrets: SecretStore
+    fuse: FuseClient
+    store: CallStore
+    events: ResultPublisher
+    deliveries: DeliveryQueue = field(default_factory=lambda: DeliveryQueue(None, lambda: None))
+    sender: WebhookSender = field(default_factory=lambda: WebhookSender(10))
+    clock: Callable[[], float] = time.time
+
+
+@functools.cache
+def aws_session() -> botocore.session.Session:
+    """One botocore session per container. botocore, not boto3: boto3's import brings in
+    s3transfer, about a tenth of a cold start, for clients botocore makes the same."""
+    return botocore.session.get_session()
+
+
+def lazy_aws_client(service: str) -> Callable[[], Any]:
+    """A client made on first use; botocore honours AWS_ENDPOINT_URL (how local/ points at
+    moto) and AWS_REGION."""
+    return functools.cache(lambda: aws_session().create_client(service, config=AWS_CONFIG))
+
+
+def build_dependencies(settings: Settings) -> Dependencies:
+    return Dependencies(
+        settings=settings,
+        secrets=SecretStore(
+            settings.ssm_prefix, settings.secrets_ttl_seconds, lazy_aws_client("ssm")
+        ),
+        fuse=FuseClient(settings.fuse_base_url, settings.fuse_timeout_seconds),
+        store=CallStore(settings.calls_table, lazy_aws_client("dynamodb")),
+        events=ResultPublisher(settings.results_event_bus, lazy_aws_client("events")),
+        deliveries=DeliveryQueue(settings.delivery_queue, lazy_aws_client("sqs")),
+        sender=WebhookSender(settings.delivery_timeout_seconds),
+    )
+
+
+_current: Dependencies | None = None
+
+
+def get_dependencies() -> Dependencies:
+    global _current  # noqa: PLW0603 - one set of collaborators per container, by design
+    if _current is None:
+        _current = build_dependencies(load_settings())
+    return _current
+
+
+def set_dependencies(dependencies: Dependencies | None) -> None:
+    """For tests and tools: install collaborators, or None to rebuild from the environment."""
+    global _current  # noqa: PLW0603
+    _current = dependencies

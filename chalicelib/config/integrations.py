@@ -1,0 +1,218 @@
+"""Integrations: the named callers of the bridge, each with its own credentials, campaigns and
+webhook shape, configured in SSM under `integrations/{name}/` alone (no code per CRM).
+
+`Caller` is who a request turned out to be: its integration (whose calls it sees, whose
+idempotency keys are its own, which campaigns it may use), or an admin. The existing
+`api_tokens` parameter is the integration `default` (bearer, every campaign).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+from jmespath.parser import ParsedResult
+
+from chalicelib.validation.fields import CALL_FIELDS
+
+DEFAULT = "default"
+NAME = re.compile(r"[a-z0-9-]{1,40}")
+PARAMETER = re.compile(
+    r"integrations/([a-z0-9-]{1,40})/"
+    r"(token|auth|signing_secret|campaigns|mapping|results_url|results_secret|results_include_phone)"
+)
+# Where results may be delivered: https, or plain http to this machine (make local's receiver).
+RESULTS_URL = re.compile(
+    r"https://[^\s/?#]+[^\s]*|http://(127\.0\.0\.1|localhost)(:[0-9]{1,5})?(/[^\s]*)?"
+)
+BEARER, QUERY, HUBSPOT_V3, STANDARD_WEBHOOKS = "bearer", "query", "hubspot-v3", "standard-webhooks"
+AUTH_SCHEMES = (BEARER, QUERY, HUBSPOT_V3, STANDARD_WEBHOOKS)
+SIGNED = (HUBSPOT_V3, STANDARD_WEBHOOKS)
+MAPPABLE = CALL_FIELDS  # what a mapping may produce: the POST /calls fields
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    """One bridge field and the JMESPath expression over the incoming body that gives it."""
+
+    field: str
+    expression: str
+    compiled: ParsedResult
+
+
+@dataclass(frozen=True, repr=False)
+class ResultTarget:
+    """Where an integration's results go, signed (Standard Webhooks) with `secrets`."""
+
+    url: str
+    secrets: tuple[str, ...]
+    include_phone: bool = False
+
+    def __repr__(self) -> str:
+        return "ResultTarget(<redacted>)"
+
+
+@dataclass(frozen=True, repr=False)
+class Integration:
+    """Never printed whole: it holds tokens and signing secrets."""
+
+    name: str
+    auth: str = BEARER
+    tokens: tuple[str, ...] = ()
+    signing_secrets: tuple[str, ...] = ()
+    campaigns: frozenset[str] | None = None  # None: every campaign
+    mapping: tuple[FieldMapping, ...] | None = None  # None: the body is the bridge's own JSON
+    problem: str | None = None  # why it cannot be used; the others work regardless
+    results: ResultTarget | None = None  # None: its results are not delivered
+    results_problem: str | None = None  # why deliveries are off (the rest works)
+
+    def __repr__(self) -> str:
+        return f"Integration({self.name!r}, auth={self.auth!r}, values=<redacted>)"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a request is from, and so what it may see and do."""
+
+    integration: str = DEFAULT
+    admin: bool = False
+    campaigns: frozenset[str] | None = None  # None: every campaign
+
+    def may_read(self, owner: str) -> bool:
+        """Another integration's call or list is, to this caller, as if absent."""
+        return self.admin or owner == self.integration
+
+    def may_use(self, campaign: str) -> bool:
+        return self.campaigns is None or campaign in self.campaigns
+
+    @classmethod
+    def of(cls, integration: Integration) -> Caller:
+        return cls(integration.name, campaigns=integration.campaigns)
+
+
+ADMIN = Caller(DEFAULT, admin=True)
+
+
+def comma_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def parse_integrations(
+    values: Mapping[str, str], prefix: str, api_tokens: tuple[str, ...]
+) -> dict[str, Integration]:
+    """Every integration under `integrations/`, plus `default` from `api_tokens` unless one
+    named `default` is configured. A half-written one is kept with its `problem`."""
+    fields: dict[str, dict[str, str]] = {}
+    for name, value in values.items():
+        if match := PARAMETER.fullmatch(name):
+            fields.setdefault(match.group(1), {})[match.group(2)] = value.strip()
+    integrations = {name: integration(name, parts, prefix) for name, parts in fields.items()}
+    own_default = fields.get(DEFAULT, {})
+    if not own_default.keys() & {"token", "signing_secret"}:  # only settings: api_tokens' own
+        parts = {**own_default, "token": ",".join(api_tokens)}
+        integrations[DEFAULT] = integration(DEFAULT, parts, prefix, f"{prefix}/api_tokens")
+    return integrations
+
+
+def integration(
+    name: str, parts: Mapping[str, str], prefix: str, token_parameter: str | None = None
+) -> Integration:
+    """One integration from its parameters; `token_parameter` names where its tokens come
+    from when not `integrations/{name}/token` (the default's: `api_tokens`)."""
+    where = f"{prefix}/integrations/{name}"
+    auth = parts.get("auth") or BEARER
+    campaigns = frozenset(comma_list(parts["campaigns"])) if parts.get("campaigns") else None
+    base = Integration(
+        name,
+        auth=auth,
+        tokens=comma_list(parts.get("token", "")),
+        signing_secrets=comma_list(parts.get("signing_secret", "")),
+        campaigns=campaigns,
+    )
+    problem = None
+    mapping = None
+    if auth not in AUTH_SCHEMES:
+        problem = f"SSM parameter {where}/auth must be one of {', '.join(AUTH_SCHEMES)}"
+    elif auth in SIGNED and not base.signing_secrets:
+        problem = f"SSM parameter {where}/signing_secret is missing or empty (auth {auth})"
+    elif auth == STANDARD_WEBHOOKS and not all(map(is_base64_secret, base.signing_secrets)):
+        problem = f"SSM parameter {where}/signing_secret must be whsec_ and base64"
+    elif auth not in SIGNED and not base.tokens:
+        token_parameter = token_parameter or f"{where}/token"
+        problem = f"SSM parameter {token_parameter} is missing or empty (auth {auth})"
+    if problem is None and parts.get("mapping"):
+        mapping, problem = parse_mapping(parts["mapping"], f"{where}/mapping")
+    results, results_problem = result_target(parts, where)
+    return Integration(
+        name,
+        auth=auth,
+        tokens=base.tokens,
+        signing_secrets=base.signing_secrets,
+        campaigns=campaigns,
+        mapping=mapping,
+        problem=problem,
+        results=results,
+        results_problem=results_problem,
+    )
+
+
+def result_target(parts: Mapping[str, str], where: str) -> tuple[ResultTarget | None, str | None]:
+    """`results_url` (https; http only to 127.0.0.1) and its `results_secret`; a problem turns
+    deliveries off for this integration alone, and is logged."""
+    url = parts.get("results_url", "")
+    if not url:
+        return None, None
+    secrets = comma_list(parts.get("results_secret", ""))
+    if not RESULTS_URL.fullmatch(url):
+        return None, f"SSM parameter {where}/results_url must be https (http only to 127.0.0.1)"
+    if not secrets or not all(map(is_base64_secret, secrets)):
+        return None, f"SSM parameter {where}/results_secret must be whsec_ and base64"
+    include_phone = parts.get("results_include_phone", "").lower() == "true"
+    return ResultTarget(url, secrets, include_phone), None
+
+
+def is_base64_secret(secret: str) -> bool:
+    try:
+        return bool(base64.b64decode(secret.removeprefix("whsec_"), validate=True))
+    except (binascii.Error, ValueError):
+        return False
+
+
+def parse_mapping(text: str, where: str) -> tuple[tuple[FieldMapping, ...] | None, str | None]:
+    """`{"phone": "properties.phone", ...}`: each expression compiled once, at load."""
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        return None, f"SSM parameter {where} is not a JSON object"
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        return None, f"SSM parameter {where} must be an object of JMESPath expressions"
+    if unknown := sorted(set(raw) - set(MAPPABLE)):
+        return None, f"SSM parameter {where} names unknown fields {unknown}"
+    mapping = []
+    for field_name, expression in raw.items():
+        try:
+            mapping.append(FieldMapping(field_name, expression, jmespath.compile(expression)))
+        except JMESPathError:
+            return None, f"SSM parameter {where}: {field_name} is not a valid JMESPath expression"
+    return tuple(mapping), None
+
+
+def apply_mapping(mapping: tuple[FieldMapping, ...], body: Any) -> tuple[dict[str, Any], dict]:
+    """The bridge's request from the sender's body: a field whose expression yields null is
+    absent. Returns the fields and, for error messages, each field's expression."""
+    fields: dict[str, Any] = {}
+    for item in mapping:
+        try:
+            value = item.compiled.search(body)
+        except JMESPathError:  # a function given the wrong type by this body
+            value = None
+        if value is not None:
+            fields[item.field] = value
+    return fields, {item.field: item.expression for item in mapping}

@@ -1,0 +1,222 @@
+"""The bridge's secrets and Fuse campaigns, read from SSM Parameter Store and cached per container.
+
+All parameters under the stage prefix come in one GetParametersByPath walk (10 a page, the most SSM
+allows), so a cold start costs one or two SSM calls and a warm request none. The cache expires after
+SECRETS_TTL_SECONDS, so a rotated developer key or API token takes effect without a deploy.
+
+When SSM cannot be reached at refresh time, the values already held are kept for up to an hour
+more (and the refresh is tried again on every request): a blip of SSM must not stop calls that
+the bridge knows how to place. Only a container with nothing cached answers secrets_unavailable.
+
+This is a few lines of our own rather than Powertools Parameters: that module alone adds about
+30 ms to every cold start (measured with `python -X importtime`), for a paginator and a timestamp.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.config.integrations import Integration, comma_list, parse_integrations
+from chalicelib.errors import ConfigurationIncomplete, SecretsUnavailable
+from chalicelib.logs import logger
+
+STALE_IF_ERROR_SECONDS = 3600
+CAMPAIGN_PARAMETER = re.compile(
+    r"campaigns/([A-Za-z0-9_-]{1,64})/(application_id|deployment_id|caller_ids|caller_id)"
+)
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A Fuse application/deployment pair, chosen by a request's `campaign` field.
+
+    `problem` says why a half-written campaign cannot be used; the others work regardless."""
+
+    name: str
+    application_id: str
+    deployment_id: str
+    caller_id: str | None
+    problem: str | None = None
+    caller_ids: tuple[str, ...] = ()  # when set, the only caller ids a request may give
+
+
+@dataclass(frozen=True, repr=False)
+class FuseCredentials:
+    """The Basic auth of every Fuse request; never printed."""
+
+    email: str
+    developer_key: str
+
+    def __repr__(self) -> str:
+        return "FuseCredentials(<redacted>)"
+
+
+@dataclass(frozen=True, repr=False)
+class Secrets:
+    """Never printed: repr hides every value, so a stray log of this object leaks nothing."""
+
+    fuse_email: str
+    developer_key: str
+    callback_secret: str
+    campaigns: Mapping[str, Campaign] = field(default_factory=dict)
+    admin_tokens: tuple[str, ...] = ()  # may use every caller route, and cancel campaigns
+    # What is missing (parameter name -> message): only what needs it fails, and only once the
+    # caller is authenticated, so a stranger learns nothing about the configuration.
+    missing: Mapping[str, str] = field(default_factory=dict)
+    # Keys the HMAC of ids derived from idempotency keys: set once, never rotated (a new one
+    # would make every key in flight new, and a retry could dial again).
+    id_secret: str = ""
+    # Every named caller, `default` (the api_tokens) included: see integrations.py.
+    integrations: Mapping[str, Integration] = field(default_factory=dict)
+
+    @property
+    def fuse_credentials(self) -> FuseCredentials:
+        self.require("fuse/email", "fuse/developer_key")
+        return FuseCredentials(self.fuse_email, self.developer_key)
+
+    @property
+    def delivering(self) -> frozenset[str]:
+        """The integrations whose results are delivered to them."""
+        return frozenset(name for name, i in self.integrations.items() if i.results)
+
+    def require(self, *names: str) -> None:
+        for name in names:
+            if name in self.missing:
+                raise ConfigurationIncomplete(self.missing[name])
+
+    def __repr__(self) -> str:
+        return f"Secrets(campaigns={sorted(self.campaigns)}, values=<redacted>)"
+
+
+def parse_secrets(values: Mapping[str, str], prefix: str) -> Secrets:
+    """Builds Secrets from parameter names relative to the prefix. Nothing missing raises here:
+    each problem is recorded (and logged by the store) for the one thing that needs it."""
+    missing: dict[str, str] = {}
+
+    def required(name: str) -> str:
+        value = values.get(name, "").strip()
+        if not value:
+            missing[name] = f"SSM parameter {prefix}/{name} is missing or empty"
+        return value
+
+    fields: dict[str, dict[str, str]] = {}
+    for name, value in values.items():
+        if match := CAMPAIGN_PARAMETER.fullmatch(name):
+            fields.setdefault(match.group(1), {})[match.group(2)] = value.strip()
+    campaigns = {}
+    for name, parts in fields.items():
+        absent = [p for p in ("application_id", "deployment_id") if not parts.get(p)]
+        problem = (
+            f"campaign {name!r} is not fully configured: SSM parameter "
+            f"{prefix}/campaigns/{name}/{absent[0]} is missing or empty"
+            if absent
+            else None
+        )
+        campaigns[name] = Campaign(
+            name=name,
+            application_id=parts.get("application_id", ""),
+            deployment_id=parts.get("deployment_id", ""),
+            caller_id=parts.get("caller_id") or None,
+            problem=problem,
+            caller_ids=tuple(
+                c.strip() for c in parts.get("caller_ids", "").split(",") if c.strip()
+            ),
+        )
+    # api_tokens is the integration `default`'s (when none is configured): a missing one is
+    # that integration's problem, logged with the others.
+    integrations = parse_integrations(values, prefix, comma_list(values.get("api_tokens", "")))
+    admin_tokens = comma_list(values.get("admin_tokens", ""))
+    return Secrets(
+        fuse_email=required("fuse/email"),
+        developer_key=required("fuse/developer_key"),
+        callback_secret=required("callback_secret"),
+        id_secret=required("id_secret"),
+        campaigns=campaigns,
+        admin_tokens=admin_tokens,
+        missing=missing,
+        integrations=integrations,
+    )
+
+
+def log_problems(secrets: Secrets) -> None:
+    """Each missing parameter and half-written campaign, once per load (the names, no value)."""
+    problems = [*secrets.missing.values()]
+    problems += [c.problem for c in secrets.campaigns.values() if c.problem]
+    problems += [i.problem for i in secrets.integrations.values() if i.problem]
+    problems += [i.results_problem for i in secrets.integrations.values() if i.results_problem]
+    if problems:
+        logger.error("configuration incomplete", extra={"problems": problems})
+
+
+MAX_PAGES = 100  # 1,000 parameters: far past any configuration, and a bound on a cold start
+
+
+class SecretStore:
+    """Fetches every parameter under the prefix at most once per TTL."""
+
+    def __init__(
+        self,
+        prefix: str,
+        ttl_seconds: float,
+        ssm_client: Callable[[], Any],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._prefix = prefix
+        self._ttl = ttl_seconds
+        self._ssm_client = ssm_client
+        self._clock = clock
+        self._cached: Secrets | None = None
+        self._fetched_at = 0.0
+        self._lock = threading.Lock()
+
+    def get(self) -> Secrets:
+        with self._lock:
+            age = self._clock() - self._fetched_at
+            if self._cached is not None and age < self._ttl:
+                return self._cached
+            try:
+                self._cached = parse_secrets(self._fetch(), self._prefix)
+                log_problems(self._cached)
+            except SecretsUnavailable:
+                if self._cached is None or age >= self._ttl + STALE_IF_ERROR_SECONDS:
+                    raise
+                logger.warning(
+                    "SSM unreachable; using secrets past their TTL", extra={"age_s": age}
+                )
+                return self._cached
+            self._fetched_at = self._clock()
+            return self._cached
+
+    def _fetch(self) -> dict[str, str]:
+        """Every parameter under the prefix, following NextToken by hand: botocore's paginator
+        first lists every service botocore knows to find its paginator file, about 15 ms of a
+        cold start, for a loop this short."""
+        values: dict[str, str] = {}
+        request = {"Path": self._prefix, "Recursive": True, "WithDecryption": True}
+        try:
+            client = self._ssm_client()
+            for _ in range(MAX_PAGES):
+                page = client.get_parameters_by_path(**request, MaxResults=10)
+                for parameter in page["Parameters"]:
+                    values[parameter["Name"][len(self._prefix) :].lstrip("/")] = parameter["Value"]
+                if not page.get("NextToken"):
+                    break
+                request["NextToken"] = page["NextToken"]
+            else:
+                logger.error(
+                    "SSM parameters past the page limit ignored", extra={"pages": MAX_PAGES}
+                )
+        except (BotoCoreError, ClientError) as err:
+            # The error names the operation and AWS's code, never a parameter value.
+            logger.error("SSM read failed", extra={"error_type": type(err).__name__})
+            raise SecretsUnavailable(
+                "the bridge cannot read its secrets from SSM; retry later"
+            ) from None
+        return values

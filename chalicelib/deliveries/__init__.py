@@ -1,0 +1,2 @@
+"""Deliveries: each outcome posted back to its integration, signed (Standard Webhooks), queued and
+retried."""

@@ -1,0 +1,47 @@
+"""The only HTTP to integrations' receivers: one signed POST, a total deadline, no redirect.
+
+The receiver's URL is the integration's own; nothing of the bridge's (no token, no secret) is
+added to it, and a redirect is not followed (it could lead anywhere, with the signed body).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from chalicelib.http.client import HttpClient, NoAnswer, NotSent
+from chalicelib.http.deadlines import DeadlinePassed
+
+RETRY_AFTER = re.compile(r"[0-9]{1,6}")
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """How one delivery attempt went, in words safe to show the integration: it decides
+    between done, retry (and when) and give up."""
+
+    status: int | None  # None: no answer (timeout, connection error)
+    error: str | None = None  # what went wrong, for the call's delivery view (no URL, no secret)
+    retry_after: int | None = None  # seconds, from a 429's or 503's Retry-After
+
+
+class WebhookSender:
+    def __init__(self, timeout_seconds: float) -> None:
+        self._timeout = timeout_seconds
+        self._http = HttpClient(timeout_seconds)
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
+        try:
+            response = self._http.request("POST", url, headers, body=body)
+        except DeadlinePassed:
+            return SendResult(None, f"no answer within {self._timeout:g} s")
+        except NotSent as err:
+            return SendResult(None, f"could not connect ({err})")
+        except NoAnswer as err:
+            return SendResult(None, f"no answer ({err})")
+        retry_after = response.header("retry-after").strip()
+        return SendResult(
+            response.status,
+            None if 200 <= response.status < 300 else f"the receiver answered {response.status}",
+            int(retry_after) if RETRY_AFTER.fullmatch(retry_after) else None,
+        )

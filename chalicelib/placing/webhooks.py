@@ -1,0 +1,135 @@
+"""Native webhooks: POST /hooks/{integration}, a CRM's own request shape turned into a call.
+
+The sender is authenticated by its integration's scheme (hook_auth.py), its body (JSON, or a
+form with nested `a[b]=` keys) is mapped to the bridge's fields by the integration's JMESPath
+mapping, and the result takes exactly the POST /calls path, with the same answers.
+
+Senders that cannot set an idempotency key still never ring a phone twice on a retry: the key is
+the `Idempotency-Key` header, else the mapped `idempotency_key`, else the Standard Webhooks
+`webhook-id`, else a fingerprint of the integration and the raw body, held for
+DEDUP_WINDOW_SECONDS (a retried webhook is the same body).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+
+from chalicelib.config.dependencies import Dependencies
+from chalicelib.config.integrations import (
+    NAME,
+    STANDARD_WEBHOOKS,
+    Caller,
+    Integration,
+    apply_mapping,
+)
+from chalicelib.config.parameters import Secrets
+from chalicelib.errors import (
+    BridgeError,
+    ConfigurationIncomplete,
+    FieldError,
+    InvalidForm,
+    PayloadTooLarge,
+    Unauthorized,
+)
+from chalicelib.integrations.signatures import HookRequest, authentic
+from chalicelib.placing import idempotency
+from chalicelib.placing.calls import MAX_BODY_BYTES, place_fields
+from chalicelib.records import Placement
+from chalicelib.results.bodies import nest_php_keys
+from chalicelib.validation.json_body import read_json
+
+FORM = "application/x-www-form-urlencoded"
+MAX_FORM_FIELDS = 200
+NUMBER_STRING = re.compile(r"[0-9]{1,9}")  # ASCII digits only; "3.5" stays a string, refused
+NUMBER_FIELDS = ("attempts", "retry_delay")
+BOOLEAN_STRINGS = {"true": True, "false": False}
+SEPARATOR = "\x1f"  # in no key a caller can send (printable ASCII)
+UNKNOWN = Integration("", problem="unknown")  # authenticates nothing, in the same time
+
+
+def place_hook(
+    name: str,
+    request: HookRequest,
+    base_url: str | None,
+    secrets: Secrets,
+    deps: Dependencies,
+) -> Placement:
+    """The whole of POST /hooks/{name}. An unknown integration and a bad credential get the
+    same 401: a stranger cannot tell which integrations exist."""
+    integration = secrets.integrations.get(name, UNKNOWN) if NAME.fullmatch(name) else UNKNOWN
+    if not authentic(integration, request, deps.clock()) or integration.problem:
+        raise Unauthorized("missing or invalid credentials for this webhook")
+    if base_url is None:  # told only to an authenticated sender
+        raise ConfigurationIncomplete("environment variable PUBLIC_BASE_URL is not set")
+    body = read_body(request.body, request.headers.get("content-type", ""))
+    expressions: dict[str, str] = {}
+    if integration.mapping is not None:
+        body, expressions = apply_mapping(integration.mapping, body)
+    fields = accept_string_forms(body)
+    key = idempotency.key_of(request.headers.get("idempotency-key"), fields)
+    if key is None:
+        key = sender_key(integration, request, deps)
+    try:
+        return place_fields(fields, key, base_url, secrets, deps, caller=Caller.of(integration))
+    except BridgeError as err:
+        if not err.details or not expressions:
+            raise
+        raise renamed(err, expressions) from None
+
+
+def read_body(raw: bytes, content_type: str) -> Any:
+    """JSON (the bounded reader of POST /calls), or a form read like a callback's."""
+    if content_type.split(";", 1)[0].strip().lower() != FORM:
+        return read_json(raw, MAX_BODY_BYTES)
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the body is over {MAX_BODY_BYTES // 1024} KiB")
+    try:
+        pairs = parse_qsl(
+            raw.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS
+        )
+    except UnicodeDecodeError:
+        raise InvalidForm("the form body is not UTF-8") from None
+    except ValueError:
+        raise InvalidForm(f"the form has more than {MAX_FORM_FIELDS} fields") from None
+    return nest_php_keys(pairs)
+
+
+def accept_string_forms(body: Any) -> Any:
+    """Forms and many CRMs send every value as a string: `"3"` for attempts, `"true"` for pci.
+    Strictly: `"3.5"` or `"yes"` stays a string, and the usual validation refuses it."""
+    if not isinstance(body, dict):
+        return body
+    fields = dict(body)
+    for name in NUMBER_FIELDS:
+        if isinstance(fields.get(name), str) and NUMBER_STRING.fullmatch(fields[name]):
+            fields[name] = int(fields[name])
+    if isinstance(fields.get("pci"), str) and fields["pci"] in BOOLEAN_STRINGS:
+        fields["pci"] = BOOLEAN_STRINGS[fields["pci"]]
+    return fields
+
+
+def sender_key(integration: Integration, request: HookRequest, deps: Dependencies) -> str:
+    """For a sender that set no key: its webhook-id (Standard Webhooks keeps it across
+    retries), else the body's fingerprint, held for DEDUP_WINDOW_SECONDS from its first sight."""
+    message_id = request.headers.get("webhook-id")
+    if integration.auth == STANDARD_WEBHOOKS and message_id:
+        return SEPARATOR.join(("webhook-id", message_id))
+    digest = hashlib.sha256(integration.name.encode() + b"\x00" + request.body).hexdigest()
+    now = int(deps.clock())
+    started = deps.store.markers.dedup_window_start(digest, now, deps.settings.dedup_window_seconds)
+    return SEPARATOR.join(("body", digest, str(started)))
+
+
+def renamed(err: BridgeError, expressions: dict[str, str]) -> BridgeError:
+    """The same refusal, each mapped field named with the expression it came from:
+    `phone (from properties.phone)`."""
+    details = []
+    for detail in err.details:
+        top = re.split(r"[.\[]", detail.field, maxsplit=1)[0]
+        where = expressions.get(top)
+        field = f"{detail.field} (from {where})" if where else detail.field
+        details.append(FieldError(field, detail.message))
+    return type(err)(err.message, details, err.headers)

@@ -1,0 +1,1 @@
+"""Reading: what callers see of their calls and lists."""

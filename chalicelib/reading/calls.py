@@ -1,0 +1,170 @@
+"""Reading: what callers see of their calls and lists (GET /calls/{id}, GET /calls?reference=,
+GET /batches/{id})."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from collections import Counter
+from typing import Any
+
+from chalicelib.config.integrations import Caller
+from chalicelib.deliveries.attempts import delivery_view
+from chalicelib.errors import FieldError, InvalidCursor, NotFound, ValidationFailed
+from chalicelib.placing.replies import call_links, list_links
+from chalicelib.records import CANCEL_REQUESTED, QUEUED, REJECTED, CallRecord, Kind, Reply
+from chalicelib.store.calls import CallStore
+from chalicelib.timestamps import iso
+from chalicelib.validation.fields import MAX_REFERENCE_LENGTH
+
+DEFAULT_PAGE, MAX_PAGE = 20, 100
+PAGE_SIZE = re.compile(r"[0-9]{1,3}")  # ASCII digits only: "²".isdigit() is True, int("²") fails
+MAX_ID_LENGTH = 64  # longer than any id the bridge gives: not looked up at all
+
+
+def describe_call(
+    record: CallRecord,
+    base_url: str,
+    cancel_requested_at: int | None = None,
+    delivering: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """The call as its caller sees it; the phone in full, since the caller gave it.
+
+    A queued call of a campaign whose pending calls were canceled after it was queued reads
+    `cancel_requested` until its `canceled` result arrives.
+    """
+    status = record.status
+    if (
+        status == QUEUED
+        and cancel_requested_at is not None
+        and record.created_at <= cancel_requested_at
+    ):
+        status = CANCEL_REQUESTED
+    view = {
+        "id": record.id,
+        "status": status,
+        "reference": record.reference,
+        "campaign": record.campaign,
+        "fuse_call_id": record.fuse_call_id,
+        "request": dict(record.request),
+        "created_at": iso(record.created_at),
+        "updated_at": iso(record.updated_at or record.created_at),
+        "result": dict(record.result) if record.result else None,
+        "links": call_links(base_url, record.id),
+    }
+    if record.status == REJECTED and record.reply is not None:
+        view["error"] = record.reply.body.get("error")  # why it was never placed
+    delivery = delivery_view(record, record.integration in delivering)
+    if delivery is not None:
+        view["delivery"] = delivery
+    return view
+
+
+class CancelMarkers:
+    """Each campaign's cancel time, read at most once per request."""
+
+    def __init__(self, store: CallStore) -> None:
+        self._store = store
+        self._seen: dict[str, int | None] = {}
+
+    def for_record(self, record: CallRecord) -> int | None:
+        if record.status != QUEUED or not record.campaign:
+            return None
+        if record.campaign not in self._seen:
+            self._seen[record.campaign] = self._store.markers.cancel_requested_at(record.campaign)
+        return self._seen[record.campaign]
+
+
+def get_call(
+    store: CallStore,
+    call_id: str,
+    base_url: str,
+    caller: Caller,
+    delivering: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """Another integration's call is `not_found`, exactly as an absent one."""
+    record = store.get(call_id) if len(call_id) <= MAX_ID_LENGTH else None
+    if record is None or not caller.may_read(record.integration):
+        raise NotFound(f"no call {call_id[:MAX_ID_LENGTH]}")
+    cancel_at = CancelMarkers(store).for_record(record)
+    return describe_call(record, base_url, cancel_at, delivering)
+
+
+def sign_cursor(page: str, reference: str, key: str) -> str:
+    """The store's cursor, with an HMAC over it and its reference: only cursors this bridge
+    gave out for this list are followed (a forged one of the right shape is not)."""
+    mac = hmac.new(key.encode(), f"cursor\n{reference}\n{page}".encode(), hashlib.sha256)
+    return f"{page}.{base64.urlsafe_b64encode(mac.digest()[:18]).decode()}"
+
+
+def open_cursor(cursor: str, reference: str, key: str) -> str:
+    page, _, _ = cursor.rpartition(".")
+    if not page or not hmac.compare_digest(sign_cursor(page, reference, key), cursor):
+        raise InvalidCursor("the cursor is not one this list gave out; start again without it")
+    return page
+
+
+def list_calls(
+    store: CallStore,
+    query: dict[str, str],
+    base_url: str,
+    cursor_key: str,
+    caller: Caller,
+    *,
+    delivering: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """`reference` (required), `limit` (1-100, default 20), `cursor` (the `next` of a page).
+    Only the caller's integration's calls (an admin's: all); a page may then hold fewer than
+    `limit` (DynamoDB filters after its limit), so follow `next` until it is null."""
+    errors = []
+    reference = query.get("reference", "")
+    if not 1 <= len(reference) <= MAX_REFERENCE_LENGTH:
+        errors.append(
+            FieldError("reference", f"is required: 1 to {MAX_REFERENCE_LENGTH} characters")
+        )
+    limit_text = query.get("limit", str(DEFAULT_PAGE))
+    if not PAGE_SIZE.fullmatch(limit_text) or not 1 <= int(limit_text) <= MAX_PAGE:
+        errors.append(FieldError("limit", f"must be an integer from 1 to {MAX_PAGE}"))
+    unknown = set(query) - {"reference", "limit", "cursor"}
+    errors += [FieldError(name, "unknown query parameter") for name in sorted(unknown)]
+    if errors:
+        names = ", ".join(e.field for e in errors)
+        raise ValidationFailed(f"the query has invalid parameters: {names}", errors)
+    given = query.get("cursor")
+    page = open_cursor(given, reference, cursor_key) if given else None
+    owner = None if caller.admin else caller.integration
+    records, next_page = store.by_reference(reference, int(limit_text), page, owner)
+    markers = CancelMarkers(store)
+    return {
+        "calls": [describe_call(r, base_url, markers.for_record(r), delivering) for r in records],
+        "next": sign_cursor(next_page, reference, cursor_key) if next_page else None,
+    }
+
+
+def describe_list(store: CallStore, list_id: str, base_url: str, caller: Caller) -> dict[str, Any]:
+    """A list and each contact's call, in list order, with counts by status."""
+    record = store.get(list_id, Kind.LIST) if len(list_id) <= MAX_ID_LENGTH else None
+    if record is None or not caller.may_read(record.integration):
+        raise NotFound(f"no batch {list_id[:MAX_ID_LENGTH]}")
+    markers = CancelMarkers(store)
+    contacts = [
+        {
+            "index": call.list_index,
+            "id": call.id,
+            "phone": call.request.get("phone"),
+            "status": describe_call(call, base_url, markers.for_record(call))["status"],
+        }
+        for call in store.list_calls(list_id, since=record.created_at)
+    ]
+    return {
+        "batch_id": list_id,
+        "status": record.status,
+        "campaign": record.campaign,
+        "created_at": iso(record.created_at),
+        "counts": dict(Counter(c["status"] for c in contacts)),
+        "contacts": contacts,
+        "skipped": (store.first_answer(record) or Reply(0, {})).body.get("skipped", []),
+        "links": list_links(base_url, list_id),
+    }

@@ -1,0 +1,327 @@
+"""The bridge's table, as a few operations named for what they do. docs/data-model.md has the
+table design; items.py has the item shapes.
+
+A call's item is also its idempotency lock: a call placed with an idempotency key gets an id
+derived from that key, so the conditional put that creates it cannot succeed twice. Each body
+received about a call is an item beside it, so the same delivery twice is stored once. Two sparse
+indexes: `by_reference` (calls by the caller's reference, newest first) and `open_calls` (calls
+the reconciler must look at, by when); `by_batch` lists a list's calls in list order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any
+
+from chalicelib.config.integrations import DEFAULT
+from chalicelib.errors import StoreUnavailable
+from chalicelib.logs import logger
+from chalicelib.records import PENDING, CallRecord, Delivery, Kind, Reply
+from chalicelib.store.cursors import decode_cursor, encode_cursor
+from chalicelib.store.items import (
+    OPEN,
+    REPLY_PREFIX,
+    RESULT_PREFIX,
+    compact_json,
+    delivery_to_item,
+    key,
+    record_from_item,
+    record_to_item,
+    reply_from_parts,
+    reply_part_items,
+    reply_to_json,
+)
+from chalicelib.store.markers import Markers
+from chalicelib.store.table import ConditionFailed, Table, update_request
+
+BY_REFERENCE, OPEN_CALLS, BY_BATCH = "by_reference", "open_calls", "by_batch"
+REPLY_PART_BYTES = 300_000  # a stored answer is cut into items under DynamoDB's 400 KB
+RECONCILE = ("open_shard", "check_after")  # what puts a call in the open_calls index
+
+
+class StoreOutcome(StrEnum):
+    """What storing a delivery did."""
+
+    STORED = "stored"  # new: kept, and the call's status updated if it is an outcome
+    DUPLICATE = "duplicate"  # this very body was stored before; nothing changed
+    UNKNOWN_CALL = "unknown_call"  # no such call; nothing stored
+
+
+class RecordExists(Exception):
+    """The id is taken: `record` is the one that holds it (as Powertools' idempotency raises
+    with the old record)."""
+
+    def __init__(self, record: CallRecord) -> None:
+        super().__init__(f"record {record.id} exists")
+        self.record = record
+
+
+class CallStore:
+    def __init__(self, table: str, dynamodb_client: Callable[[], Any]) -> None:
+        self._table = Table(table, dynamodb_client)
+        # Items that are not a call's: campaign cancel times, failed deliveries, webhook windows.
+        self.markers = Markers(self._table)
+
+    @property
+    def client(self) -> Any:
+        """The DynamoDB client, for counting requests in tests and the bench."""
+        return self._table.client()
+
+    # --- the idempotency lock ----------------------------------------------------------------
+    def create(self, record: CallRecord, expires_at: int, now: int) -> None:
+        """Creates the call or list; raises RecordExists with the holder when its id is taken.
+
+        An item past its expiry counts as free: DynamoDB's TTL deletes lazily, days late. A key
+        reused then starts clean: what the earlier life kept beside its record is deleted
+        before anything is placed (see `_forget_earlier_life`).
+        """
+        for _ in range(2):  # a holder deleted between the put and the read frees the id
+            try:
+                answer = self._table.request(
+                    "put_item",
+                    Item=record_to_item(record, expires_at),
+                    ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+                    ExpressionAttributeValues={":now": {"N": str(now)}},
+                    ReturnValues="ALL_OLD",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ConditionFailed as lost:
+                holder = (
+                    record_from_item(lost.item) if lost.item else self.get(record.id, record.kind)
+                )
+                if holder is not None:
+                    raise RecordExists(holder) from None
+            else:
+                if answer.get("Attributes"):  # an expired record was replaced
+                    self._forget_earlier_life(record)
+                return
+        raise StoreUnavailable("the call store keeps changing under this write; retry later")
+
+    def _forget_earlier_life(self, record: CallRecord) -> None:
+        """Deletes the items an expired record left beside its id: a list's answer in parts
+        (more parts than the new answer's would corrupt its replay), the results it received
+        or kept (a list's kept results would be matched to the new list's contacts). A list's
+        earlier contacts are not read again either: `list_calls` takes only those written
+        since the list was created. If this fails, the key is freed again and nothing placed."""
+        try:
+            stale = [
+                {"pk": item["pk"], "sk": item["sk"]}
+                for prefix in (REPLY_PREFIX, RESULT_PREFIX)
+                for item in self._beside(record.id, prefix)
+            ]
+            self._table.delete_all(stale)
+        except StoreUnavailable:
+            self.release(record.id, record.kind)
+            raise
+        logger.info("an expired key was reused", extra={"deleted_items": len(stale)})
+
+    def settle(
+        self,
+        record_id: str,
+        status: str,
+        reply: Reply | None,
+        *,
+        now: int,
+        kind: Kind = Kind.CALL,
+        fuse_call_id: str | None = None,
+        fuse_answer: str | None = None,
+        check_after: int | None = None,
+    ) -> None:
+        """Records Fuse's answer on a pending record; `check_after` opens it to the reconciler."""
+        answer = reply_to_json(reply) if reply is not None else None
+        learnt = {"updated_at": now, "fuse_call_id": fuse_call_id, "fuse_response": fuse_answer}
+        opened = {"open_shard": OPEN, "check_after": check_after} if check_after is not None else {}
+        try:
+            self._table.update(
+                key(record_id, kind),
+                {"status": status, "reply": answer, **learnt, **opened},
+                condition="#status = :pending",
+                values={":pending": {"S": PENDING}},
+            )
+        except ConditionFailed:
+            # Settled first by another path: Fuse's result came before Fuse's answer did, or a
+            # replay found the lock lapsed and answered `unknown`. Its status stands. Fuse's id is
+            # kept, and (with check_after) opens the call to the reconciler, so a call learnt
+            # late is still polled; our answer is kept only where none was given yet: one key,
+            # one answer.
+            with contextlib.suppress(ConditionFailed):  # never a half item for a lost record
+                self._table.update(
+                    key(record_id, kind), {**learnt, **opened}, condition="attribute_exists(pk)"
+                )
+            if answer is not None:
+                with contextlib.suppress(ConditionFailed):
+                    self._table.update(
+                        key(record_id, kind),
+                        {"reply": answer},
+                        condition="attribute_not_exists(#reply)",
+                    )
+
+    def settle_stale(self, record: CallRecord, status: str, reply: Reply, now: int) -> bool:
+        """Marks a record whose placing died mid-way; False when it was settled meanwhile."""
+        try:
+            self._table.update(
+                key(record.id, record.kind),
+                {"status": status, "reply": reply_to_json(reply), "updated_at": now},
+                condition="#status = :pending AND lock_until < :now",
+                values={":pending": {"S": PENDING}, ":now": {"N": str(now)}},
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    def release(self, record_id: str, kind: Kind = Kind.CALL) -> None:
+        """Deletes a pending record that Fuse did not queue, so the same key may try again."""
+        with contextlib.suppress(ConditionFailed):  # settled meanwhile: no longer ours to free
+            self._table.request(
+                "delete_item",
+                Key=key(record_id, kind),
+                ConditionExpression="#status = :pending",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":pending": {"S": PENDING}},
+            )
+
+    def first_answer(self, record: CallRecord) -> Reply | None:
+        """The answer a record's first request got: on the item itself, or, for a list's
+        (too large for one item), in parts beside it."""
+        if record.reply is not None:
+            return record.reply
+        return reply_from_parts(self._beside(record.id, REPLY_PREFIX))
+
+    # --- outcomes ----------------------------------------------------------------------------
+    def store_result(
+        self, delivery: Delivery, outcome: dict[str, Any] | None, now: int, expires_at: int
+    ) -> StoreOutcome:
+        """One write: the delivery beside its call, and the call's status when it is an outcome."""
+        put = {
+            "TableName": self._table.name,
+            "Item": delivery_to_item(delivery, expires_at),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        exists = {"ConditionExpression": "attribute_exists(pk)"}
+        call = {"TableName": self._table.name, "Key": key(delivery.call_id), **exists}
+        if outcome is None:
+            action = {"ConditionCheck": call}
+        else:
+            sets = {"status": outcome["status"], "result": compact_json(outcome), "updated_at": now}
+            action = {"Update": {**call, **update_request(sets, remove=RECONCILE)}}
+        try:
+            self._table.request("transact_write_items", TransactItems=[{"Put": put}, action])
+        except ConditionFailed as lost:
+            if lost.reasons[1:2] == ("ConditionalCheckFailed",):
+                return StoreOutcome.UNKNOWN_CALL
+            return StoreOutcome.DUPLICATE
+        return StoreOutcome.STORED
+
+    def keep_delivery(self, delivery: Delivery, expires_at: int) -> StoreOutcome:
+        """A delivery kept on its own (a list's result that matches none of its contacts)."""
+        try:
+            self._table.request(
+                "put_item",
+                Item=delivery_to_item(delivery, expires_at),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ConditionFailed:
+            return StoreOutcome.DUPLICATE
+        return StoreOutcome.STORED
+
+    def kept_deliveries(self, owner_id: str) -> list[tuple[bytes, str, int]]:
+        """The bodies kept beside a list (results that matched no contact when they came):
+        (body, Content-Type, received_at) each."""
+        items = self._beside(owner_id, RESULT_PREFIX)
+        return [(i["body"]["B"], i["content_type"]["S"], int(i["received_at"]["N"])) for i in items]
+
+    # --- the reconciler ----------------------------------------------------------------------
+    def due_for_check(self, now: int, limit: int) -> list[CallRecord]:
+        """Open calls whose time to look has come, oldest first, at most `limit`."""
+        page = self._table.request(
+            "query",
+            IndexName=OPEN_CALLS,
+            KeyConditionExpression="open_shard = :open AND check_after <= :now",
+            ExpressionAttributeValues={":open": {"S": OPEN}, ":now": {"N": str(now)}},
+            Limit=limit,
+        )
+        return [record_from_item(i) for i in page.get("Items", [])]
+
+    def check_again_at(self, call_id: str, check_after: int) -> None:
+        self._update_existing(call_id, {"check_after": check_after})
+
+    def mark_publish_pending(self, call_id: str, now: int) -> None:
+        """A result event could not be sent: the reconciler's next run sends it."""
+        self._update_existing(
+            call_id, {"needs_publish": True, "open_shard": OPEN, "check_after": now}
+        )
+
+    def close(self, call_id: str) -> None:
+        """Nothing left for the reconciler to do with this call."""
+        self._update_existing(call_id, {"needs_publish": False}, remove=RECONCILE)
+
+    def _update_existing(
+        self, call_id: str, sets: dict[str, Any], remove: tuple[str, ...] = ()
+    ) -> None:
+        """An update of a call that may have expired meanwhile: never a half item."""
+        with contextlib.suppress(ConditionFailed):
+            self._table.update(key(call_id), sets, remove, condition="attribute_exists(pk)")
+
+    # --- lists -------------------------------------------------------------------------------
+    def put_calls(self, records: list[CallRecord], expires_at: int) -> None:
+        """A list's contacts' calls, all at once (BatchWriteItem)."""
+        self._table.put_all([record_to_item(r, expires_at) for r in records])
+
+    def save_reply(self, owner_id: str, reply: Reply, expires_at: int) -> None:
+        """A large answer (a list's), cut into parts beside its owner; `first_answer` joins them."""
+        self._table.put_all(reply_part_items(owner_id, reply, REPLY_PART_BYTES, expires_at))
+
+    def list_calls(self, list_id: str, since: int) -> list[CallRecord]:
+        """Every contact's call of a list created at `since`, in list order. Contacts of an
+        earlier list with the same (expired, reused) key are older: left out until TTL."""
+        items = self._table.query_all(
+            IndexName=BY_BATCH,
+            KeyConditionExpression="batch_id = :list",
+            FilterExpression="created_at >= :since",
+            ExpressionAttributeValues={":list": {"S": list_id}, ":since": {"N": str(since)}},
+        )
+        return [record_from_item(i) for i in items]
+
+    # --- result deliveries -------------------------------------------------------------------
+    def record_delivery(self, call_id: str, view: dict[str, Any]) -> None:
+        """The delivery's state on the call, as GET /calls/{id} shows it."""
+        self._update_existing(call_id, {"delivery": compact_json(view)})
+
+    # --- reading -----------------------------------------------------------------------------
+    def get(self, record_id: str, kind: Kind = Kind.CALL) -> CallRecord | None:
+        item = self._table.request("get_item", Key=key(record_id, kind), ConsistentRead=True)
+        return record_from_item(item["Item"]) if "Item" in item else None
+
+    def by_reference(
+        self, reference: str, limit: int, cursor: str | None, integration: str | None = None
+    ) -> tuple[list[CallRecord], str | None]:
+        """A page of the calls with this reference, newest first, and the cursor to the next;
+        with `integration`, only its calls (records from before integrations are `default`'s)."""
+        query: dict[str, Any] = {
+            "IndexName": BY_REFERENCE,
+            "KeyConditionExpression": "reference = :reference",
+            "ExpressionAttributeValues": {":reference": {"S": reference}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if integration is not None:
+            query["FilterExpression"] = "integration = :integration" + (
+                " OR attribute_not_exists(integration)" if integration == DEFAULT else ""
+            )
+            query["ExpressionAttributeValues"][":integration"] = {"S": integration}
+        if cursor:
+            query["ExclusiveStartKey"] = decode_cursor(cursor, reference)
+        page = self._table.request("query", **query)
+        last = page.get("LastEvaluatedKey")
+        records = [record_from_item(i) for i in page.get("Items", [])]
+        return records, encode_cursor(last) if last else None
+
+    def _beside(self, owner_id: str, prefix: str) -> list[dict[str, Any]]:
+        """The items kept beside a call or list under one sort-key prefix, in order."""
+        return self._table.query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": owner_id}, ":prefix": {"S": prefix}},
+            ConsistentRead=True,
+        )
