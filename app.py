@@ -7,14 +7,14 @@ own on first use, so a cold start of the call a CRM waits on loads nothing it do
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from chalice import Chalice, Rate, Response
 
 from chalicelib.config.dependencies import Dependencies, get_dependencies
 from chalicelib.config.integrations import Caller
-from chalicelib.config.parameters import Secrets
+from chalicelib.config.parameters import Parameters
 from chalicelib.config.settings import load_event_wiring
 from chalicelib.errors import (
     BridgeError,
@@ -105,14 +105,14 @@ def known_base_url(configured: str) -> str | None:
     return f"https://{context['domainName']}/{context['stage']}"
 
 
-def for_caller() -> tuple[Dependencies, Secrets, str, Caller]:
+def for_caller() -> tuple[Dependencies, Parameters, str, Caller]:
     """The caller routes' first step: who the token says the caller is (an integration, or an
     admin), the collaborators, and the public base URL the answer's links are on."""
     deps = get_dependencies()
-    secrets = deps.secrets.get()
-    caller = identify_caller(app.current_request.headers.get("authorization"), secrets)
+    parameters = deps.parameters.get()
+    caller = identify_caller(app.current_request.headers.get("authorization"), parameters)
     logger.append_keys(integration=caller.integration)
-    return deps, secrets, public_base_url(deps.settings.public_base_url), caller
+    return deps, parameters, public_base_url(deps.settings.public_base_url), caller
 
 
 def single_query() -> dict[str, str]:
@@ -128,10 +128,16 @@ def single_query() -> dict[str, str]:
 def place_for_caller(place: Callable[..., Placement]) -> Response:
     """POST /calls and POST /calls/bulk: a caller's token, then the body and its key."""
     request = app.current_request
-    deps, secrets, base_url, caller = for_caller()
+    deps, parameters, base_url, caller = for_caller()
     key = request.headers.get("idempotency-key")
-    placed = place(request.raw_body, key, base_url, secrets, deps, caller=caller)
+    placed = place(request.raw_body, key, base_url, parameters, deps, caller=caller)
     return reply_response(placed.reply)
+
+
+def batch_response(retried: Iterable[str]) -> dict[str, Any]:
+    """Lambda's partial batch response (the event sources report batch item failures): only
+    the messages named come back; the rest of the batch is deleted."""
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in retried]}
 
 
 @app.route("/health", methods=["GET"])
@@ -161,7 +167,7 @@ def queue_calls_in_bulk() -> Response:
 
 @app.route("/batches/{batch_id}", methods=["GET"])
 def read_list(batch_id: str) -> dict[str, Any]:
-    from chalicelib.reading.calls import describe_list
+    from chalicelib.reading.lists import describe_list
 
     deps, _, base_url, caller = for_caller()
     return describe_list(deps.store, batch_id, base_url, caller)
@@ -171,22 +177,22 @@ def read_list(batch_id: str) -> dict[str, Any]:
 def read_call(call_id: str) -> dict[str, Any]:
     from chalicelib.reading.calls import get_call
 
-    deps, secrets, base_url, caller = for_caller()
-    return get_call(deps.store, call_id, base_url, caller, secrets.delivering)
+    deps, parameters, base_url, caller = for_caller()
+    return get_call(deps.store, call_id, base_url, caller, parameters.delivering)
 
 
 @app.route("/calls", methods=["GET"])
 def read_calls() -> dict[str, Any]:
-    from chalicelib.reading.calls import list_calls
+    from chalicelib.reading.calls import calls_by_reference
 
-    deps, secrets, base_url, caller = for_caller()
-    return list_calls(
+    deps, parameters, base_url, caller = for_caller()
+    return calls_by_reference(
         deps.store,
         single_query(),
         base_url,
-        secrets.callback_secret,  # signs the page cursors
+        parameters.callback_secret,  # signs the page cursors
         caller,
-        delivering=secrets.delivering,
+        delivering=parameters.delivering,
     )
 
 
@@ -195,9 +201,9 @@ def cancel_campaign(name: str) -> Response:
     from chalicelib.placing.cancels import cancel_pending
 
     deps = get_dependencies()
-    secrets = deps.secrets.get()
-    require_admin_token(app.current_request.headers.get("authorization"), secrets)
-    return reply_response(cancel_pending(name, secrets, deps))
+    parameters = deps.parameters.get()
+    require_admin_token(app.current_request.headers.get("authorization"), parameters)
+    return reply_response(cancel_pending(name, parameters, deps))
 
 
 @app.route(
@@ -207,34 +213,25 @@ def cancel_campaign(name: str) -> Response:
 )
 def native_webhook(integration: str) -> Response:
     """A CRM's own webhook: authenticated and mapped by its integration's configuration."""
-    from chalicelib.integrations.signatures import HookRequest
-    from chalicelib.placing.webhooks import place_hook
+    from chalicelib.integrations.signatures import WebhookRequest
+    from chalicelib.placing.webhooks import place_webhook
 
-    request = app.current_request
     deps = get_dependencies()
     # Not public_base_url(): a missing one must not be told to a caller not yet authenticated.
     base_url = known_base_url(deps.settings.public_base_url)
-    params = request.query_params
-    query = {name: params.getlist(name) for name in params} if params else {}
-    shown = "&".join(f"{name}={value}" for name, values in query.items() for value in values)
-    hook = HookRequest(
-        url=f"{base_url or ''}/hooks/{integration}" + (f"?{shown}" if shown else ""),
-        headers={name.lower(): value for name, value in request.headers.items()},
-        query=query,
-        body=request.raw_body or b"",
-    )
+    request = WebhookRequest.of(f"/hooks/{integration}", app.current_request, base_url)
     logger.append_keys(integration=integration[:40])
-    placed = place_hook(integration, hook, base_url, deps.secrets.get(), deps)
+    placed = place_webhook(integration, request, base_url, deps.parameters.get(), deps)
     return reply_response(placed.reply)
 
 
 @app.route("/integrations/{name}/deliveries/redrive", methods=["POST"], content_types=["*/*"])
 def redrive_deliveries(name: str) -> dict[str, Any]:
     """Every failed delivery of an integration back on the queue (admin token)."""
-    from chalicelib.deliveries.attempts import redrive
+    from chalicelib.deliveries.queueing import redrive
 
     deps = get_dependencies()
-    require_admin_token(app.current_request.headers.get("authorization"), deps.secrets.get())
+    require_admin_token(app.current_request.headers.get("authorization"), deps.parameters.get())
     return {"integration": name, "requeued": redrive(name, deps)}
 
 
@@ -247,7 +244,7 @@ def receive_from_fuse(receive: Callable[..., Reply], target_id: str) -> Response
         (request.query_params or {}).get("token"),
         request.raw_body or b"",
         request.headers.get("content-type", ""),
-        secrets=deps.secrets.get(),
+        parameters=deps.parameters.get(),
         deps=deps,
     )
     return reply_response(reply)
@@ -255,16 +252,16 @@ def receive_from_fuse(receive: Callable[..., Reply], target_id: str) -> Response
 
 @app.route("/fuse/results/{target_id}", methods=["POST"], content_types=["*/*"])
 def fuse_result(target_id: str) -> Response:
-    from chalicelib.results.callbacks import receive_result
+    from chalicelib.results.callbacks import receive_callback
 
-    return receive_from_fuse(receive_result, target_id)
+    return receive_from_fuse(receive_callback, target_id)
 
 
 @app.route("/fuse/results/batch/{target_id}", methods=["POST"], content_types=["*/*"])
 def fuse_list_result(target_id: str) -> Response:
-    from chalicelib.results.callbacks import receive_list_result
+    from chalicelib.results.callbacks import receive_list_callback
 
-    return receive_from_fuse(receive_list_result, target_id)
+    return receive_from_fuse(receive_list_callback, target_id)
 
 
 @app.route("/fuse/results/{target_id}", methods=["GET"])
@@ -282,7 +279,7 @@ def reconcile_calls(event: Any) -> dict[str, Any]:
     context = event.context
     report = reconcile(
         deps,
-        deps.secrets.get(),
+        deps.parameters.get(),
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )
     return vars(report)
@@ -295,17 +292,17 @@ def reconcile_calls(event: Any) -> dict[str, Any]:
 )
 def call_requests(event: Any) -> dict[str, Any]:
     """Each message decided alone; only those to retry come back (ReportBatchItemFailures)."""
-    from chalicelib.placing.events import batch_response, place_batch
+    from chalicelib.placing.events import decide_batch
 
     # surrogatepass: whatever the text holds reaches the JSON reader, which refuses it there.
     messages = [(r.to_dict()["messageId"], r.body.encode("utf-8", "surrogatepass")) for r in event]
     context = event.context
-    outcomes = place_batch(
+    outcomes = decide_batch(
         messages,
         get_dependencies(),
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )
-    return batch_response(outcomes)
+    return batch_response(o.source_id for o in outcomes if o.must_retry)
 
 
 @app.on_sqs_message(queue=WIRING.delivery_queue, batch_size=10)
@@ -317,15 +314,11 @@ def deliver_results(event: Any) -> dict[str, Any]:
     outcomes = [
         deliver_queued(r.to_dict(), deps, event.context.get_remaining_time_in_millis) for r in event
     ]
-    return {
-        "batchItemFailures": [
-            {"itemIdentifier": o.message_id} for o in outcomes if o.decision == "retry"
-        ]
-    }
+    return batch_response(o.message_id for o in outcomes if o.must_retry)
 
 
 @app.on_cw_event({"detail-type": ["Fuse Call Requested"], "source": [WIRING.call_request_source]})
 def call_requested(event: Any) -> dict[str, Any]:
-    from chalicelib.placing.events import place_event
+    from chalicelib.placing.events import decide_event
 
-    return vars(place_event(event.event_id, event.detail, get_dependencies()))
+    return vars(decide_event(event.event_id, event.detail, get_dependencies()))

@@ -16,7 +16,7 @@ from typing import Any
 from botocore.stub import Stubber
 
 from chalicelib.config.dependencies import AWS_CONFIG, Dependencies, aws_session
-from chalicelib.config.parameters import SecretStore
+from chalicelib.config.parameters import ParameterStore
 from chalicelib.config.settings import load_settings
 from chalicelib.fuse.callback_urls import callback_token
 from chalicelib.fuse.client import FuseClient
@@ -152,7 +152,9 @@ def stubbed_dependencies(
     settings = load_settings(bridge_environment(fuse_url))
     deps = Dependencies(
         settings=settings,
-        secrets=SecretStore(settings.ssm_prefix, settings.secrets_ttl_seconds, lambda: ssm),
+        parameters=ParameterStore(
+            settings.ssm_prefix, settings.parameters_ttl_seconds, lambda: ssm
+        ),
         fuse=FuseClient(settings.fuse_base_url, settings.fuse_timeout_seconds),
         store=CallStore(settings.calls_table, lambda: dynamodb),
         events=ResultPublisher(None, lambda: None),

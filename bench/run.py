@@ -54,7 +54,7 @@ from bench.harness import (
 )
 from bench.hostile import hostile_inputs, worst_callback_parse
 from chalicelib.config.dependencies import Dependencies, build_dependencies, set_dependencies
-from chalicelib.config.parameters import parse_secrets
+from chalicelib.config.parameters import parse_parameters
 from chalicelib.config.settings import load_settings
 from chalicelib.fuse.bulk_form import contacts_csv
 from chalicelib.fuse.form import fuse_form_fields
@@ -128,7 +128,7 @@ def aws_calls_and_connections(fuse: FuseSimulator) -> None:
         cold_ports = {r.client_port for r in fuse.queue_requests()}
         counts: dict[str, int] = {}
         for service, client in (
-            ("ssm", deps.secrets._ssm_client()),
+            ("ssm", deps.parameters._ssm_client()),
             ("dynamodb", deps.store.client),
         ):
             client.meta.events.register(
@@ -231,7 +231,7 @@ def warm_overhead(fuse: FuseSimulator) -> None:
     set_dependencies(deps)
     calls = [(api_event(CALL), LambdaContext()) for _ in range(WARM_RUNS)]
     hooks_in = [(hook_event(n, time.time()), LambdaContext()) for n in range(WARM_RUNS + 1)]
-    secrets = parse_secrets(PARAMETERS, PREFIX)
+    secrets = parse_parameters(PARAMETERS, PREFIX)
     request = parse_call_request(
         CALL, default_region="US", now=time.time(), campaigns=secrets.campaigns
     )
@@ -283,7 +283,7 @@ def callbacks(fuse: FuseSimulator) -> None:
             "before-call.dynamodb.*", lambda model, **_: operations.append(model.name)
         )
         for call_id in call_ids:
-            deliver(call_id)
+            post_callback(call_id)
     report(
         f"6a. DynamoDB calls per result callback: {len(operations) / len(call_ids):g} "
         f"({', '.join(sorted(set(operations)))}; over {len(call_ids)} callbacks, moto)"
@@ -291,11 +291,11 @@ def callbacks(fuse: FuseSimulator) -> None:
     deps, _ = stubbed_dependencies(fuse.url, calls=1, callbacks=WARM_RUNS + 1)
     set_dependencies(deps)
     call_id = json.loads(invoke()["body"])["id"]
-    deliver(call_id)
+    post_callback(call_id)
     timings = []
     for _ in range(WARM_RUNS):
         started = time.perf_counter()
-        deliver(call_id)
+        post_callback(call_id)
         timings.append(time.perf_counter() - started)
     set_dependencies(None)
     report(
@@ -321,14 +321,14 @@ def deliveries_cost(fuse: FuseSimulator) -> None:
     ):
         with bridge_on_moto(fuse, extra, **settings) as deps:
             call_ids = [json.loads(invoke()["body"])["id"] for _ in range(WARM_RUNS // 3 + 1)]
-            deliver(call_ids[0])  # warm up: the SQS client, the queue's URL
+            post_callback(call_ids[0])  # warm up: the SQS client, the queue's URL
             operations: list[str] = []
             for client in (deps.store.client, deps.deliveries.client):
                 client.meta.events.register("before-call.*.*", functools.partial(named, operations))
             timings = []
             for call_id in call_ids[1:]:
                 started = time.perf_counter()
-                deliver(call_id)
+                post_callback(call_id)
                 timings.append(time.perf_counter() - started)
         per = collections.Counter(operations)
         figures[label] = (statistics.median(timings), per, len(timings))
@@ -350,7 +350,7 @@ def bulk_lists(fuse: FuseSimulator) -> None:
         for i in range(10_000)
     ]
     body = {"contacts": contacts, "attempts": 2, "retry_delay": 600}
-    campaigns = parse_secrets(PARAMETERS, PREFIX).campaigns
+    campaigns = parse_parameters(PARAMETERS, PREFIX).campaigns
     timings = []
     for _ in range(5):
         started = time.perf_counter()
@@ -376,7 +376,7 @@ def bulk_lists(fuse: FuseSimulator) -> None:
     fuse.reset()
 
 
-def deliver(call_id: str) -> None:
+def post_callback(call_id: str) -> None:
     answer = app(callback_event(call_id, RESULT), LambdaContext())
     if answer["statusCode"] != 200:
         raise RuntimeError(f"callback answered {answer['statusCode']}: {answer['body']}")

@@ -70,7 +70,12 @@ class InvalidJson(BridgeError):
 
 
 class InvalidCursor(BridgeError):
+    """A page cursor this bridge did not give out for this listing (forged, or another's)."""
+
     status, code = 400, "invalid_cursor"
+
+    def __init__(self) -> None:
+        super().__init__("the cursor is not one this list gave out; start again without it")
 
 
 class InvalidQuery(BridgeError):

@@ -1,4 +1,8 @@
-"""What the bridge remembers about a call or a list, the answers it gave, the outcomes it got."""
+"""What the bridge remembers about a call or a list, the replies it gave, and what Fuse told it.
+
+Shared by every part: values only, no I/O. Words kept apart on purpose: a *callback* is what Fuse
+sends the bridge about a call; a *delivery* is what the bridge sends an integration about it.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +20,14 @@ REJECTED = "rejected"  # a request from an event that can never be placed: kept,
 CANCEL_REQUESTED = "cancel_requested"  # shown, never stored: its campaign's pending calls were
 # canceled after it was queued (a marker per campaign), and its result has not come yet
 
-# Where a delivery came from.
-CALLBACK = "callback"
-POLL = "poll"
+# Where a callback came from: Fuse posted it to the call's callback URL, or the reconciler read
+# it from Fuse's status API (the stored `source` attribute).
+SOURCE_CALLBACK = "callback"
+SOURCE_POLL = "poll"
+
+DEFAULT_INTEGRATION = "default"  # the integration of `api_tokens`, and of records from before
+# A queue message's decision (SQS, EventBridge): it comes back later and is tried again.
+RETRY = "retry"
 
 
 class Kind(Enum):
@@ -72,16 +81,15 @@ class CallRecord:
     list_id: str | None = None  # a contact's call: the list it came in, and its place there
     list_index: int | None = None
     check_after: int | None = None  # when set, the reconciler looks at the call from then on
-    integration: str = "default"  # whose it is: only that integration (or an admin) sees it
-    delivery: Mapping[str, Any] | None = None  # its result's delivery to the integration, if any
+    integration: str = DEFAULT_INTEGRATION  # whose it is: only it (or an admin) sees it
+    delivery: Mapping[str, Any] | None = None  # its outcome's delivery to the integration, if any
 
 
 @dataclass(frozen=True)
-class Delivery:
-    """One body that reached the bridge about a call: a callback, or a status poll's answer.
-
-    Kept as received (bytes and Content-Type) even when it could not be read.
-    """
+class Callback:
+    """One body Fuse sent about a call: posted to its callback URL, or read from Fuse's status
+    API by the reconciler (`source`). Kept as received (bytes and Content-Type) even when it
+    could not be read."""
 
     call_id: str
     source: str

@@ -7,10 +7,10 @@ or an answer.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
+
+from chalicelib.http.standard_webhooks import StandardWebhooks
+from chalicelib.integrations.signatures import hubspot_v3_signature
 
 FUSE_EMAIL = "demo@example.com"
 DEVELOPER_KEY = "local-developer-key"
@@ -45,29 +45,23 @@ WEBHOOKS_SAMPLE = {"phone": "+16175551234", "reference": "sw-42"}
 def hubspot_headers(
     url: str, body: bytes, now: float, secret: str = HUBSPOT_SECRET
 ) -> dict[str, str]:
-    """HubSpot's v3 signature for a POST of `body` to `url` at `now` (checked against HubSpot's
-    published example in tests/test_integrations.py)."""
+    """HubSpot's v3 signature for a POST of `body` to `url` at `now` (the bridge's own, checked
+    against HubSpot's published example in tests/integrations/test_signatures.py)."""
     timestamp = str(int(now * 1000))
-    signed = b"POST" + url.encode() + body + timestamp.encode()
-    digest = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
     return {
         "Content-Type": "application/json",
-        "X-HubSpot-Signature-v3": base64.b64encode(digest).decode(),
+        "X-HubSpot-Signature-v3": hubspot_v3_signature(secret, url, body, timestamp).decode(),
         "X-HubSpot-Request-Timestamp": timestamp,
     }
 
 
 def standard_webhooks_headers(message_id: str, body: bytes, now: float) -> dict[str, str]:
-    """A Standard Webhooks signature of `body` with the demo secret."""
-    timestamp = str(int(now))
-    key = base64.b64decode(WEBHOOKS_SECRET.removeprefix("whsec_"))
-    digest = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return {
-        "Content-Type": "application/json",
-        "webhook-id": message_id,
-        "webhook-timestamp": timestamp,
-        "webhook-signature": "v1," + base64.b64encode(digest).decode(),
-    }
+    """A Standard Webhooks signature of `body` with the demo secret (the bridge's own signer,
+    checked against the specification's reference library in tests/http/)."""
+    signer = StandardWebhooks.of([WEBHOOKS_SECRET])
+    if signer is None:
+        raise ValueError("WEBHOOKS_SECRET must be whsec_ and base64")
+    return {"Content-Type": "application/json", **signer.headers(message_id, body, now)}
 
 
 def demo_results(receiver_url: str) -> dict[str, str]:

@@ -36,6 +36,7 @@ from infra.parameters import put_parameters  # noqa: E402
 from local.aws_setup import create_calls_table  # noqa: E402
 from local.fuse_sim import FuseSimulator  # noqa: E402
 from tests.helpers import (  # noqa: E402
+    CRM_PARAMETERS,
     DEVELOPER_KEY,
     FUSE_EMAIL,
     PARAMETERS,
@@ -67,6 +68,12 @@ def aws() -> Iterator[Aws]:
         create_calls_table(dynamodb, TABLE)
         put_parameters(ssm, PREFIX, PARAMETERS)
         yield Aws(ssm=ssm, dynamodb=dynamodb)
+
+
+@pytest.fixture
+def crm(aws: Aws) -> None:
+    """The test stage's own integrations (tests.helpers.CRM_PARAMETERS) beside the demo's."""
+    put_parameters(aws.ssm, PREFIX, CRM_PARAMETERS)
 
 
 @pytest.fixture

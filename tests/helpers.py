@@ -1,5 +1,5 @@
 """What the tests share: the test stage's names and demo values, and the few requests every
-area makes (place a call, a list, deliver a result, read a call back). Fixtures are in
+area makes (place a call, a list, post_callback a result, read a call back). Fixtures are in
 conftest.py; test modules import from here, never from one another."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from chalice.local import LambdaContext
 from chalice.test import Client
 
 from chalicelib.config.dependencies import Dependencies
@@ -43,6 +44,7 @@ __all__ = [
     "ID_SECRET",
 ]
 
+ROOT = Path(__file__).resolve().parent.parent  # the repository
 PREFIX = "/fuse-bridge/test"
 TABLE = "fuse-bridge-test-calls"
 PUBLIC_BASE_URL = "https://bridge.example.test/api"
@@ -50,6 +52,21 @@ OTHER_TOKEN = "local-dev-token-other"  # a second API token, as during a rotatio
 PHONE = "+16175551234"
 PARAMETERS = demo_parameters(api_tokens=f"{API_TOKEN}, {OTHER_TOKEN}")
 AUTH = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
+# Integrations of the test stage beyond the demo's (the `crm` fixture writes them).
+A, B = "crm-a-token", "crm-b-token"
+CRM_PARAMETERS = {
+    "integrations/crm-a/token": A,
+    "integrations/crm-a/campaigns": "default",
+    "integrations/crm-b/token": B,
+    "integrations/form-tool/auth": "query",
+    "integrations/form-tool/token": "form-tool-token",
+    "integrations/broken/auth": "carrier-pigeon",
+}
+# HubSpot's workflow "Send a webhook" action posts the enrolled record: its id and properties.
+HUBSPOT_BODY = {
+    "objectId": 1501,
+    "properties": {"phone": "+16175551234", "firstname": "Ada", "email": "ada@example.com"},
+}
 
 # Fuse's own example (docs/fuse-contract.md, "Result callbacks"): digit strings, numbers, a
 # quoted phone.
@@ -97,6 +114,14 @@ def bridge_environment(fuse_url: str, **overrides: str) -> dict[str, str]:
     }
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+def get(client: Client, path: str, token: str) -> Any:
+    return client.http.get(path, headers=bearer(token))
+
+
 def post_call(
     client: Client,
     body: Any,
@@ -134,7 +159,7 @@ def error_of(response: Any) -> dict[str, Any]:
     return body["error"]
 
 
-def deliver(
+def post_callback(
     client: Client,
     call_id: str,
     body: bytes | str | dict,
@@ -170,6 +195,45 @@ def run_reconciler(client: Client) -> dict[str, Any]:
     return client.lambda_.invoke("reconcile_calls", event).payload
 
 
+def sqs_event(client: Client, messages: list[tuple[str, Any]]) -> dict[str, Any]:
+    event = client.events.generate_sqs_event(
+        [m if isinstance(m, str) else json.dumps(m) for _, m in messages],
+        queue_name="fuse-bridge-test-call-requests",
+    )
+    for record, (message_id, _) in zip(event["Records"], messages, strict=True):
+        record["messageId"] = message_id
+    return event
+
+
+def run_batch(
+    client: Client, messages: list[tuple[str, Any]], runtime_ms: int = 30_000
+) -> list[str]:
+    """Invokes call_requests as Lambda would, with a 30 s invocation; returns the message ids
+    it asks to get back (its batchItemFailures)."""
+    from app import app  # the Chalice app of the test's client, imported once the env is set
+
+    context = LambdaContext("call_requests", 512, max_runtime_ms=runtime_ms)
+    answer = app.handler_map["call_requests"](sqs_event(client, messages), context)
+    return [failure["itemIdentifier"] for failure in answer["batchItemFailures"]]
+
+
+def emitted(out: str) -> list[dict[str, Any]]:
+    """Every EMF metric line printed: {"name", "value", and its dimensions}."""
+    metrics = []
+    for line in out.splitlines():
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        record = json.loads(line)
+        for directive in record["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == "FuseBridge"
+            for metric in directive["Metrics"]:
+                dimensions = {d: record[d] for group in directive["Dimensions"] for d in group}
+                metrics.append(
+                    {"name": metric["Name"], "value": record[metric["Name"]], **dimensions}
+                )
+    return metrics
+
+
 def later(deps: Dependencies, seconds: float) -> None:
     """The bridge's clock, `seconds` from now."""
     now = time.time() + seconds
@@ -184,7 +248,7 @@ def chalice_package(stage: str, out: Path, *extra: str) -> None:
     """`chalice package` of a stage into `out` (its dependencies cached after the first)."""
     subprocess.run(
         [Path(sys.executable).parent / "chalice", "package", "--stage", stage, *extra, str(out)],
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=ROOT,
         env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
         check=True,
         capture_output=True,

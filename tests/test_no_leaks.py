@@ -12,7 +12,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.fuse.callback_urls import callback_token
-from chalicelib.placing.idempotency import id_for_key
+from chalicelib.placing.ids import id_for_key
 from local.demo import (
     HUBSPOT_SAMPLE,
     HUBSPOT_SECRET,

@@ -4,30 +4,23 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
+import time
 
 import pytest
 from chalice.test import Client
 
+from local.demo import standard_webhooks_headers
 from local.fuse_sim import FuseSimulator
-from tests.helpers import CONTACTS, FUSE_EXAMPLE, PHONE, deliver, post_call, post_list
-
-
-def emitted(out: str) -> list[dict[str, Any]]:
-    """Every EMF metric line printed: {"name", "value", and its dimensions}."""
-    metrics = []
-    for line in out.splitlines():
-        if not line.startswith("{") or '"_aws"' not in line:
-            continue
-        record = json.loads(line)
-        for directive in record["_aws"]["CloudWatchMetrics"]:
-            assert directive["Namespace"] == "FuseBridge"
-            for metric in directive["Metrics"]:
-                dimensions = {d: record[d] for group in directive["Dimensions"] for d in group}
-                metrics.append(
-                    {"name": metric["Name"], "value": record[metric["Name"]], **dimensions}
-                )
-    return metrics
+from tests.helpers import (
+    CONTACTS,
+    FUSE_EXAMPLE,
+    PHONE,
+    emitted,
+    post_call,
+    post_callback,
+    post_list,
+    run_batch,
+)
 
 
 def test_each_outcome_is_counted(
@@ -38,7 +31,7 @@ def test_each_outcome_is_counted(
     fuse.mode = "error500"
     post_call(client, {"phone": PHONE})
     fuse.mode = "normal"
-    deliver(client, call_id, FUSE_EXAMPLE)
+    post_callback(client, call_id, FUSE_EXAMPLE)
     post_list(client, {"contacts": CONTACTS})
     client.http.get("/calls/nope")  # no token: refused, but not a call request
     names = [
@@ -69,3 +62,23 @@ def test_log_lines_carry_the_keys_that_find_a_call(
     assert queued["phone"] == "+1*******1234"
     assert queued["lambda_request_id"]
     assert queued["level"] == "INFO"
+
+
+@pytest.mark.usefixtures("fuse")
+def test_every_way_in_counts_its_refusals_the_same(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A call refused once its sender is known is CallsRejected, whatever brought it: POST
+    /calls, a list, a native webhook, an SQS message. A stranger's request is not (it is
+    RequestsRefused, as on every route)."""
+    bad = {"phone": "12"}
+    post_call(client, bad)
+    post_list(client, {"contacts": [bad]})
+    body = json.dumps(bad).encode()
+    signed = standard_webhooks_headers("msg_refused", body, time.time())
+    assert client.http.post("/hooks/webhooks-demo", headers=signed, body=body).status_code == 422
+    forged = {**signed, "webhook-signature": "v1,Zm9yZ2Vk"}
+    assert client.http.post("/hooks/webhooks-demo", headers=forged, body=body).status_code == 401
+    assert run_batch(client, [("message-1", bad)]) == []  # stored as rejected, not retried
+    rejected = [m for m in emitted(capsys.readouterr().out) if m["name"] == "CallsRejected"]
+    assert [m["reason"] for m in rejected] == ["validation_failed"] * 4

@@ -10,19 +10,21 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import botocore
 import botocore.session
 from botocore.config import Config
 
-from chalicelib.config.parameters import SecretStore
+from chalicelib.config.parameters import ParameterStore
 from chalicelib.config.settings import Settings, load_settings
 from chalicelib.deliveries.queue import DeliveryQueue
-from chalicelib.deliveries.sender import WebhookSender
 from chalicelib.fuse.client import FuseClient
 from chalicelib.results.events import ResultPublisher
 from chalicelib.store.calls import CallStore
+
+if TYPE_CHECKING:
+    from chalicelib.deliveries.sender import DeliverySender
 
 # Bounded and retried a little: a slow AWS answer must not hold a request past its Lambda timeout.
 # Parameter validation is off: the bridge's few request shapes are fixed and tested against moto,
@@ -44,13 +46,20 @@ class Dependencies:
     Not frozen: a warm container keeps one, and tests swap its parts."""
 
     settings: Settings
-    secrets: SecretStore
+    parameters: ParameterStore
     fuse: FuseClient
     store: CallStore
     events: ResultPublisher
     deliveries: DeliveryQueue = field(default_factory=lambda: DeliveryQueue(None, lambda: None))
-    sender: WebhookSender = field(default_factory=lambda: WebhookSender(10))
     clock: Callable[[], float] = time.time
+
+    @functools.cached_property
+    def sender(self) -> DeliverySender:
+        """The POST to receivers, built on first use: only the delivery function sends one, so
+        no other function's cold start imports it or opens its pool."""
+        from chalicelib.deliveries.sender import DeliverySender  # noqa: PLC0415
+
+        return DeliverySender(self.settings.delivery_timeout_seconds)
 
 
 @functools.cache
@@ -69,14 +78,13 @@ def lazy_aws_client(service: str) -> Callable[[], Any]:
 def build_dependencies(settings: Settings) -> Dependencies:
     return Dependencies(
         settings=settings,
-        secrets=SecretStore(
-            settings.ssm_prefix, settings.secrets_ttl_seconds, lazy_aws_client("ssm")
+        parameters=ParameterStore(
+            settings.ssm_prefix, settings.parameters_ttl_seconds, lazy_aws_client("ssm")
         ),
         fuse=FuseClient(settings.fuse_base_url, settings.fuse_timeout_seconds),
         store=CallStore(settings.calls_table, lazy_aws_client("dynamodb")),
         events=ResultPublisher(settings.results_event_bus, lazy_aws_client("events")),
         deliveries=DeliveryQueue(settings.delivery_queue, lazy_aws_client("sqs")),
-        sender=WebhookSender(settings.delivery_timeout_seconds),
     )
 
 

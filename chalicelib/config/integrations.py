@@ -1,5 +1,6 @@
-"""Integrations: the named callers of the bridge, each with its own credentials, campaigns and
-webhook shape, configured in SSM under `integrations/{name}/` alone (no code per CRM).
+"""Integrations: the named callers of the bridge, each with its own credentials, campaigns,
+webhook shape and delivery target, configured in SSM under `integrations/{name}/` alone (no code
+per CRM). Read from the parameters, pure: nothing here does I/O.
 
 `Caller` is who a request turned out to be: its integration (whose calls it sees, whose
 idempotency keys are its own, which campaigns it may use), or an admin. The existing
@@ -8,28 +9,27 @@ idempotency keys are its own, which campaigns it may use), or an admin. The exis
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import jmespath
 from jmespath.exceptions import JMESPathError
 from jmespath.parser import ParsedResult
 
+from chalicelib.http.standard_webhooks import StandardWebhooks
+from chalicelib.records import DEFAULT_INTEGRATION
 from chalicelib.validation.fields import CALL_FIELDS
 
-DEFAULT = "default"
-NAME = re.compile(r"[a-z0-9-]{1,40}")
-PARAMETER = re.compile(
+INTEGRATION_NAME = re.compile(r"[a-z0-9-]{1,40}")
+INTEGRATION_PARAMETER = re.compile(
     r"integrations/([a-z0-9-]{1,40})/"
     r"(token|auth|signing_secret|campaigns|mapping|results_url|results_secret|results_include_phone)"
 )
-# Where results may be delivered: https, or plain http to this machine (make local's receiver).
-RESULTS_URL = re.compile(
+# Where deliveries may go (`results_url`): https, or plain http to this machine (make local's
+# receiver).
+DELIVERY_URL = re.compile(
     r"https://[^\s/?#]+[^\s]*|http://(127\.0\.0\.1|localhost)(:[0-9]{1,5})?(/[^\s]*)?"
 )
 BEARER, QUERY, HUBSPOT_V3, STANDARD_WEBHOOKS = "bearer", "query", "hubspot-v3", "standard-webhooks"
@@ -48,15 +48,16 @@ class FieldMapping:
 
 
 @dataclass(frozen=True, repr=False)
-class ResultTarget:
-    """Where an integration's results go, signed (Standard Webhooks) with `secrets`."""
+class DeliveryTarget:
+    """Where an integration's outcomes are delivered (its `results_url`), and the signer of
+    each delivery (its `results_secret`, Standard Webhooks)."""
 
     url: str
-    secrets: tuple[str, ...]
+    signer: StandardWebhooks
     include_phone: bool = False
 
     def __repr__(self) -> str:
-        return "ResultTarget(<redacted>)"
+        return "DeliveryTarget(<redacted>)"
 
 
 @dataclass(frozen=True, repr=False)
@@ -70,8 +71,10 @@ class Integration:
     campaigns: frozenset[str] | None = None  # None: every campaign
     mapping: tuple[FieldMapping, ...] | None = None  # None: the body is the bridge's own JSON
     problem: str | None = None  # why it cannot be used; the others work regardless
-    results: ResultTarget | None = None  # None: its results are not delivered
-    results_problem: str | None = None  # why deliveries are off (the rest works)
+    delivery_target: DeliveryTarget | None = None  # None: its outcomes are not delivered
+    delivery_problem: str | None = None  # why deliveries are off (the rest works)
+    # Its webhooks' verifier when `auth` is standard-webhooks (the secrets decoded once).
+    webhooks: StandardWebhooks | None = None
 
     def __repr__(self) -> str:
         return f"Integration({self.name!r}, auth={self.auth!r}, values=<redacted>)"
@@ -81,7 +84,7 @@ class Integration:
 class Caller:
     """Who a request is from, and so what it may see and do."""
 
-    integration: str = DEFAULT
+    integration: str = DEFAULT_INTEGRATION
     admin: bool = False
     campaigns: frozenset[str] | None = None  # None: every campaign
 
@@ -97,7 +100,7 @@ class Caller:
         return cls(integration.name, campaigns=integration.campaigns)
 
 
-ADMIN = Caller(DEFAULT, admin=True)
+ADMIN = Caller(DEFAULT_INTEGRATION, admin=True)
 
 
 def comma_list(text: str) -> tuple[str, ...]:
@@ -111,17 +114,19 @@ def parse_integrations(
     named `default` is configured. A half-written one is kept with its `problem`."""
     fields: dict[str, dict[str, str]] = {}
     for name, value in values.items():
-        if match := PARAMETER.fullmatch(name):
+        if match := INTEGRATION_PARAMETER.fullmatch(name):
             fields.setdefault(match.group(1), {})[match.group(2)] = value.strip()
-    integrations = {name: integration(name, parts, prefix) for name, parts in fields.items()}
-    own_default = fields.get(DEFAULT, {})
+    integrations = {name: read_integration(name, parts, prefix) for name, parts in fields.items()}
+    own_default = fields.get(DEFAULT_INTEGRATION, {})
     if not own_default.keys() & {"token", "signing_secret"}:  # only settings: api_tokens' own
         parts = {**own_default, "token": ",".join(api_tokens)}
-        integrations[DEFAULT] = integration(DEFAULT, parts, prefix, f"{prefix}/api_tokens")
+        integrations[DEFAULT_INTEGRATION] = read_integration(
+            DEFAULT_INTEGRATION, parts, prefix, f"{prefix}/api_tokens"
+        )
     return integrations
 
 
-def integration(
+def read_integration(
     name: str, parts: Mapping[str, str], prefix: str, token_parameter: str | None = None
 ) -> Integration:
     """One integration from its parameters; `token_parameter` names where its tokens come
@@ -136,20 +141,21 @@ def integration(
         signing_secrets=comma_list(parts.get("signing_secret", "")),
         campaigns=campaigns,
     )
+    webhooks = StandardWebhooks.of(base.signing_secrets) if auth == STANDARD_WEBHOOKS else None
     problem = None
     mapping = None
     if auth not in AUTH_SCHEMES:
         problem = f"SSM parameter {where}/auth must be one of {', '.join(AUTH_SCHEMES)}"
     elif auth in SIGNED and not base.signing_secrets:
         problem = f"SSM parameter {where}/signing_secret is missing or empty (auth {auth})"
-    elif auth == STANDARD_WEBHOOKS and not all(map(is_base64_secret, base.signing_secrets)):
+    elif auth == STANDARD_WEBHOOKS and webhooks is None:
         problem = f"SSM parameter {where}/signing_secret must be whsec_ and base64"
     elif auth not in SIGNED and not base.tokens:
         token_parameter = token_parameter or f"{where}/token"
         problem = f"SSM parameter {token_parameter} is missing or empty (auth {auth})"
     if problem is None and parts.get("mapping"):
         mapping, problem = parse_mapping(parts["mapping"], f"{where}/mapping")
-    results, results_problem = result_target(parts, where)
+    target, delivery_problem = read_delivery_target(parts, where)
     return Integration(
         name,
         auth=auth,
@@ -158,31 +164,27 @@ def integration(
         campaigns=campaigns,
         mapping=mapping,
         problem=problem,
-        results=results,
-        results_problem=results_problem,
+        delivery_target=target,
+        delivery_problem=delivery_problem,
+        webhooks=webhooks,
     )
 
 
-def result_target(parts: Mapping[str, str], where: str) -> tuple[ResultTarget | None, str | None]:
+def read_delivery_target(
+    parts: Mapping[str, str], where: str
+) -> tuple[DeliveryTarget | None, str | None]:
     """`results_url` (https; http only to 127.0.0.1) and its `results_secret`; a problem turns
     deliveries off for this integration alone, and is logged."""
     url = parts.get("results_url", "")
     if not url:
         return None, None
-    secrets = comma_list(parts.get("results_secret", ""))
-    if not RESULTS_URL.fullmatch(url):
+    signer = StandardWebhooks.of(comma_list(parts.get("results_secret", "")))
+    if not DELIVERY_URL.fullmatch(url):
         return None, f"SSM parameter {where}/results_url must be https (http only to 127.0.0.1)"
-    if not secrets or not all(map(is_base64_secret, secrets)):
+    if signer is None:
         return None, f"SSM parameter {where}/results_secret must be whsec_ and base64"
     include_phone = parts.get("results_include_phone", "").lower() == "true"
-    return ResultTarget(url, secrets, include_phone), None
-
-
-def is_base64_secret(secret: str) -> bool:
-    try:
-        return bool(base64.b64decode(secret.removeprefix("whsec_"), validate=True))
-    except (binascii.Error, ValueError):
-        return False
+    return DeliveryTarget(url, signer, include_phone), None
 
 
 def parse_mapping(text: str, where: str) -> tuple[tuple[FieldMapping, ...] | None, str | None]:
@@ -202,17 +204,3 @@ def parse_mapping(text: str, where: str) -> tuple[tuple[FieldMapping, ...] | Non
         except JMESPathError:
             return None, f"SSM parameter {where}: {field_name} is not a valid JMESPath expression"
     return tuple(mapping), None
-
-
-def apply_mapping(mapping: tuple[FieldMapping, ...], body: Any) -> tuple[dict[str, Any], dict]:
-    """The bridge's request from the sender's body: a field whose expression yields null is
-    absent. Returns the fields and, for error messages, each field's expression."""
-    fields: dict[str, Any] = {}
-    for item in mapping:
-        try:
-            value = item.compiled.search(body)
-        except JMESPathError:  # a function given the wrong type by this body
-            value = None
-        if value is not None:
-            fields[item.field] = value
-    return fields, {item.field: item.expression for item in mapping}

@@ -1,4 +1,5 @@
-"""The bridge's secrets and Fuse campaigns, read from SSM Parameter Store and cached per container.
+"""The bridge's SSM parameters (Fuse's credentials, the secrets, campaigns and integrations),
+read in one walk and cached per container.
 
 All parameters under the stage prefix come in one GetParametersByPath walk (10 a page, the most SSM
 allows), so a cold start costs one or two SSM calls and a warm request none. The cache expires after
@@ -23,8 +24,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.campaigns import Campaign
 from chalicelib.config.integrations import Integration, comma_list, parse_integrations
 from chalicelib.errors import ConfigurationIncomplete, SecretsUnavailable
+from chalicelib.fuse.client import FuseCredentials
 from chalicelib.logs import logger
 
 STALE_IF_ERROR_SECONDS = 3600
@@ -33,34 +36,10 @@ CAMPAIGN_PARAMETER = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Campaign:
-    """A Fuse application/deployment pair, chosen by a request's `campaign` field.
-
-    `problem` says why a half-written campaign cannot be used; the others work regardless."""
-
-    name: str
-    application_id: str
-    deployment_id: str
-    caller_id: str | None
-    problem: str | None = None
-    caller_ids: tuple[str, ...] = ()  # when set, the only caller ids a request may give
-
-
 @dataclass(frozen=True, repr=False)
-class FuseCredentials:
-    """The Basic auth of every Fuse request; never printed."""
-
-    email: str
-    developer_key: str
-
-    def __repr__(self) -> str:
-        return "FuseCredentials(<redacted>)"
-
-
-@dataclass(frozen=True, repr=False)
-class Secrets:
-    """Never printed: repr hides every value, so a stray log of this object leaks nothing."""
+class Parameters:
+    """Everything under the stage's SSM prefix, read. Never printed: repr hides every value, so
+    a stray log of this object leaks nothing."""
 
     fuse_email: str
     developer_key: str
@@ -73,7 +52,7 @@ class Secrets:
     # Keys the HMAC of ids derived from idempotency keys: set once, never rotated (a new one
     # would make every key in flight new, and a retry could dial again).
     id_secret: str = ""
-    # Every named caller, `default` (the api_tokens) included: see integrations.py.
+    # Every named caller, `default` (the api_tokens) included: see config/integrations.py.
     integrations: Mapping[str, Integration] = field(default_factory=dict)
 
     @property
@@ -83,8 +62,8 @@ class Secrets:
 
     @property
     def delivering(self) -> frozenset[str]:
-        """The integrations whose results are delivered to them."""
-        return frozenset(name for name, i in self.integrations.items() if i.results)
+        """The integrations whose outcomes are delivered to them."""
+        return frozenset(name for name, i in self.integrations.items() if i.delivery_target)
 
     def require(self, *names: str) -> None:
         for name in names:
@@ -92,11 +71,11 @@ class Secrets:
                 raise ConfigurationIncomplete(self.missing[name])
 
     def __repr__(self) -> str:
-        return f"Secrets(campaigns={sorted(self.campaigns)}, values=<redacted>)"
+        return f"Parameters(campaigns={sorted(self.campaigns)}, values=<redacted>)"
 
 
-def parse_secrets(values: Mapping[str, str], prefix: str) -> Secrets:
-    """Builds Secrets from parameter names relative to the prefix. Nothing missing raises here:
+def parse_parameters(values: Mapping[str, str], prefix: str) -> Parameters:
+    """Builds Parameters from parameter names relative to the prefix. Nothing missing raises here:
     each problem is recorded (and logged by the store) for the one thing that needs it."""
     missing: dict[str, str] = {}
 
@@ -133,7 +112,7 @@ def parse_secrets(values: Mapping[str, str], prefix: str) -> Secrets:
     # that integration's problem, logged with the others.
     integrations = parse_integrations(values, prefix, comma_list(values.get("api_tokens", "")))
     admin_tokens = comma_list(values.get("admin_tokens", ""))
-    return Secrets(
+    return Parameters(
         fuse_email=required("fuse/email"),
         developer_key=required("fuse/developer_key"),
         callback_secret=required("callback_secret"),
@@ -145,12 +124,13 @@ def parse_secrets(values: Mapping[str, str], prefix: str) -> Secrets:
     )
 
 
-def log_problems(secrets: Secrets) -> None:
+def log_problems(parameters: Parameters) -> None:
     """Each missing parameter and half-written campaign, once per load (the names, no value)."""
-    problems = [*secrets.missing.values()]
-    problems += [c.problem for c in secrets.campaigns.values() if c.problem]
-    problems += [i.problem for i in secrets.integrations.values() if i.problem]
-    problems += [i.results_problem for i in secrets.integrations.values() if i.results_problem]
+    problems = [*parameters.missing.values()]
+    problems += [c.problem for c in parameters.campaigns.values() if c.problem]
+    integrations = parameters.integrations.values()
+    problems += [i.problem for i in integrations if i.problem]
+    problems += [i.delivery_problem for i in integrations if i.delivery_problem]
     if problems:
         logger.error("configuration incomplete", extra={"problems": problems})
 
@@ -158,7 +138,7 @@ def log_problems(secrets: Secrets) -> None:
 MAX_PAGES = 100  # 1,000 parameters: far past any configuration, and a bound on a cold start
 
 
-class SecretStore:
+class ParameterStore:
     """Fetches every parameter under the prefix at most once per TTL."""
 
     def __init__(
@@ -172,17 +152,17 @@ class SecretStore:
         self._ttl = ttl_seconds
         self._ssm_client = ssm_client
         self._clock = clock
-        self._cached: Secrets | None = None
+        self._cached: Parameters | None = None
         self._fetched_at = 0.0
         self._lock = threading.Lock()
 
-    def get(self) -> Secrets:
+    def get(self) -> Parameters:
         with self._lock:
             age = self._clock() - self._fetched_at
             if self._cached is not None and age < self._ttl:
                 return self._cached
             try:
-                self._cached = parse_secrets(self._fetch(), self._prefix)
+                self._cached = parse_parameters(self._fetch(), self._prefix)
                 log_problems(self._cached)
             except SecretsUnavailable:
                 if self._cached is None or age >= self._ttl + STALE_IF_ERROR_SECONDS:

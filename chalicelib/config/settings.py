@@ -13,6 +13,9 @@ from chalicelib.validation.phones import DEFAULT_NUMBER_TYPES, NUMBER_TYPES, Dia
 
 DEFAULT_FUSE_BASE_URL = "https://fuse.plumvoice.com/api"
 COUNTRY = re.compile(r"[A-Z]{2}|001")
+# What a handler keeps in hand beyond one outbound request's deadline before it starts it: the
+# AWS writes around the request (its record, its outcome) must fit in the invocation too.
+START_MARGIN_SECONDS = 3
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,7 @@ class Settings:
     fuse_timeout_seconds: float
     public_base_url: str  # empty: derived per request from API Gateway's own domain and stage
     default_phone_region: str
-    secrets_ttl_seconds: float
+    parameters_ttl_seconds: float
     retention_days: int
     results_event_bus: str | None  # EventBridge bus for result events; None: none are sent
     reconcile_after_seconds: int  # how long after its last possible attempt a call is polled
@@ -41,6 +44,16 @@ class Settings:
     delivery_retry_base_seconds: float = 30
     delivery_timeout_seconds: float = 10
     delivery_max_attempts: int = 37
+
+    @property
+    def fuse_request_seconds(self) -> float:
+        """The invocation time one more Fuse request needs, with what surrounds it."""
+        return self.fuse_timeout_seconds + START_MARGIN_SECONDS
+
+    @property
+    def delivery_request_seconds(self) -> float:
+        """The invocation time one more delivery POST needs, with what surrounds it."""
+        return self.delivery_timeout_seconds + START_MARGIN_SECONDS
 
     def expires_at(self, now: float) -> int:
         """When a record written now leaves the table (DynamoDB TTL): RETENTION_DAYS later."""
@@ -124,7 +137,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         fuse_timeout_seconds=number("FUSE_TIMEOUT_SECONDS", 10, 0.1, 60),
         public_base_url=env.get("PUBLIC_BASE_URL", "").strip().rstrip("/"),
         default_phone_region=region,
-        secrets_ttl_seconds=number("SECRETS_TTL_SECONDS", 300, 0, 86400),
+        parameters_ttl_seconds=number("SECRETS_TTL_SECONDS", 300, 0, 86400),
         retention_days=int(number("RETENTION_DAYS", 90, 1, 3650)),
         results_event_bus=env.get("RESULTS_EVENT_BUS", "").strip() or None,
         reconcile_after_seconds=int(number("RECONCILE_AFTER_SECONDS", 3600, 60, 7 * 86400)),

@@ -16,31 +16,31 @@ RETRY_AFTER = re.compile(r"[0-9]{1,6}")
 
 
 @dataclass(frozen=True)
-class SendResult:
-    """How one delivery attempt went, in words safe to show the integration: it decides
-    between done, retry (and when) and give up."""
+class ReceiverResponse:
+    """What the receiver made of one delivery attempt, in words safe to show the integration:
+    it decides between done, retry (and when) and give up."""
 
     status: int | None  # None: no answer (timeout, connection error)
     error: str | None = None  # what went wrong, for the call's delivery view (no URL, no secret)
     retry_after: int | None = None  # seconds, from a 429's or 503's Retry-After
 
 
-class WebhookSender:
+class DeliverySender:
     def __init__(self, timeout_seconds: float) -> None:
         self._timeout = timeout_seconds
         self._http = HttpClient(timeout_seconds)
 
-    def post(self, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> ReceiverResponse:
         try:
             response = self._http.request("POST", url, headers, body=body)
         except DeadlinePassed:
-            return SendResult(None, f"no answer within {self._timeout:g} s")
+            return ReceiverResponse(None, f"no answer within {self._timeout:g} s")
         except NotSent as err:
-            return SendResult(None, f"could not connect ({err})")
+            return ReceiverResponse(None, f"could not connect ({err})")
         except NoAnswer as err:
-            return SendResult(None, f"no answer ({err})")
+            return ReceiverResponse(None, f"no answer ({err})")
         retry_after = response.header("retry-after").strip()
-        return SendResult(
+        return ReceiverResponse(
             response.status,
             None if 200 <= response.status < 300 else f"the receiver answered {response.status}",
             int(retry_after) if RETRY_AFTER.fullmatch(retry_after) else None,

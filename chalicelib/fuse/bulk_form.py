@@ -1,6 +1,6 @@
 """The pure translation from a validated list to what Fuse's bulk_queue takes: the list-wide
-fields and the CSV of its contacts. Apart from fuse_form.py so that a single call, whose cold
-start a CRM waits on, loads neither the list's validation nor the csv module.
+fields and the CSV of its contacts. Apart from form.py so that a single call, whose cold start a
+CRM waits on, loads neither the list's validation nor the csv module.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from chalicelib.validation.fields import Scalar
 from chalicelib.validation.list_request import DESTINATION, Contact, ListRequest
 
 
-def list_form_fields(request: ListRequest, result_url: str) -> dict[str, str]:
+def bulk_form_fields(request: ListRequest, callback_url: str) -> dict[str, str]:
     """The list-wide fields sent beside the CSV: as for a single call, with no metadata (Fuse's
     bulk_queue has none; variables travel as CSV columns)."""
-    return schedule_fields(request.settings, result_url)
+    return schedule_fields(request.settings, callback_url)
 
 
 def variable_names(contacts: tuple[Contact, ...]) -> list[str]:

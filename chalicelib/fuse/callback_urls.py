@@ -1,4 +1,5 @@
-"""The result_url given to Fuse, and the token that proves a callback to it is genuine.
+"""The callback URLs given to Fuse (its `result_url` field), and the token that proves a callback
+to one is genuine.
 
 Fuse signs nothing (docs/fuse-contract.md, "Result callbacks"), so the URL itself carries the
 proof: an HMAC-SHA256 of the call id under `callback_secret`. Rotating the secret invalidates
@@ -32,7 +33,7 @@ def require_genuine(subject: str, token: str | None, secret: str) -> None:
         raise InvalidToken("the token in this result URL is not valid for it")
 
 
-def result_url(public_base_url: str, call_id: str, secret: str) -> str:
+def callback_url(public_base_url: str, call_id: str, secret: str) -> str:
     return f"{public_base_url}/fuse/results/{call_id}?token={callback_token(call_id, secret)}"
 
 
@@ -41,6 +42,6 @@ def list_token_subject(list_id: str) -> str:
     return f"batch/{list_id}"
 
 
-def list_result_url(public_base_url: str, list_id: str, secret: str) -> str:
+def list_callback_url(public_base_url: str, list_id: str, secret: str) -> str:
     token = callback_token(list_token_subject(list_id), secret)
     return f"{public_base_url}/fuse/results/batch/{list_id}?token={token}"

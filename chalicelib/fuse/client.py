@@ -1,128 +1,58 @@
 """The only module that speaks HTTP to Plum Fuse.
 
-One connection pool per warm container (chalicelib/http_client.py) keeps the TLS connection to
+One connection pool per warm container (chalicelib/http/client.py) keeps the TLS connection to
 Fuse alive between calls. Each failure is classified by one question: could Fuse have queued the
 call? If the request never left (refused connection, DNS, connect timeout) or Fuse said no, a
 retry is safe. If it left and no readable answer came back, the outcome is unknown and the bridge
-must not retry.
+must not retry. What Fuse answers is read in responses.py.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from chalicelib.config.parameters import Campaign, FuseCredentials
+from chalicelib.campaigns import Campaign
 from chalicelib.errors import (
     NOT_RETRIED,
     FuseCallNotFound,
-    FuseCredentialsRejected,
-    FuseDeploymentNotFound,
-    FuseError,
     FuseOutcomeUnknown,
-    FuseRejectedRequest,
     FuseUnavailable,
-    FuseUnexpectedResponse,
 )
-from chalicelib.http.client import Answer, HttpClient, NoAnswer, NotSent, basic_auth
+from chalicelib.fuse.responses import (
+    QueuedCall,
+    QueuedList,
+    find_call_ids,
+    fuse_error,
+    read_queue_response,
+)
+from chalicelib.http.client import HttpClient, HttpResponse, NoAnswer, NotSent, basic_auth
 from chalicelib.http.deadlines import DeadlinePassed
 from chalicelib.logs import logger
 
-MAX_ERROR_MESSAGE = 300
-# Runs of 7+ digits (with the separators numbers are written with) are masked out of Fuse's
-# messages before a caller or a log sees them: Fuse may echo the phone number it refused.
-DIGIT_RUN = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+
+@dataclass(frozen=True, repr=False)
+class FuseCredentials:
+    """The Basic auth of every Fuse request; never printed."""
+
+    email: str
+    developer_key: str
+
+    def __repr__(self) -> str:
+        return "FuseCredentials(<redacted>)"
 
 
 @dataclass(frozen=True)
-class FuseAnswer:
-    """A status read as it came: the reconciler reads it with the readers a result callback
-    uses (JSON or XML), so the client keeps its body and type rather than parse it twice."""
+class StatusRead:
+    """Fuse's answer to a status read, as it came: the reconciler reads it with the readers a
+    result callback uses (JSON or XML), so the client keeps its body and type rather than parse
+    it twice."""
 
     body: bytes
     content_type: str
-
-
-@dataclass(frozen=True)
-class QueuedList:
-    """Fuse's answer to bulk_queue, kept as it came (its layout is undocumented), and the call
-    ids in CSV order when it listed one per row."""
-
-    body: str
-    call_ids: tuple[str, ...] | None
-
-
-@dataclass(frozen=True)
-class QueuedCall:
-    """Fuse took the call: its id is what a result callback and a status read name it by."""
-
-    fuse_call_id: str
-
-
-def redact_digits(text: str) -> str:
-    return DIGIT_RUN.sub(lambda m: m.group()[:2] + "…" + m.group()[-2:], text)
-
-
-def fuse_error_message(response: Answer, hide: tuple[str, ...] = ()) -> str:
-    """Fuse's own words: `error` from its JSON (or XML) body, cut short, numbers masked, and any
-    of `hide` (our credentials, should Fuse ever echo them) removed."""
-    text = response.text or ""
-    message = ""
-    try:
-        body = json.loads(text)
-        if isinstance(body, dict) and body.get("error"):
-            message = str(body["error"])
-    except ValueError:
-        if match := re.search(r"<error>(.*?)</error>", text, re.DOTALL):
-            message = match.group(1)
-    message = " ".join((message or text or f"HTTP {response.status}").split())
-    for secret in hide:
-        message = message.replace(secret, "<redacted>")
-    return redact_digits(message[:MAX_ERROR_MESSAGE])
-
-
-def find_call_id(body: object) -> str | None:
-    """Fuse's queue answer is undocumented past "returns a unique call_id": look where it may be."""
-    if isinstance(body, dict):
-        for container in (body, body.get("result"), body.get("data"), body.get("call")):
-            if isinstance(container, dict):
-                value = container.get("call_id")
-                if (
-                    isinstance(value, int | str)
-                    and not isinstance(value, bool)
-                    and str(value).strip()
-                ):
-                    return str(value).strip().strip("'\"")
-    return None
-
-
-def find_call_ids(body: object, rows: int) -> tuple[str, ...] | None:
-    """One call id per CSV row, if the bulk answer lists them (as strings, numbers or objects
-    with a call_id) under a likely name; None otherwise, and the list works without them."""
-    if not isinstance(body, dict):
-        return None
-    for container in (body, body.get("result"), body.get("data")):
-        if not isinstance(container, dict):
-            continue
-        for name in ("call_ids", "calls", "call_id"):
-            items = container.get(name)
-            if isinstance(items, list) and len(items) == rows:
-                ids = [find_call_id(i) if isinstance(i, dict) else i for i in items]
-                if all(isinstance(i, int | str) and not isinstance(i, bool) for i in ids):
-                    return tuple(str(i) for i in ids)
-    return None
-
-
-def call_id_from_link(link: str | None) -> str | None:
-    """The Link header points at `/api/outbound/{call_id}`, the call's status URL."""
-    if link and (match := re.search(r"/outbound/([^/>;?\s]+)", link)):
-        return match.group(1)
-    return None
 
 
 class FuseClient:
@@ -147,7 +77,7 @@ class FuseClient:
         `on_late` gets the call it queued."""
         hide = (credentials.developer_key,)
 
-        def late(response: Answer) -> None:
+        def late(response: HttpResponse) -> None:
             if on_late is not None:
                 on_late(read_queue_response(response, hide))
 
@@ -184,13 +114,13 @@ class FuseClient:
         if not 200 <= response.status < 300:
             raise fuse_error(response, hide=(credentials.developer_key,))
 
-    def call_status(self, credentials: FuseCredentials, fuse_call_id: str) -> FuseAnswer:
+    def call_status(self, credentials: FuseCredentials, fuse_call_id: str) -> StatusRead:
         """GET /outbound/{call_id}: Fuse's view of a call, raw as it came (the caller reads it)."""
         url = f"{self._base_url}/outbound/{quote(fuse_call_id, safe='')}"
         response = self._send("GET", url, credentials, repeatable=True)
         if response.status == 200:
             content_type = response.header("content-type", "application/json")
-            return FuseAnswer(body=response.body, content_type=content_type)
+            return StatusRead(body=response.body, content_type=content_type)
         if response.status == 404:
             raise FuseCallNotFound(f"Fuse knows no call {fuse_call_id}")
         raise fuse_error(response, hide=(credentials.developer_key,))
@@ -203,8 +133,8 @@ class FuseClient:
         *,
         files: Mapping[str, Any] | None = None,
         repeatable: bool = False,
-        late: Callable[[Answer], None] | None = None,
-    ) -> Answer:
+        late: Callable[[HttpResponse], None] | None = None,
+    ) -> HttpResponse:
         """Every request to Fuse. A transport failure of a `repeatable` request (a status read,
         a cancel: no harm sent twice) is simply "unavailable"; of one that may queue a call, it
         is classified by whether the request can have reached Fuse."""
@@ -239,47 +169,3 @@ class FuseClient:
             extra={"method": method, "fuse_status": response.status, "fuse_ms": elapsed_ms},
         )
         return response
-
-
-def read_queue_response(response: Answer, hide: tuple[str, ...] = ()) -> QueuedCall:
-    status = response.status
-    if 200 <= status < 300:
-        try:
-            body: Any = response.json()
-        except ValueError:
-            body = None
-        call_id = find_call_id(body) or call_id_from_link(response.header("link") or None)
-        if call_id is None:
-            raise FuseOutcomeUnknown(
-                f"Fuse accepted the request but its answer could not be read; {NOT_RETRIED}"
-            )
-        return QueuedCall(fuse_call_id=call_id)
-    raise fuse_error(response, hide)
-
-
-def fuse_error(response: Answer, hide: tuple[str, ...] = ()) -> FuseError:
-    """The bridge's error for a Fuse answer that is not a success."""
-    status = response.status
-    message = fuse_error_message(response, hide)
-    if status == 400:
-        return FuseRejectedRequest(f"Fuse rejected the call: {message}")
-    if status in (401, 403):
-        return FuseCredentialsRejected(
-            "Fuse rejected the bridge's credentials (check the fuse/email and fuse/developer_key "
-            f"parameters): {message}"
-        )
-    if status in (404, 409):
-        return FuseDeploymentNotFound(
-            "Fuse has no such application/deployment (check the campaign's application_id and "
-            f"deployment_id parameters): {message}"
-        )
-    if status in (502, 504):
-        # A gateway in front of Fuse gave up waiting: Fuse itself may have queued the call.
-        return FuseOutcomeUnknown(
-            f"a gateway in front of Fuse answered HTTP {status}; {NOT_RETRIED}"
-        )
-    if status >= 500 or status == 429:
-        return FuseUnavailable(
-            f"Fuse is unavailable (HTTP {status}); nothing was queued, retry later"
-        )
-    return FuseUnexpectedResponse(f"Fuse answered HTTP {status}: {message}")

@@ -1,5 +1,5 @@
 """The pure translation from a validated call to what Fuse's queue endpoint takes: its form
-fields, and the phone and schedule fields a whole list shares (list_form.py builds the rest).
+fields, and the phone and schedule fields a whole list shares (bulk_form.py builds the rest).
 
 Fuse's form takes strings; numbers are written as plain decimal strings, exactly as its examples
 show, and optional fields are left out rather than sent empty.
@@ -20,9 +20,9 @@ def fuse_phone_number(phone: str, caller_id: str, dtmf: str | None) -> str:
     return f"{value};postd={dtmf}" if dtmf else value
 
 
-def schedule_fields(settings: CallSettings, result_url: str) -> dict[str, str]:
+def schedule_fields(settings: CallSettings, callback_url: str) -> dict[str, str]:
     """The fields a single call and a whole list share: when, how often, where to report."""
-    fields = {"result_url": result_url}
+    fields = {"result_url": callback_url}
     if settings.start_at is not None:
         fields["start_timestamp"] = str(settings.start_at)
     if settings.end_at is not None:
@@ -37,11 +37,11 @@ def schedule_fields(settings: CallSettings, result_url: str) -> dict[str, str]:
     return fields
 
 
-def fuse_form_fields(request: CallRequest, result_url: str) -> dict[str, str]:
+def fuse_form_fields(request: CallRequest, callback_url: str) -> dict[str, str]:
     settings = request.settings
     fields = {
         "phone_number": fuse_phone_number(request.phone, settings.caller_id, settings.dtmf),
-        **schedule_fields(settings, result_url),
+        **schedule_fields(settings, callback_url),
     }
     if request.variables:
         fields["metadata"] = json.dumps(dict(request.variables), separators=(",", ":"))

@@ -1,4 +1,4 @@
-"""The bridge's outbound HTTP, for the Fuse client and the result sender alone.
+"""The bridge's outbound HTTP, for the Fuse client and the delivery sender alone.
 
 urllib3, not requests: botocore is built on it, so the Lambda runtime already ships it (AWS warns
 that a zip bringing its own copy can break the runtime's SDK when the runtime is updated) and a
@@ -8,8 +8,8 @@ session and a multipart encoder urllib3 has too. Only what urllib3 1.26 and 2.x 
 the runtime's version is AWS's choice.
 
 Every request is sent once (no retries: whether it may go again is the caller's decision, and a
-phone call must never be placed twice), follows no redirect, reads at most MAX_ANSWER_BYTES of
-answer, and ends by a total deadline (deadlines.within: socket timeouts bound each read only,
+phone call must never be placed twice), follows no redirect, reads at most MAX_RESPONSE_BYTES of
+answer, and ends by a total deadline (http/deadlines.py: socket timeouts bound each read only,
 and a server sending a byte a second never trips them). Failures are told apart by the one
 question that matters for a retry: was a connection ever made?
 """
@@ -28,7 +28,7 @@ from urllib3.exceptions import ConnectTimeoutError, HTTPError
 from chalicelib.http.deadlines import within
 
 CONNECT_TIMEOUT_SECONDS = 3.05  # just past the 3 s TCP retransmission, as requests advises
-MAX_ANSWER_BYTES = 1_048_576  # Fuse's answers and receivers' replies are small; a flood is cut
+MAX_RESPONSE_BYTES = 1_048_576  # what Fuse and receivers send back is small; a flood is cut
 USER_AGENT = "fuse-bridge"
 
 
@@ -41,7 +41,7 @@ class NoAnswer(Exception):
 
 
 @dataclass(frozen=True)
-class Answer:
+class HttpResponse:
     """Whatever came back, read whole and bounded: a value, so no connection or stream
     outlives the request that opened it."""
 
@@ -92,8 +92,8 @@ class HttpClient:
         *,
         fields: Mapping[str, Any] | None = None,
         body: bytes | None = None,
-        late: Callable[[Answer], None] | None = None,
-    ) -> Answer:
+        late: Callable[[HttpResponse], None] | None = None,
+    ) -> HttpResponse:
         """One request. `fields` are sent as multipart/form-data (a value, or a (filename, data,
         content type) file); `body` as it is. Raises NotSent, NoAnswer, or DeadlinePassed; an
         answer that comes after the deadline after all goes to `late`."""
@@ -107,7 +107,7 @@ class HttpClient:
         headers: Mapping[str, str],
         fields: Mapping[str, Any] | None,
         body: bytes | None,
-    ) -> Answer:
+    ) -> HttpResponse:
         sent = {"User-Agent": USER_AGENT, **headers}
         try:
             if fields is not None:
@@ -125,9 +125,9 @@ class HttpClient:
                     method, url, body=body, headers=sent, redirect=False, preload_content=False
                 )
             try:
-                data = response.read(MAX_ANSWER_BYTES + 1)
-                if len(data) > MAX_ANSWER_BYTES:
-                    data = data[:MAX_ANSWER_BYTES]
+                data = response.read(MAX_RESPONSE_BYTES + 1)
+                if len(data) > MAX_RESPONSE_BYTES:
+                    data = data[:MAX_RESPONSE_BYTES]
                     response.close()  # the rest is never read: this connection is not reused
             finally:
                 response.release_conn()
@@ -136,7 +136,7 @@ class HttpClient:
         except (HTTPError, OSError) as err:
             raise NoAnswer(type(err).__name__) from err
         names = {name.lower(): value for name, value in response.headers.items()}
-        return Answer(status=response.status, body=data, headers=names)
+        return HttpResponse(status=response.status, body=data, headers=names)
 
 
 def basic_auth(user: str, password: str) -> dict[str, str]:

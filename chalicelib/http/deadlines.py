@@ -17,7 +17,7 @@ from typing import TypeVar
 from chalicelib.logs import logger
 
 WORKERS = 8  # one call at a time per invocation; the rest are room for stragglers
-Result = TypeVar("Result")
+Value = TypeVar("Value")
 _pool: list[ThreadPoolExecutor] = []  # made on first use, one per container
 
 
@@ -27,9 +27,9 @@ class DeadlinePassed(Exception):
 
 def within(
     seconds: float,
-    call: Callable[[], Result],
-    late: Callable[[Result], None] | None = None,
-) -> Result:
+    call: Callable[[], Value],
+    late: Callable[[Value], None] | None = None,
+) -> Value:
     """`call()`'s result, or DeadlinePassed once `seconds` have gone by. When the abandoned call
     does finish after all, `late` gets its result (on the worker thread; its failures are
     logged, never raised), so what it learnt is not lost."""
@@ -44,7 +44,7 @@ def within(
         raise DeadlinePassed from None
 
 
-def _deliver_late(late: Callable[[Result], None], future: Future[Result]) -> None:
+def _deliver_late(late: Callable[[Value], None], future: Future[Value]) -> None:
     if future.exception() is not None:
         return
     try:

@@ -2,7 +2,7 @@
 
 Every configured token is compared, in constant time, whatever matches: the time taken says
 nothing about which token, or which integration, came close. The native webhook route's other
-schemes (a query token, HubSpot's and Standard Webhooks' signatures) are in hook_auth.py.
+schemes (a query token, HubSpot's and Standard Webhooks' signatures) are in signatures.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import hmac
 from collections.abc import Iterable
 
 from chalicelib.config.integrations import ADMIN, BEARER, QUERY, Caller
-from chalicelib.config.parameters import Secrets
+from chalicelib.config.parameters import Parameters
 from chalicelib.errors import Forbidden, Unauthorized
 
 TOKEN_SCHEMES = (BEARER, QUERY)  # integrations with a token of their own
@@ -37,11 +37,11 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def identify_caller(authorization: str | None, secrets: Secrets) -> Caller:
+def identify_caller(authorization: str | None, parameters: Parameters) -> Caller:
     """The integration whose token this is, or an admin; Unauthorized for anything else."""
     token = bearer_token(authorization)
-    found: Caller | None = ADMIN if token_matches(token, secrets.admin_tokens) else None
-    for integration in secrets.integrations.values():
+    found: Caller | None = ADMIN if token_matches(token, parameters.admin_tokens) else None
+    for integration in parameters.integrations.values():
         usable = integration.problem is None and integration.auth in TOKEN_SCHEMES
         if token_matches(token, integration.tokens) and usable and found is None:
             found = Caller.of(integration)
@@ -52,8 +52,8 @@ def identify_caller(authorization: str | None, secrets: Secrets) -> Caller:
     return found
 
 
-def require_admin_token(authorization: str | None, secrets: Secrets) -> None:
+def require_admin_token(authorization: str | None, parameters: Parameters) -> None:
     """Admin actions: 403 for a caller's token, 401 for anything else."""
-    if identify_caller(authorization, secrets).admin:
+    if identify_caller(authorization, parameters).admin:
         return
     raise Forbidden("this action needs an admin token (the SSM parameter admin_tokens)")

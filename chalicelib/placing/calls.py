@@ -1,88 +1,34 @@
-"""Placing a call: POST /calls (and calls from events and native webhooks), after
-authentication; and the one idempotent path (idempotency.place_once) a list takes too
-(list_placing.py). A call is one Fuse `queue` request.
+"""A single call: POST /calls, and the calls of SQS messages and EventBridge events (events.py),
+after authentication. Its door reads the JSON body and its key, then takes the one idempotent
+path (idempotency.place_once); `dial` is what that path asks of Fuse: one `queue` request.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
 
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.integrations import Caller
-from chalicelib.config.parameters import Secrets
+from chalicelib.config.parameters import Parameters
 from chalicelib.errors import BridgeError, FuseError, FuseOutcomeUnknown
-from chalicelib.fuse.callback_urls import result_url
+from chalicelib.fuse.callback_urls import callback_url
 from chalicelib.fuse.form import fuse_form_fields
 from chalicelib.logs import logger
 from chalicelib.metrics import count
-from chalicelib.placing import idempotency
+from chalicelib.placing.idempotency import (
+    DEFAULT_CALLER,
+    counted_as_rejected,
+    key_of,
+    place_once,
+    release,
+)
 from chalicelib.placing.replies import queued_reply, unknown_reply
 from chalicelib.records import QUEUED, UNKNOWN, CallRecord, Kind, Placement
 from chalicelib.validation.call_request import CallRequest, parse_call_request
 from chalicelib.validation.json_body import read_json
 from chalicelib.validation.phones import mask_phone
 
-Params = ParamSpec("Params")
-Request = TypeVar("Request")  # a CallRequest, or list_placing's ListRequest
 MAX_BODY_BYTES = 64 * 1024
-
-
-def parser(
-    parse: Callable[..., Request], secrets: Secrets, deps: Dependencies
-) -> Callable[[Any], Request]:
-    """A request parser with this deployment's region, clock and campaigns filled in."""
-    return functools.partial(
-        parse,
-        default_region=deps.settings.default_phone_region,
-        now=deps.clock(),
-        campaigns=secrets.campaigns,
-        policy=deps.settings.dial_policy,
-    )
-
-
-def place_held(
-    kind: Kind,
-    body: Any,
-    key: str | None,
-    parse: Callable[..., Request],
-    send: Callable[[CallRecord, Request, str, Secrets, Dependencies], Placement],
-    *,
-    base_url: str,
-    secrets: Secrets,
-    deps: Dependencies,
-    caller: Caller,
-) -> Placement:
-    """The one idempotent path, for a call or a list: `send` asks Fuse once the key is held."""
-    return idempotency.place_once(
-        kind,
-        body,
-        key,
-        deps,
-        base_url=base_url,
-        id_secret=secrets.id_secret,
-        parse=parser(parse, secrets, deps),
-        place=lambda record, request: send(record, request, base_url, secrets, deps),
-        caller=caller,
-    )
-
-
-def counted_as_rejected(place: Callable[Params, Placement]) -> Callable[Params, Placement]:
-    """A call request refused (4xx) is counted CallsRejected, whatever brought it (HTTP, SQS,
-    EventBridge); the API's own RequestsRefused/RequestsFailed are counted in app.py."""
-
-    @functools.wraps(place)
-    def counted(*args: Params.args, **kwargs: Params.kwargs) -> Placement:
-        try:
-            return place(*args, **kwargs)
-        except BridgeError as err:
-            if err.status < 500:
-                count("CallsRejected", reason=err.code)
-            raise
-
-    return counted
 
 
 @counted_as_rejected
@@ -90,47 +36,38 @@ def place_call(
     raw_body: bytes | None,
     key_header: str | None,
     public_base_url: str,
-    secrets: Secrets,
+    parameters: Parameters,
     deps: Dependencies,
     *,
     default_key: str | None = None,
-    caller: Caller = idempotency.DEFAULT_CALLER,
+    caller: Caller = DEFAULT_CALLER,
 ) -> Placement:
-    """The whole of POST /calls after authentication; raises BridgeError for every refusal."""
+    """The whole of POST /calls after authentication (and of an event's call, whose key
+    defaults to its message's id); raises BridgeError for every refusal."""
     body = read_json(raw_body, MAX_BODY_BYTES)
-    key = idempotency.key_of(key_header, body, default_key)
-    return place_fields(body, key, public_base_url, secrets, deps, caller=caller)
-
-
-def place_fields(
-    body: Any,
-    key: str | None,
-    public_base_url: str,
-    secrets: Secrets,
-    deps: Dependencies,
-    *,
-    caller: Caller,
-) -> Placement:
-    """A call from a body already read (POST /calls, or a native webhook after its mapping)."""
-    return place_held(
+    return place_once(
         Kind.CALL,
         body,
-        key,
-        parse_call_request,
-        dial,
+        key_of(key_header, body, default_key),
+        parse=parse_call_request,
+        send=dial,
         base_url=public_base_url,
-        secrets=secrets,
+        parameters=parameters,
         deps=deps,
         caller=caller,
     )
 
 
 def dial(
-    record: CallRecord, request: CallRequest, base_url: str, secrets: Secrets, deps: Dependencies
+    record: CallRecord,
+    request: CallRequest,
+    base_url: str,
+    parameters: Parameters,
+    deps: Dependencies,
 ) -> Placement:
-    """Asks Fuse for the call whose key is held; its result_url is on `base_url`."""
+    """Asks Fuse for the call whose key is held; its callback URL is on `base_url`."""
     call_id = record.id
-    callback_url = result_url(base_url, call_id, secrets.callback_secret)
+    url = callback_url(base_url, call_id, parameters.callback_secret)
     log = {
         "call_id": call_id,
         "reference": request.reference,
@@ -140,9 +77,9 @@ def dial(
     now = math.floor(deps.clock())
     try:
         queued = deps.fuse.queue_call(
-            secrets.fuse_credentials,
-            secrets.campaigns[request.campaign],
-            fuse_form_fields(request, callback_url),
+            parameters.fuse_credentials,
+            parameters.campaigns[request.campaign],
+            fuse_form_fields(request, url),
             on_late=lambda late: learnt_late(call_id, late.fuse_call_id, request, deps),
         )
     except FuseOutcomeUnknown as err:
@@ -155,7 +92,7 @@ def dial(
         # Fuse certainly queued nothing: free the key so a corrected or later retry may queue.
         logger.warning("call not queued", extra={**log, "outcome": err.code})
         count("FuseErrors", code=err.code)
-        idempotency.release(call_id, Kind.CALL, deps)
+        release(call_id, Kind.CALL, deps)
         raise
     except Exception:
         # A bug between sending and reading: the call may exist, so the key stays held (pending,

@@ -5,23 +5,23 @@ from __future__ import annotations
 import math
 
 from chalicelib.config.dependencies import Dependencies
-from chalicelib.config.parameters import Secrets
+from chalicelib.config.parameters import Parameters
 from chalicelib.errors import ConfigurationIncomplete, NotFound
 from chalicelib.logs import logger
 from chalicelib.records import CANCEL_REQUESTED, Reply
 from chalicelib.timestamps import iso
 
 
-def cancel_pending(name: str, secrets: Secrets, deps: Dependencies) -> Reply:
+def cancel_pending(name: str, parameters: Parameters, deps: Dependencies) -> Reply:
     """Fuse cancels all pending calls of the deployment (it has no per-call cancel); the
     campaign's queued calls then read `cancel_requested` until their `canceled` results arrive."""
-    campaign = secrets.campaigns.get(name)
+    campaign = parameters.campaigns.get(name)
     if campaign is None:
-        known = ", ".join(sorted(secrets.campaigns)) or "none"
+        known = ", ".join(sorted(parameters.campaigns)) or "none"
         raise NotFound(f"no campaign {name[:64]!r}; configured campaigns: {known}")
     if campaign.problem:
         raise ConfigurationIncomplete(campaign.problem)
-    deps.fuse.cancel_pending(secrets.fuse_credentials, campaign)
+    deps.fuse.cancel_pending(parameters.fuse_credentials, campaign)
     now = math.floor(deps.clock())
     deps.store.markers.mark_cancel_requested(name, now)
     logger.info("campaign cancel requested", extra={"campaign": name})

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib.config.dependencies import Dependencies
-from chalicelib.deliveries.attempts import queue_delivery
+from chalicelib.deliveries.queueing import queue_delivery
 from chalicelib.errors import (
     BridgeError,
     ConfigurationIncomplete,
@@ -28,15 +28,14 @@ from chalicelib.errors import (
     ValidationFailed,
 )
 from chalicelib.logs import logger
-from chalicelib.placing import idempotency
 from chalicelib.placing.calls import place_call
-from chalicelib.records import QUEUED, REJECTED, UNKNOWN, CallRecord, Reply
+from chalicelib.placing.idempotency import fingerprint, key_of
+from chalicelib.placing.ids import id_for_key, own_id
+from chalicelib.records import QUEUED, REJECTED, RETRY, UNKNOWN, CallRecord, Reply
 from chalicelib.store.calls import RecordExists
 from chalicelib.validation.json_body import read_json
 
-RETRY = "retry"
 MAX_KEPT_REQUEST = 16 * 1024
-START_MARGIN_SECONDS = 3  # beyond one Fuse request: the AWS writes around it
 KEPT_TEXT = 4096
 MAX_ENVELOPE_BYTES = 256 * 1024  # SQS's own message limit
 # Refusals that the same request will always meet: stored, never retried.
@@ -90,7 +89,7 @@ def text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def place_from_event(raw_body: bytes, source_id: str, deps: Dependencies) -> EventOutcome:
+def place_event_call(raw_body: bytes, source_id: str, deps: Dependencies) -> EventOutcome:
     """One message or event: the idempotency key is the body's, else the envelope's id (SNS,
     EventBridge), else `source_id` (the SQS message id, which stays the message's answer)."""
     raw_body, envelope_id = unwrap(raw_body)
@@ -100,9 +99,9 @@ def place_from_event(raw_body: bytes, source_id: str, deps: Dependencies) -> Eve
             raise ConfigurationIncomplete(
                 "PUBLIC_BASE_URL must be set for calls from events: no request names the API"
             )
-        secrets = deps.secrets.get()
+        parameters = deps.parameters.get()
         placed = place_call(
-            raw_body, None, deps.settings.public_base_url, secrets, deps, default_key=key
+            raw_body, None, deps.settings.public_base_url, parameters, deps, default_key=key
         )
     except PERMANENT as err:
         call_id = store_rejection(raw_body, key, err, deps)
@@ -144,13 +143,14 @@ def store_rejection(raw_body: bytes, source_id: str, err: BridgeError, deps: Dep
     fields = body if isinstance(body, dict) else {}
     reference, campaign = fields.get("reference"), fields.get("campaign")
     now = math.floor(deps.clock())
-    id_secret = deps.secrets.get().id_secret
-    key = idempotency.key_of(None, body, source_id) or source_id
-    call_id = idempotency.id_for_key(id_secret, key)
+    parameters = deps.parameters.get()
+    id_secret = parameters.id_secret
+    key = key_of(None, body, source_id) or source_id
+    call_id = id_for_key(id_secret, key)
     record = CallRecord(
         id=call_id,
         status=REJECTED,
-        request_hash=idempotency.fingerprint(body),
+        request_hash=fingerprint(body),
         created_at=now,
         lock_until=0,
         request=fields or {"body": raw_body[:KEPT_TEXT].decode("utf-8", "replace")},
@@ -163,21 +163,20 @@ def store_rejection(raw_body: bytes, source_id: str, err: BridgeError, deps: Dep
         deps.store.create(record, expires_at, now)
     except RecordExists as held:
         if held.record.status != REJECTED:
-            own_id = idempotency.own_id(id_secret, source_id)
-            reply = Reply(err.status, {**err.body(), "id": own_id, "status": REJECTED})
+            kept_id = own_id(id_secret, source_id)
+            reply = Reply(err.status, {**err.body(), "id": kept_id, "status": REJECTED})
             # Rejected before under its own id (a redelivery): that record stands.
             with contextlib.suppress(RecordExists):
-                deps.store.create(replace(record, id=own_id, reply=reply), expires_at, now)
-                queue_delivery(
-                    replace(record, id=own_id, reply=reply), deps.secrets.get(), deps, now
-                )
-            return own_id
+                kept = replace(record, id=kept_id, reply=reply)
+                deps.store.create(kept, expires_at, now)
+                queue_delivery(kept, parameters, deps, now)
+            return kept_id
         return call_id  # a redelivery of a rejection already stored (and delivered)
-    queue_delivery(record, deps.secrets.get(), deps, now)  # as call.rejected, if it has a receiver
+    queue_delivery(record, parameters, deps, now)  # as call.rejected, if it has a receiver
     return call_id
 
 
-def place_batch(
+def decide_batch(
     messages: list[tuple[str, bytes]], deps: Dependencies, time_left: Callable[[], float]
 ) -> list[EventOutcome]:
     """Every (message id, body) of an SQS batch, each decided on its own, whatever it raises.
@@ -186,14 +185,14 @@ def place_batch(
     time (`time_left`, seconds): an invocation that times out returns its whole batch, placed
     messages included. Those left unstarted are decided `retry`, untouched.
     """
-    margin = deps.settings.fuse_timeout_seconds + START_MARGIN_SECONDS
+    margin = deps.settings.fuse_request_seconds
     outcomes = []
     for message_id, body in messages:
         if time_left() < margin:
             outcomes.append(EventOutcome(message_id, RETRY, None, "no_time_left"))
             continue
         try:
-            outcomes.append(place_from_event(body, message_id, deps))
+            outcomes.append(place_event_call(body, message_id, deps))
         except Exception:
             # A bug met by this message alone: retried alone (its key, if placed, stays held).
             logger.exception("call request failed unexpectedly", extra={"source_id": message_id})
@@ -208,22 +207,14 @@ def place_batch(
     return outcomes
 
 
-def batch_response(outcomes: list[EventOutcome]) -> dict[str, Any]:
-    """Lambda's partial batch response: only the messages to retry come back; the rest are
-    deleted (the event source mapping reports batch item failures)."""
-    return {
-        "batchItemFailures": [{"itemIdentifier": o.source_id} for o in outcomes if o.must_retry]
-    }
-
-
-def place_event(event_id: str, detail: Any, deps: Dependencies) -> EventOutcome:
+def decide_event(event_id: str, detail: Any, deps: Dependencies) -> EventOutcome:
     """One EventBridge event (its `detail` is the request); raises RetryLater for a passing
     fault, so that Lambda's asynchronous retries (then the dead-letter queue) take it."""
     try:
         body = json.dumps(detail).encode()
     except (RecursionError, ValueError, TypeError):
         body = b"(an event detail that cannot be written as JSON)"  # refused as invalid JSON
-    [outcome] = place_batch([(event_id, body)], deps, time_left=lambda: float("inf"))
+    [outcome] = decide_batch([(event_id, body)], deps, time_left=lambda: float("inf"))
     if outcome.must_retry:
         raise RetryLater(f"call request {event_id} met a passing fault ({outcome.code})")
     return outcome

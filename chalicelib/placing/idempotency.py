@@ -1,31 +1,33 @@
-"""One idempotency key, one Fuse request: the whole flow, for single calls and lists alike.
+"""One idempotency key, one Fuse request: the one path every way in takes, for calls and lists.
 
-`place_once` is the one entry (as Powertools keeps its idempotent handler's flow in one place):
-read the key, derive the record's id from it, fingerprint the body, validate, hold the key by
-creating the pending record (the conditional put is the lock), and only then let the caller ask
-Fuse. A later request with the key gets the first answer again (`replay`); a body that fails
-validation still gets the first answer if its key names an earlier request. `release` frees a
-key only when Fuse certainly queued nothing. An answer that may hide a queued call is kept as
-`unknown` and replayed, never retried.
+`place_once` is that path (as Powertools keeps its idempotent handler's flow in one place): derive
+the record's id from the key, fingerprint the body, validate, hold the key by creating the
+pending record (the conditional put is the lock), and only then let `send` ask Fuse. A later
+request with the key gets the first reply again (`replay`); a body that fails validation still
+gets the first reply if its key names an earlier request. `release` frees a key only when Fuse
+certainly queued nothing. A reply that may hide a queued call is kept as `unknown` and replayed,
+never retried.
+
+Only placing's own doors call it (calls.py, lists.py, webhooks.py; events.py through calls.py),
+each decorated with `counted_as_rejected`, so every way in counts its refusals the same way.
 """
 
 from __future__ import annotations
 
-import base64
+import functools
 import hashlib
-import hmac
 import json
 import math
-import secrets as random_source
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from chalicelib.config.dependencies import Dependencies
-from chalicelib.config.integrations import DEFAULT, Caller
+from chalicelib.config.integrations import Caller
+from chalicelib.config.parameters import Parameters
 from chalicelib.errors import (
     NOT_RETRIED,
+    BridgeError,
     CampaignNotAllowed,
-    ConfigurationIncomplete,
     FieldError,
     FuseOutcomeUnknown,
     IdempotencyInProgress,
@@ -34,14 +36,15 @@ from chalicelib.errors import (
     ValidationFailed,
 )
 from chalicelib.logs import logger
+from chalicelib.metrics import count
+from chalicelib.placing.ids import id_for_key, new_id
 from chalicelib.placing.replies import unknown_reply
 from chalicelib.records import PENDING, UNKNOWN, CallRecord, Kind, Placement, Reply
 from chalicelib.store.calls import RecordExists
 from chalicelib.validation.fields import IDEMPOTENCY_KEY
 
 DEFAULT_CALLER = Caller()
-
-SEPARATOR = "\x1f"  # in no key (printable ASCII), list id (base32) or phone (E.164)
+Params = ParamSpec("Params")
 
 
 class Placeable(Protocol):
@@ -56,46 +59,24 @@ class Placeable(Protocol):
     def accepted(self) -> dict[str, Any]: ...
 
 
-Request = TypeVar("Request", bound=Placeable)
+Validated = TypeVar("Validated", bound=Placeable)  # a CallRequest or a ListRequest
 
 
-def _encode_id(raw: bytes) -> str:
-    return base64.b32encode(raw[:15]).decode().lower()
+def counted_as_rejected(place: Callable[Params, Placement]) -> Callable[Params, Placement]:
+    """A call request refused (4xx) once its sender is known is counted CallsRejected, whatever
+    brought it (HTTP, list, native webhook, SQS, EventBridge); the API's own RequestsRefused and
+    RequestsFailed are counted in app.py."""
 
+    @functools.wraps(place)
+    def counted(*args: Params.args, **kwargs: Params.kwargs) -> Placement:
+        try:
+            return place(*args, **kwargs)
+        except BridgeError as err:
+            if err.status < 500:
+                count("CallsRejected", reason=err.code)
+            raise
 
-def new_id() -> str:
-    """Opaque and URL-safe: 24 characters of base32, 120 random bits."""
-    return _encode_id(random_source.token_bytes(15))
-
-
-def derive_id(secret: str, namespace: str, *parts: str) -> str:
-    """An id from what names it: a keyed HMAC (the `id_secret` parameter), so an id cannot be
-    guessed from a guessable key, in a namespace of its own, so no key of one kind can name a
-    record of another (a call's key of the right shape cannot name a list contact's call)."""
-    if not secret:
-        raise ConfigurationIncomplete("SSM parameter id_secret is missing or empty")
-    message = SEPARATOR.join((namespace, *parts)).encode()
-    return _encode_id(hmac.new(secret.encode(), message, hashlib.sha256).digest())
-
-
-def id_for_key(secret: str, key: str, kind: Kind = Kind.CALL, integration: str = DEFAULT) -> str:
-    """The same key always names the same record, so the record is the key's lock. Keys are
-    each integration's own: the same key from two integrations names two records (`default`
-    keeps the derivation it had before integrations, so its keys in flight stay the same)."""
-    if integration == DEFAULT:
-        return derive_id(secret, kind.value, key)
-    return derive_id(secret, kind.value, f"integration:{integration}", key)
-
-
-def contact_call_id(secret: str, list_id: str, phone: str) -> str:
-    """A list contact's call: named by the list and the phone (a result for a list names the
-    phone, not the row)."""
-    return derive_id(secret, "contact", list_id, phone)
-
-
-def own_id(secret: str, source_id: str) -> str:
-    """Where a rejected event is kept when its key already names another request."""
-    return derive_id(secret, "rejected-event", source_id)
+    return counted
 
 
 def fingerprint(body: Any) -> str:
@@ -129,24 +110,33 @@ def place_once(
     kind: Kind,
     body: Any,
     key: str | None,
-    deps: Dependencies,
     *,
+    parse: Callable[..., Validated],
+    send: Callable[[CallRecord, Validated, str, Parameters, Dependencies], Placement],
     base_url: str,
-    id_secret: str,
-    parse: Callable[[Any], Request],
-    place: Callable[[CallRecord, Request], Placement],
-    caller: Caller = DEFAULT_CALLER,
+    parameters: Parameters,
+    deps: Dependencies,
+    caller: Caller,
 ) -> Placement:
-    """`parse` validates the body (raising ValidationFailed); `place` asks Fuse, given the
-    record whose key is now held; `caller` is whose keys, campaigns and records these are.
-    Raises a BridgeError for every refusal."""
-    key_id = id_for_key(id_secret, key, kind, caller.integration) if key is not None else None
+    """`parse` validates the body (raising ValidationFailed), given this deployment's region,
+    clock, campaigns and dial policy; `send` asks Fuse, given the record whose key is now held;
+    `caller` is whose keys, campaigns and records these are. Raises a BridgeError for every
+    refusal."""
+    key_id = (
+        id_for_key(parameters.id_secret, key, kind, caller.integration) if key is not None else None
+    )
     now = deps.clock()
     body_fingerprint = fingerprint(body)
     try:
-        request = parse(body)
+        request = parse(
+            body,
+            default_region=deps.settings.default_phone_region,
+            now=now,
+            campaigns=parameters.campaigns,
+            policy=deps.settings.dial_policy,
+        )
     except ValidationFailed:
-        # A replay must get the first answer even if, say, its start_at has slipped into the
+        # A replay must get the first reply even if, say, its start_at has slipped into the
         # past since; only a key that names no earlier request lets the body be judged alone.
         earlier = deps.store.get(key_id, kind) if key_id is not None else None
         if earlier is not None:
@@ -173,13 +163,13 @@ def place_once(
         deps.store.create(record, deps.settings.expires_at(now), math.floor(now))
     except RecordExists as held:
         return replay(held.record, body_fingerprint, now, deps, base_url)
-    return place(record, request)
+    return send(record, request, base_url, parameters, deps)
 
 
 def replay(
     earlier: CallRecord, body_fingerprint: str, now: float, deps: Dependencies, base_url: str
 ) -> Placement:
-    """The first answer for this key again, or why there is none yet."""
+    """The first reply for this key again, or why there is none yet."""
     log = {"call_id": earlier.id, "call_status": earlier.status}
     if earlier.request_hash != body_fingerprint:
         logger.info("idempotency key reused with another body", extra=log)
@@ -207,8 +197,8 @@ def replay(
         deps.store.settle_stale(earlier, UNKNOWN, reply, math.floor(now))
         logger.warning("stale in-flight call marked unknown", extra=log)
         return Placement(earlier.id, UNKNOWN, reply)
-    first = deps.store.first_answer(earlier)
-    if first is None:  # settled by another path before its answer was stored
+    first = deps.store.first_reply(earlier)
+    if first is None:  # settled by another path before its reply was stored
         raise IdempotencyInProgress(
             "the request with this idempotency key is being recorded; retry shortly"
         )

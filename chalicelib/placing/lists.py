@@ -3,7 +3,9 @@
 A list is one Fuse `bulk_queue` request (Plum warns that looping the single-call API can make
 every call fail); each contact then gets a call of its own, whose id is derived from the list and
 the phone, so that a result Fuse posts for the list (it names the phone, not the row) finds its
-call without a lookup. Its own module: a cold POST /calls need not import lists and results.
+call without a lookup. A result that comes before the contacts are written is kept beside the
+list and matched by results/ (callbacks.py, the reconciler). Its own module: a cold POST /calls
+need not import lists.
 """
 
 from __future__ import annotations
@@ -13,17 +15,22 @@ from typing import Any
 
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.integrations import Caller
-from chalicelib.config.parameters import Secrets
+from chalicelib.config.parameters import Parameters
 from chalicelib.errors import BridgeError, FuseError, FuseOutcomeUnknown
-from chalicelib.fuse.bulk_form import contacts_csv, list_form_fields
-from chalicelib.fuse.callback_urls import list_result_url
+from chalicelib.fuse.bulk_form import bulk_form_fields, contacts_csv
+from chalicelib.fuse.callback_urls import list_callback_url
 from chalicelib.logs import logger
 from chalicelib.metrics import count
-from chalicelib.placing import idempotency
-from chalicelib.placing.calls import counted_as_rejected, place_held
+from chalicelib.placing.idempotency import (
+    DEFAULT_CALLER,
+    counted_as_rejected,
+    key_of,
+    place_once,
+    release,
+)
+from chalicelib.placing.ids import contact_call_id
 from chalicelib.placing.replies import list_links, list_reply
 from chalicelib.records import QUEUED, UNKNOWN, CallRecord, Kind, Placement
-from chalicelib.results.callbacks import rematch_early_results
 from chalicelib.validation.json_body import read_json
 from chalicelib.validation.list_request import ListRequest, parse_list_request, skipped_json
 
@@ -35,59 +42,68 @@ def place_list(
     raw_body: bytes | None,
     key_header: str | None,
     public_base_url: str,
-    secrets: Secrets,
+    parameters: Parameters,
     deps: Dependencies,
     *,
-    caller: Caller = idempotency.DEFAULT_CALLER,
+    caller: Caller = DEFAULT_CALLER,
 ) -> Placement:
     """The whole of POST /calls/bulk after authentication."""
     body = read_json(raw_body, MAX_LIST_BODY_BYTES)
-    key = idempotency.key_of(key_header, body)
-    return place_held(
+    return place_once(
         Kind.LIST,
         body,
-        key,
-        parse_list_request,
-        send_list,
+        key_of(key_header, body),
+        parse=parse_list_request,
+        send=send_list,
         base_url=public_base_url,
-        secrets=secrets,
+        parameters=parameters,
         deps=deps,
         caller=caller,
     )
 
 
 def send_list(
-    record: CallRecord, request: ListRequest, base_url: str, secrets: Secrets, deps: Dependencies
+    record: CallRecord,
+    request: ListRequest,
+    base_url: str,
+    parameters: Parameters,
+    deps: Dependencies,
 ) -> Placement:
     """Asks Fuse for the whole list whose key is held, as one bulk_queue request."""
     list_id = record.id
-    callback_url = list_result_url(base_url, list_id, secrets.callback_secret)
+    url = list_callback_url(base_url, list_id, parameters.callback_secret)
     log = {"batch_id": list_id, "campaign": request.campaign, "contacts": len(request.contacts)}
     unknown: FuseOutcomeUnknown | None = None
     call_ids: tuple[str, ...] | None = None
-    fuse_answer = ""
+    fuse_response = ""
     try:
         queued = deps.fuse.bulk_queue(
-            secrets.fuse_credentials,
-            secrets.campaigns[request.campaign],
+            parameters.fuse_credentials,
+            parameters.campaigns[request.campaign],
             csv_file=contacts_csv(request),
-            fields=list_form_fields(request, callback_url),
+            fields=bulk_form_fields(request, url),
             rows=len(request.contacts),
         )
-        call_ids, fuse_answer = queued.call_ids, queued.body
+        call_ids, fuse_response = queued.call_ids, queued.body
     except FuseOutcomeUnknown as err:
         count("FuseErrors", code=err.code)
         unknown = err
     except FuseError as err:
         logger.warning("list not queued", extra={**log, "outcome": err.code})
         count("FuseErrors", code=err.code)
-        idempotency.release(list_id, Kind.LIST, deps)
+        release(list_id, Kind.LIST, deps)
         raise
     status = UNKNOWN if unknown else QUEUED
     count("BulkContacts", len(request.contacts), outcome=status)
     now = math.floor(deps.clock())
     calls = contact_calls(
-        record, request, status=status, call_ids=call_ids, now=now, secrets=secrets, deps=deps
+        record,
+        request,
+        status=status,
+        call_ids=call_ids,
+        now=now,
+        id_secret=parameters.id_secret,
+        deps=deps,
     )
     body: dict[str, Any] = {
         "batch_id": list_id,
@@ -101,11 +117,14 @@ def send_list(
     reply = list_reply(base_url, list_id, body, unknown)
     expires_at = deps.settings.expires_at(now)
     try:
-        # The contacts' calls first: a result Fuse posts for the list must find its call.
+        # The contacts' calls first: a result Fuse posts for the list must find its call. One
+        # that came sooner was kept beside the list; settling the list below tells results/
+        # where to look for it (callbacks.py).
         deps.store.put_calls(calls, expires_at)
         deps.store.save_reply(list_id, reply, expires_at)
-        deps.store.settle(list_id, status, None, now=now, kind=Kind.LIST, fuse_answer=fuse_answer)
-        rematch_early_results(list_id, secrets, deps)
+        deps.store.settle(
+            list_id, status, None, now=now, kind=Kind.LIST, fuse_response=fuse_response
+        )
     except BridgeError:
         # Fuse has the list: say so. The key stays held (pending, then unknown on replay), and
         # results for contacts not recorded are kept beside the list, as unmatched.
@@ -123,7 +142,7 @@ def contact_calls(
     status: str,
     call_ids: tuple[str, ...] | None,
     now: int,
-    secrets: Secrets,
+    id_secret: str,
     deps: Dependencies,
 ) -> list[CallRecord]:
     """One call per contact, its list's integration's. Only with Fuse's ids can the reconciler
@@ -133,7 +152,7 @@ def contact_calls(
     poll_at = request.settings.check_after(now, deps.settings.reconcile_after_seconds)
     return [
         CallRecord(
-            id=idempotency.contact_call_id(secrets.id_secret, list_id, contact.phone),
+            id=contact_call_id(id_secret, list_id, contact.phone),
             status=status,
             request_hash="",
             created_at=now,

@@ -1,7 +1,7 @@
-"""The answers placing gives a caller: 202 queued, 504 unknown, and the links in them.
+"""The replies placing gives a caller: 202 queued, 504 unknown, and the links in them.
 
 Kept whole with each record, so that a replay with the same idempotency key gets the very same
-answer. Links and `Location` are absolute, from the public base URL (with the API's stage):
+reply. Links and `Location` are absolute, from the public base URL (with the API's stage):
 a bare `/calls/{id}` would resolve outside the stage's path.
 """
 

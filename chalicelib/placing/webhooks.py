@@ -1,8 +1,9 @@
 """Native webhooks: POST /hooks/{integration}, a CRM's own request shape turned into a call.
 
-The sender is authenticated by its integration's scheme (hook_auth.py), its body (JSON, or a
-form with nested `a[b]=` keys) is mapped to the bridge's fields by the integration's JMESPath
-mapping, and the result takes exactly the POST /calls path, with the same answers.
+The sender is authenticated by its integration's scheme (integrations/signatures.py), its body
+(JSON, or a form with nested `a[b]=` keys) is mapped to the bridge's fields by the integration's
+JMESPath mapping, and the call takes the one idempotent path, with the same answers as POST
+/calls.
 
 Senders that cannot set an idempotency key still never ring a phone twice on a retry: the key is
 the `Idempotency-Key` header, else the mapped `idempotency_key`, else the Standard Webhooks
@@ -17,15 +18,17 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
+from jmespath.exceptions import JMESPathError
+
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.integrations import (
-    NAME,
+    INTEGRATION_NAME,
     STANDARD_WEBHOOKS,
     Caller,
+    FieldMapping,
     Integration,
-    apply_mapping,
 )
-from chalicelib.config.parameters import Secrets
+from chalicelib.config.parameters import Parameters
 from chalicelib.errors import (
     BridgeError,
     ConfigurationIncomplete,
@@ -34,46 +37,70 @@ from chalicelib.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
-from chalicelib.integrations.signatures import HookRequest, authentic
-from chalicelib.placing import idempotency
-from chalicelib.placing.calls import MAX_BODY_BYTES, place_fields
-from chalicelib.records import Placement
-from chalicelib.results.bodies import nest_php_keys
+from chalicelib.integrations.signatures import WebhookRequest, authentic
+from chalicelib.placing.calls import MAX_BODY_BYTES, dial
+from chalicelib.placing.idempotency import counted_as_rejected, key_of, place_once
+from chalicelib.placing.ids import SEPARATOR
+from chalicelib.records import Kind, Placement
+from chalicelib.validation.call_request import parse_call_request
+from chalicelib.validation.form_body import nest_php_keys
 from chalicelib.validation.json_body import read_json
 
 FORM = "application/x-www-form-urlencoded"
-MAX_FORM_FIELDS = 200
+MAX_WEBHOOK_FORM_FIELDS = 200
 NUMBER_STRING = re.compile(r"[0-9]{1,9}")  # ASCII digits only; "3.5" stays a string, refused
 NUMBER_FIELDS = ("attempts", "retry_delay")
 BOOLEAN_STRINGS = {"true": True, "false": False}
-SEPARATOR = "\x1f"  # in no key a caller can send (printable ASCII)
-UNKNOWN = Integration("", problem="unknown")  # authenticates nothing, in the same time
+NO_INTEGRATION = Integration("", problem="unknown")  # authenticates nothing, in the same time
 
 
-def place_hook(
+def place_webhook(
     name: str,
-    request: HookRequest,
+    request: WebhookRequest,
     base_url: str | None,
-    secrets: Secrets,
+    parameters: Parameters,
     deps: Dependencies,
 ) -> Placement:
     """The whole of POST /hooks/{name}. An unknown integration and a bad credential get the
     same 401: a stranger cannot tell which integrations exist."""
-    integration = secrets.integrations.get(name, UNKNOWN) if NAME.fullmatch(name) else UNKNOWN
+    known = parameters.integrations.get(name) if INTEGRATION_NAME.fullmatch(name) else None
+    integration = known or NO_INTEGRATION
     if not authentic(integration, request, deps.clock()) or integration.problem:
         raise Unauthorized("missing or invalid credentials for this webhook")
     if base_url is None:  # told only to an authenticated sender
         raise ConfigurationIncomplete("environment variable PUBLIC_BASE_URL is not set")
+    return place_authenticated(integration, request, base_url, parameters, deps)
+
+
+@counted_as_rejected
+def place_authenticated(
+    integration: Integration,
+    request: WebhookRequest,
+    base_url: str,
+    parameters: Parameters,
+    deps: Dependencies,
+) -> Placement:
+    """The webhook of a known sender: its body read and mapped, its key found, its call placed."""
     body = read_body(request.body, request.headers.get("content-type", ""))
     expressions: dict[str, str] = {}
     if integration.mapping is not None:
         body, expressions = apply_mapping(integration.mapping, body)
     fields = accept_string_forms(body)
-    key = idempotency.key_of(request.headers.get("idempotency-key"), fields)
+    key = key_of(request.headers.get("idempotency-key"), fields)
     if key is None:
         key = sender_key(integration, request, deps)
     try:
-        return place_fields(fields, key, base_url, secrets, deps, caller=Caller.of(integration))
+        return place_once(
+            Kind.CALL,
+            fields,
+            key,
+            parse=parse_call_request,
+            send=dial,
+            base_url=base_url,
+            parameters=parameters,
+            deps=deps,
+            caller=Caller.of(integration),
+        )
     except BridgeError as err:
         if not err.details or not expressions:
             raise
@@ -88,13 +115,27 @@ def read_body(raw: bytes, content_type: str) -> Any:
         raise PayloadTooLarge(f"the body is over {MAX_BODY_BYTES // 1024} KiB")
     try:
         pairs = parse_qsl(
-            raw.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS
+            raw.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_WEBHOOK_FORM_FIELDS
         )
     except UnicodeDecodeError:
         raise InvalidForm("the form body is not UTF-8") from None
     except ValueError:
-        raise InvalidForm(f"the form has more than {MAX_FORM_FIELDS} fields") from None
+        raise InvalidForm(f"the form has more than {MAX_WEBHOOK_FORM_FIELDS} fields") from None
     return nest_php_keys(pairs)
+
+
+def apply_mapping(mapping: tuple[FieldMapping, ...], body: Any) -> tuple[dict[str, Any], dict]:
+    """The bridge's request from the sender's body: a field whose expression yields null is
+    absent. Returns the fields and, for error messages, each field's expression."""
+    fields: dict[str, Any] = {}
+    for item in mapping:
+        try:
+            value = item.compiled.search(body)
+        except JMESPathError:  # a function given the wrong type by this body
+            value = None
+        if value is not None:
+            fields[item.field] = value
+    return fields, {item.field: item.expression for item in mapping}
 
 
 def accept_string_forms(body: Any) -> Any:
@@ -111,7 +152,7 @@ def accept_string_forms(body: Any) -> Any:
     return fields
 
 
-def sender_key(integration: Integration, request: HookRequest, deps: Dependencies) -> str:
+def sender_key(integration: Integration, request: WebhookRequest, deps: Dependencies) -> str:
     """For a sender that set no key: its webhook-id (Standard Webhooks keeps it across
     retries), else the body's fingerprint, held for DEDUP_WINDOW_SECONDS from its first sight."""
     message_id = request.headers.get("webhook-id")

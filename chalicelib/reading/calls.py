@@ -1,5 +1,4 @@
-"""Reading: what callers see of their calls and lists (GET /calls/{id}, GET /calls?reference=,
-GET /batches/{id})."""
+"""What callers see of their calls: GET /calls/{id} and GET /calls?reference=."""
 
 from __future__ import annotations
 
@@ -7,14 +6,13 @@ import base64
 import hashlib
 import hmac
 import re
-from collections import Counter
 from typing import Any
 
 from chalicelib.config.integrations import Caller
-from chalicelib.deliveries.attempts import delivery_view
+from chalicelib.deliveries.messages import delivery_view
 from chalicelib.errors import FieldError, InvalidCursor, NotFound, ValidationFailed
-from chalicelib.placing.replies import call_links, list_links
-from chalicelib.records import CANCEL_REQUESTED, QUEUED, REJECTED, CallRecord, Kind, Reply
+from chalicelib.placing.replies import call_links
+from chalicelib.records import CANCEL_REQUESTED, QUEUED, REJECTED, CallRecord
 from chalicelib.store.calls import CallStore
 from chalicelib.timestamps import iso
 from chalicelib.validation.fields import MAX_REFERENCE_LENGTH
@@ -102,11 +100,11 @@ def sign_cursor(page: str, reference: str, key: str) -> str:
 def open_cursor(cursor: str, reference: str, key: str) -> str:
     page, _, _ = cursor.rpartition(".")
     if not page or not hmac.compare_digest(sign_cursor(page, reference, key), cursor):
-        raise InvalidCursor("the cursor is not one this list gave out; start again without it")
+        raise InvalidCursor()
     return page
 
 
-def list_calls(
+def calls_by_reference(
     store: CallStore,
     query: dict[str, str],
     base_url: str,
@@ -140,31 +138,4 @@ def list_calls(
     return {
         "calls": [describe_call(r, base_url, markers.for_record(r), delivering) for r in records],
         "next": sign_cursor(next_page, reference, cursor_key) if next_page else None,
-    }
-
-
-def describe_list(store: CallStore, list_id: str, base_url: str, caller: Caller) -> dict[str, Any]:
-    """A list and each contact's call, in list order, with counts by status."""
-    record = store.get(list_id, Kind.LIST) if len(list_id) <= MAX_ID_LENGTH else None
-    if record is None or not caller.may_read(record.integration):
-        raise NotFound(f"no batch {list_id[:MAX_ID_LENGTH]}")
-    markers = CancelMarkers(store)
-    contacts = [
-        {
-            "index": call.list_index,
-            "id": call.id,
-            "phone": call.request.get("phone"),
-            "status": describe_call(call, base_url, markers.for_record(call))["status"],
-        }
-        for call in store.list_calls(list_id, since=record.created_at)
-    ]
-    return {
-        "batch_id": list_id,
-        "status": record.status,
-        "campaign": record.campaign,
-        "created_at": iso(record.created_at),
-        "counts": dict(Counter(c["status"] for c in contacts)),
-        "contacts": contacts,
-        "skipped": (store.first_answer(record) or Reply(0, {})).body.get("skipped", []),
-        "links": list_links(base_url, list_id),
     }

@@ -3,27 +3,22 @@ keys, multipart, or Fuse's XML. Pure, and bounded in every direction.
 
 Fuse documents the shape of its result (`call_details`) but not its encoding, and a genuine
 callback must always be stored: so every failure here is an UnreadableResult whose message is
-kept as the delivery's `parse_error`, never a crash. Bounds: the JSON nesting limit of
-json_bodies; PHP keys at most MAX_KEY_DEPTH deep (deeper ones are kept as flat names); repeated
-`a[]=` keys in linear time; at most MAX_FORM_FIELDS multipart parts.
+kept as the callback's `parse_error`, never a crash. Bounds: the JSON nesting limit of
+validation/json_body.py; forms' PHP keys as validation/form_body.py reads them (at most
+MAX_KEY_DEPTH deep, repeated `a[]=` keys in linear time); at most MAX_MULTIPART_PARTS parts.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from chalicelib.errors import BridgeError
+from chalicelib.validation.form_body import nest_php_keys
 from chalicelib.validation.json_body import MAX_DEPTH, read_json
 
-PHP_KEY = re.compile(r"([^\[\]]+)((?:\[[^\[\]]*\])*)")
-SEGMENT = re.compile(r"\[([^\[\]]*)\]")
-DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII only: "²".isdigit() is True, and int("²") fails
-MAX_KEY_DEPTH = 8
 MAX_JSON_BYTES = 10 * 1024 * 1024  # API Gateway's own limit: anything it passes is read
-MAX_FORM_FIELDS = 1000  # multipart parts read; a form's pairs are read in linear time, all
+MAX_MULTIPART_PARTS = 1000  # read; a form's pairs are read in linear time, all
 
 
 class UnreadableResult(ValueError):
@@ -76,51 +71,13 @@ def multipart_fields(raw: bytes, content_type: str) -> list[tuple[str, str]]:
     if not message.is_multipart():
         raise UnreadableResult("the multipart body has no parts (is the boundary right?)")
     fields = []
-    for part in list(message.iter_parts())[:MAX_FORM_FIELDS]:
+    for part in list(message.iter_parts())[:MAX_MULTIPART_PARTS]:
         name = part.get_param("name", header="content-disposition")
         if not name:
             continue
         payload = part.get_payload(decode=True) or b""
         fields.append((str(name), payload.decode("utf-8", errors="replace")))
     return fields
-
-
-def nest_php_keys(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
-    """`events[0][event]=dialing` -> {"events": [{"event": "dialing"}]}, as PHP reads forms.
-
-    A key nested deeper than MAX_KEY_DEPTH is kept whole, as a flat name."""
-    root: dict[str, Any] = {}
-    appended: dict[int, int] = {}  # per node: the next number `a[]=` takes (linear, not N^2)
-    for key, value in pairs:
-        match = PHP_KEY.fullmatch(key)
-        path = [match.group(1), *SEGMENT.findall(match.group(2))] if match else [key]
-        if len(path) > MAX_KEY_DEPTH:
-            path = [key]
-        node = root
-        for index, segment in enumerate(path):
-            name = segment
-            if not name:  # `a[]=x` appends: the next free number at this level
-                name = str(appended.get(id(node), 0))
-            if DIGITS.fullmatch(name):
-                appended[id(node)] = max(appended.get(id(node), 0), int(name) + 1)
-            if index == len(path) - 1:
-                node[name] = value
-            else:
-                child = node.get(name)
-                if not isinstance(child, dict):
-                    child = node[name] = {}
-                node = child
-    # The top level stays an object whatever its names: only what is under a name can be a list.
-    return {name: _lists_from_numbered_dicts(v, MAX_KEY_DEPTH) for name, v in root.items()}
-
-
-def _lists_from_numbered_dicts(value: Any, depth: int) -> Any:
-    if isinstance(value, dict) and depth > 0:
-        converted = {k: _lists_from_numbered_dicts(v, depth - 1) for k, v in value.items()}
-        if converted and all(DIGITS.fullmatch(k) for k in converted):
-            return [converted[k] for k in sorted(converted, key=int)]
-        return converted
-    return value
 
 
 def with_json_events(fields: dict[str, Any]) -> dict[str, Any]:

@@ -1,11 +1,11 @@
-"""Receiving results: Fuse's callbacks for a call or for a list, and status answers polled by
-the reconciler. Each is checked genuine, stored, and told to others.
+"""Fuse's callbacks: what it posts to a call's or a list's callback URL, checked genuine, read,
+stored, and announced; the reconciler's status reads are read and stored the same way.
 
-No authenticated delivery is dropped: the raw body is stored as received even when it cannot be
+No authenticated callback is dropped: the raw body is stored as received even when it cannot be
 read (flagged, and still answered 200 so Fuse stops retrying). The common path is one DynamoDB
-write; an outcome also becomes an event when RESULTS_EVENT_BUS is set. A list's result names a
-phone, not a row: it goes to the contact's call with that phone, or, when none matches (yet),
-is kept beside the list.
+write; a new outcome is then announced (announce.py). A list's result names a phone, not a row:
+it goes to the contact's call with that phone, or, when none matches (yet), is kept beside the
+list, and matched once the list's contacts are written.
 """
 
 from __future__ import annotations
@@ -16,16 +16,15 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.config.dependencies import Dependencies
-from chalicelib.config.parameters import Secrets
-from chalicelib.deliveries.attempts import queue_delivery
+from chalicelib.config.parameters import Parameters
 from chalicelib.errors import NotFound
 from chalicelib.fuse.callback_urls import list_token_subject, require_genuine
 from chalicelib.logs import logger
 from chalicelib.metrics import count
-from chalicelib.placing.idempotency import contact_call_id
-from chalicelib.records import CALLBACK, PENDING, CallRecord, Delivery, Kind, Reply
+from chalicelib.placing.ids import contact_call_id
+from chalicelib.records import PENDING, SOURCE_CALLBACK, Callback, Kind, Reply
+from chalicelib.results.announce import announce_outcome
 from chalicelib.results.call_result import UnreadableResult, read_result
-from chalicelib.results.events import ResultNotPublished
 from chalicelib.store.calls import StoreOutcome
 from chalicelib.timestamps import iso
 from chalicelib.validation.phones import InvalidPhone, parse_phone
@@ -34,12 +33,13 @@ from chalicelib.validation.phones import InvalidPhone, parse_phone
 # (flagged, its full size and digest recorded), since a DynamoDB item holds 400 KB at most.
 MAX_STORED_BODY = 256 * 1024
 UNMATCHED = "unmatched"  # a list's result kept beside the list: it names none of its contacts
+COUNTED_OUTCOMES = frozenset({"completed", "failed", "canceled", "busy", "no_answer", "rejected"})
 
 
-def read_delivery(
+def read_callback(
     call_id: str, source: str, raw: bytes, content_type: str, now: int
-) -> tuple[Delivery, dict[str, Any] | None]:
-    """The delivery to store, and the call's new outcome if this body reports one."""
+) -> tuple[Callback, dict[str, Any] | None]:
+    """The callback to store, and the call's new outcome if this body reports one."""
     digest = hashlib.sha256(content_type.encode() + b"\n" + raw).hexdigest()
     parsed, outcome, error = None, None, None
     try:
@@ -58,7 +58,7 @@ def read_delivery(
     if len(raw) > MAX_STORED_BODY:
         cut = f"body of {len(raw)} bytes stored cut to {MAX_STORED_BODY}"
         error = f"{error}; {cut}" if error else cut
-    delivery = Delivery(
+    callback = Callback(
         call_id=call_id,
         source=source,
         received_at=now,
@@ -69,41 +69,45 @@ def read_delivery(
         parsed=parsed,
         parse_error=error,
     )
-    return delivery, outcome
+    return callback, outcome
 
 
-def store_delivery(
-    delivery: Delivery, outcome: dict[str, Any] | None, now: int, deps: Dependencies
+def store_callback(
+    callback: Callback,
+    outcome: dict[str, Any] | None,
+    now: int,
+    parameters: Parameters,
+    deps: Dependencies,
 ) -> StoreOutcome:
-    """Stores one callback about a call; a new one is counted, and a new outcome published."""
-    stored = deps.store.store_result(delivery, outcome, now, deps.settings.expires_at(now))
+    """Stores one callback about a call; a new one is counted, and a new outcome announced."""
+    stored = deps.store.add_callback(callback, outcome, now, deps.settings.expires_at(now))
     if stored == StoreOutcome.STORED:
         count("CallbacksStored", outcome=outcome_label(outcome))
         if outcome is not None:
-            publish_outcome(deps, delivery.call_id, outcome, now)
+            announce_outcome(callback.call_id, outcome, now, parameters, deps)
     return stored
 
 
-def receive_result(
+def receive_callback(
     call_id: str,
     token: str | None,
     raw: bytes,
     content_type: str,
     *,
-    secrets: Secrets,
+    parameters: Parameters,
     deps: Dependencies,
 ) -> Reply:
-    """A result Fuse posted to one call's result URL."""
-    require_genuine(call_id, token, secrets.callback_secret)
+    """A result Fuse posted to one call's callback URL."""
+    require_genuine(call_id, token, parameters.callback_secret)
     now = math.floor(deps.clock())
-    delivery, outcome = read_delivery(call_id, CALLBACK, raw, content_type, now)
-    stored = store_delivery(delivery, outcome, now, deps)
+    callback, outcome = read_callback(call_id, SOURCE_CALLBACK, raw, content_type, now)
+    stored = store_callback(callback, outcome, now, parameters, deps)
     log = {
         "call_id": call_id,
         "stored": stored.value,
         "call_status": outcome["status"] if outcome else None,
-        "unreadable": delivery.parse_error,
-        "body_bytes": delivery.body_size,
+        "unreadable": callback.parse_error,
+        "body_bytes": callback.body_size,
     }
     if stored == StoreOutcome.UNKNOWN_CALL:
         logger.warning("callback for a call the bridge does not have", extra=log)
@@ -112,28 +116,25 @@ def receive_result(
     return Reply(200, {"status": stored.value, "id": call_id})
 
 
-def receive_list_result(
+def receive_list_callback(
     list_id: str,
     token: str | None,
     raw: bytes,
     content_type: str,
     *,
-    secrets: Secrets,
+    parameters: Parameters,
     deps: Dependencies,
 ) -> Reply:
-    """A result Fuse posted to a list's result URL: matched to its contact by the phone."""
-    require_genuine(list_token_subject(list_id), token, secrets.callback_secret)
+    """A result Fuse posted to a list's callback URL: matched to its contact by the phone."""
+    require_genuine(list_token_subject(list_id), token, parameters.callback_secret)
     now = math.floor(deps.clock())
     # Read once, as if for the list; it is the contact's call's if its phone names one.
-    kept, outcome = read_delivery(list_id, CALLBACK, raw, content_type, now)
-    phone = contact_phone(kept.parsed, deps.settings.default_phone_region)
-    call_id = contact_call_id(secrets.id_secret, list_id, phone) if phone else None
+    kept, outcome = read_callback(list_id, SOURCE_CALLBACK, raw, content_type, now)
 
     def to_contact() -> Reply | None:
-        if call_id is None:
-            return None
-        stored = store_delivery(replace(kept, call_id=call_id), outcome, now, deps)
-        if stored == StoreOutcome.UNKNOWN_CALL:
+        call_id = contact_of(kept, parameters, deps)
+        stored = to_contact_call(kept, outcome, now, parameters, deps)
+        if stored is None or stored == StoreOutcome.UNKNOWN_CALL:
             return None
         logger.info(
             "list callback received",
@@ -146,14 +147,16 @@ def receive_list_result(
     # Never dropped: a result that names no contact of the list is kept beside the list.
     if deps.store.get(list_id, Kind.LIST) is None:
         raise NotFound(f"no batch {list_id[:64]}")
-    new = deps.store.keep_delivery(kept, deps.settings.expires_at(now)) == StoreOutcome.STORED
-    # The list's calls may have been written, and its early results re-matched, between our
-    # first try and keeping this one: the list's record settles before that sweep reads, so a
-    # settled list means the sweep may have missed us; try the contact once more (a second
-    # store of the same body is a harmless duplicate).
+    new = deps.store.keep_unmatched(kept, deps.settings.expires_at(now)) == StoreOutcome.STORED
+    # The list's contacts may have been written between our first try and keeping this one:
+    # once the list has settled they all exist, so try the contact once more (a second store of
+    # the same body is a harmless duplicate). While it is still being placed, it is looked at
+    # again when its placing is over, by the reconciler (match_unmatched).
     listed = deps.store.get(list_id, Kind.LIST)
     if listed is not None and listed.status != PENDING and (matched := to_contact()):
         return matched
+    if listed is not None and listed.status == PENDING:
+        deps.store.open_for_check(list_id, listed.lock_until, Kind.LIST)
     status = UNMATCHED if new else StoreOutcome.DUPLICATE.value
     logger.warning(
         "list callback matches no contact", extra={"batch_id": list_id, "stored": status}
@@ -161,23 +164,37 @@ def receive_list_result(
     return Reply(200, {"status": status, "batch_id": list_id})
 
 
-def rematch_early_results(list_id: str, secrets: Secrets, deps: Dependencies) -> int:
+def contact_of(kept: Callback, parameters: Parameters, deps: Dependencies) -> str | None:
+    """The id of the contact's call a list's callback (`kept.call_id` is the list's id) names
+    by its phone, if any."""
+    phone = contact_phone(kept.parsed, deps.settings.default_phone_region)
+    return contact_call_id(parameters.id_secret, kept.call_id, phone) if phone else None
+
+
+def to_contact_call(
+    kept: Callback,
+    outcome: dict[str, Any] | None,
+    now: int,
+    parameters: Parameters,
+    deps: Dependencies,
+) -> StoreOutcome | None:
+    """A list's callback stored on its contact's call; None when its phone names none."""
+    call_id = contact_of(kept, parameters, deps)
+    if call_id is None:
+        return None
+    return store_callback(replace(kept, call_id=call_id), outcome, now, parameters, deps)
+
+
+def match_unmatched(list_id: str, parameters: Parameters, deps: Dependencies) -> int:
     """Results Fuse posted while the list's calls were still being written found no call and
-    were kept beside the list; now that the calls exist, each goes to its own. Returns how many.
-    """
+    were kept beside the list; now that the calls exist, each goes to its own (counted and
+    announced like any callback). Returns how many."""
     now = math.floor(deps.clock())
     matched = 0
-    for body, content_type, received_at in deps.store.kept_deliveries(list_id):
-        kept, outcome = read_delivery(list_id, CALLBACK, body, content_type, received_at)
-        phone = contact_phone(kept.parsed, deps.settings.default_phone_region)
-        if phone is None:
-            continue
-        delivery = replace(kept, call_id=contact_call_id(secrets.id_secret, list_id, phone))
-        stored = deps.store.store_result(delivery, outcome, now, deps.settings.expires_at(now))
-        if stored == StoreOutcome.STORED:
+    for body, content_type, received_at in deps.store.unmatched_callbacks(list_id):
+        kept, outcome = read_callback(list_id, SOURCE_CALLBACK, body, content_type, received_at)
+        if to_contact_call(kept, outcome, now, parameters, deps) == StoreOutcome.STORED:
             matched += 1
-            if outcome is not None:
-                publish_outcome(deps, delivery.call_id, outcome, now)
     if matched:
         logger.info("early list results matched", extra={"batch_id": list_id, "matched": matched})
     return matched
@@ -197,50 +214,9 @@ def contact_phone(parsed: dict[str, Any] | None, region: str) -> str | None:
     return None
 
 
-COUNTED_OUTCOMES = frozenset({"completed", "failed", "canceled", "busy", "no_answer", "rejected"})
-
-
 def outcome_label(outcome: dict[str, Any] | None) -> str:
     """A metric dimension of few values: Fuse's own words beyond these are `other`."""
     if outcome is None:
         return "none"  # unreadable, or not an outcome yet
     status = str(outcome.get("status", ""))
     return status if status in COUNTED_OUTCOMES else "other"
-
-
-def publish_outcome(
-    deps: Dependencies,
-    call_id: str,
-    outcome: dict[str, Any],
-    now: int,
-    record: CallRecord | None = None,
-) -> bool:
-    """Sends the event for a newly stored outcome, and queues its delivery to the call's
-    integration when it has a results_url; on a failure of either the call is left for the
-    reconciler to do it again (the result itself is stored). True when an event went out.
-
-    `record` gives the event its reference, campaign and Fuse id; without one, the call is read
-    (only when there is an event or a delivery to make).
-    """
-    delivering = deps.deliveries.enabled and any_results_url(deps)
-    if not deps.events.enabled and not delivering:
-        return False
-    record = record or deps.store.get(call_id)
-    if record is None:  # it was stored a moment ago; only its expiry could have removed it
-        return False
-    if delivering:
-        shown = replace(record, result=outcome, status=str(outcome.get("status", record.status)))
-        queue_delivery(shown, deps.secrets.get(), deps, now)
-    if not deps.events.enabled:
-        return False
-    try:
-        deps.events.publish(record, outcome)
-    except ResultNotPublished:
-        deps.store.mark_publish_pending(call_id, now)
-        return False
-    return True
-
-
-def any_results_url(deps: Dependencies) -> bool:
-    """Whether any integration has its results delivered (from the cached parameters)."""
-    return any(i.results for i in deps.secrets.get().integrations.values())

@@ -1,7 +1,8 @@
 """Telling others: each newly stored outcome as a `Fuse Call Result` event on EventBridge.
 
 A CRM reacts through an EventBridge API destination, any AWS consumer through a rule. The event
-carries the call's id, reference, campaign, status and result, never the phone number.
+carries what a delivery's data does (deliveries/messages.py: the call's id, reference, campaign,
+status and result), never the phone number.
 """
 
 from __future__ import annotations
@@ -13,27 +14,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.logs import logger
-from chalicelib.records import CallRecord
 
-SOURCE = "fuse-bridge"
+EVENT_SOURCE = "fuse-bridge"
 DETAIL_TYPE = "Fuse Call Result"
 
 
 class ResultNotPublished(Exception):
     """EventBridge did not take the event; the reconciler's next run sends it again."""
-
-
-def event_detail(record: CallRecord, outcome: Mapping[str, Any]) -> dict[str, Any]:
-    result = {**outcome, "details": dict(outcome.get("details") or {})}
-    result["details"].pop("phone_number", None)
-    return {
-        "id": record.id,
-        "reference": record.reference,
-        "campaign": record.campaign,
-        "fuse_call_id": record.fuse_call_id,
-        "status": outcome.get("status"),
-        "result": result,
-    }
 
 
 class ResultPublisher:
@@ -45,11 +32,12 @@ class ResultPublisher:
     def enabled(self) -> bool:
         return self.bus_name is not None
 
-    def publish(self, record: CallRecord, outcome: Mapping[str, Any]) -> None:
+    def publish(self, call_id: str, detail: Mapping[str, Any]) -> None:
+        """`detail` is what a delivery's data holds (deliveries/messages.py, outcome_detail)."""
         entry = {
-            "Source": SOURCE,
+            "Source": EVENT_SOURCE,
             "DetailType": DETAIL_TYPE,
-            "Detail": json.dumps(event_detail(record, outcome)),
+            "Detail": json.dumps(detail),
             "EventBusName": self.bus_name,
         }
         try:
@@ -57,10 +45,10 @@ class ResultPublisher:
         except (BotoCoreError, ClientError) as err:
             logger.warning(
                 "result event not sent",
-                extra={"call_id": record.id, "error_type": type(err).__name__},
+                extra={"call_id": call_id, "error_type": type(err).__name__},
             )
-            raise ResultNotPublished(record.id) from None
+            raise ResultNotPublished(call_id) from None
         if answer.get("FailedEntryCount"):
             code = answer["Entries"][0].get("ErrorCode")
-            logger.warning("result event refused", extra={"call_id": record.id, "aws_code": code})
-            raise ResultNotPublished(record.id)
+            logger.warning("result event refused", extra={"call_id": call_id, "aws_code": code})
+            raise ResultNotPublished(call_id)

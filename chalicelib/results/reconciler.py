@@ -1,4 +1,5 @@
-"""No result lost: ask Fuse about calls whose callback never came, and resend failed events.
+"""No result lost: ask Fuse about calls whose callback never came, resend failed events and
+deliveries, and match a list's early results to its contacts.
 
 Runs on a schedule. It reads the sparse `open_calls` index (never a scan), looks at a bounded
 number of calls per run, stops early when the invocation's time runs short or Fuse is in trouble,
@@ -13,17 +14,20 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from chalicelib.config.dependencies import Dependencies
-from chalicelib.config.parameters import FuseCredentials, Secrets
-from chalicelib.deliveries.attempts import enqueue
+from chalicelib.config.parameters import Parameters
+from chalicelib.deliveries.messages import outcome_detail
+from chalicelib.deliveries.queueing import enqueue
 from chalicelib.errors import BridgeError, FuseCallNotFound
 from chalicelib.logs import logger
 from chalicelib.metrics import count
-from chalicelib.records import POLL, QUEUED, UNKNOWN, CallRecord
-from chalicelib.results.callbacks import publish_outcome, read_delivery
+from chalicelib.records import QUEUED, SOURCE_POLL, UNKNOWN, CallRecord, Kind
+from chalicelib.results.announce import announce_outcome
+from chalicelib.results.callbacks import match_unmatched, read_callback
 from chalicelib.results.events import ResultNotPublished
 from chalicelib.store.calls import StoreOutcome
 
 RECHECK_SECONDS = 900  # a call still in progress is asked about again after this
+POLL_MARGIN_SECONDS = 1  # beyond one status read: the one write that stores its answer
 
 
 @dataclass
@@ -33,29 +37,34 @@ class ReconcileReport:
     in_progress: int = 0
     unreadable: int = 0  # answers that could not be read: kept beside their call, asked again
     published: int = 0
+    matched: int = 0  # a list's results kept beside it, now on their contacts' calls
     closed: int = 0
     failed: int = 0
     stopped_early: str | None = None
 
 
 def reconcile(
-    deps: Dependencies, secrets: Secrets, time_left: Callable[[], float]
+    deps: Dependencies, parameters: Parameters, time_left: Callable[[], float]
 ) -> ReconcileReport:
     now = math.floor(deps.clock())
     due = deps.store.due_for_check(now, deps.settings.reconcile_per_run)
     report = ReconcileReport(due=len(due))
-    credentials = secrets.fuse_credentials
+    parameters.require("fuse/email", "fuse/developer_key")  # before any call is looked at
     # Stop while one more Fuse request still fits in what is left of the invocation.
-    margin = deps.settings.fuse_timeout_seconds + 1
+    margin = deps.settings.fuse_timeout_seconds + POLL_MARGIN_SECONDS
     for record in due:
         if time_left() < margin:
             report.stopped_early = "time"
             break
-        if record.needs_publish and record.result is not None:
-            resend_event(deps, record, report)
+        if record.kind == Kind.LIST:  # results kept beside it while its contacts were written
+            report.matched += match_unmatched(record.id, parameters, deps)
+            deps.store.close(record.id, Kind.LIST)
+            report.closed += 1
+        elif record.needs_publish and record.result is not None:
+            resend_event(deps, parameters, record, report)
         elif record.status in (QUEUED, UNKNOWN) and record.fuse_call_id:  # an id learnt late
             try:
-                poll(deps, credentials, record, now, report)
+                poll(deps, parameters, record, now, report)
             except FuseCallNotFound:
                 report.failed += 1
                 logger.warning("Fuse does not know a queued call", extra={"call_id": record.id})
@@ -78,44 +87,47 @@ def reconcile(
 
 def poll(
     deps: Dependencies,
-    credentials: FuseCredentials,
+    parameters: Parameters,
     record: CallRecord,
     now: int,
     report: ReconcileReport,
 ) -> None:
-    answer = deps.fuse.call_status(credentials, record.fuse_call_id or "")
-    delivery, outcome = read_delivery(record.id, POLL, answer.body, answer.content_type, now)
+    read = deps.fuse.call_status(parameters.fuse_credentials, record.fuse_call_id or "")
+    callback, outcome = read_callback(record.id, SOURCE_POLL, read.body, read.content_type, now)
     expires_at = deps.settings.expires_at(now)
     if outcome is None:
-        if delivery.parse_error is not None:
+        if callback.parse_error is not None:
             # Kept beside the call as received (flagged), so nobody has to wonder what Fuse said.
             report.unreadable += 1
-            deps.store.store_result(delivery, None, now, expires_at)
+            deps.store.add_callback(callback, None, now, expires_at)
             logger.warning(
                 "unreadable status answer kept",
-                extra={"call_id": record.id, "unreadable": delivery.parse_error},
+                extra={"call_id": record.id, "unreadable": callback.parse_error},
             )
         else:
             report.in_progress += 1
         deps.store.check_again_at(record.id, now + RECHECK_SECONDS)
         return
-    if deps.store.store_result(delivery, outcome, now, expires_at) == StoreOutcome.STORED:
+    if deps.store.add_callback(callback, outcome, now, expires_at) == StoreOutcome.STORED:
         report.settled += 1
         count("ResultsSettledByReconciler")
         logger.info(
             "result settled by polling",
             extra={"call_id": record.id, "call_status": outcome["status"]},
         )
-        report.published += publish_outcome(deps, record.id, outcome, now, record)
+        announced = announce_outcome(record.id, outcome, now, parameters, deps, record=record)
+        report.published += announced
     else:
         deps.store.close(record.id)
         report.closed += 1
 
 
-def resend_event(deps: Dependencies, record: CallRecord, report: ReconcileReport) -> None:
+def resend_event(
+    deps: Dependencies, parameters: Parameters, record: CallRecord, report: ReconcileReport
+) -> None:
     """What the outcome's first announcement could not do: its event, its delivery's queueing
     (both again: an event may come twice, a delivery is recognised by its webhook-id)."""
-    if record.delivery is None and not queue_again(deps, record):
+    if record.delivery is None and enqueue(record, parameters, deps) is False:
         report.failed += 1
         return
     if not deps.events.enabled:
@@ -123,14 +135,9 @@ def resend_event(deps: Dependencies, record: CallRecord, report: ReconcileReport
         report.closed += 1
         return
     try:
-        deps.events.publish(record, record.result or {})
+        deps.events.publish(record.id, outcome_detail(record, record.result or {}))
     except ResultNotPublished:
         report.failed += 1
         return
     deps.store.close(record.id)
     report.published += 1
-
-
-def queue_again(deps: Dependencies, record: CallRecord) -> bool:
-    """False only when a delivery is due and could not be queued."""
-    return enqueue(record, deps.secrets.get(), deps) is not False

@@ -3,7 +3,8 @@ table design; items.py has the item shapes.
 
 A call's item is also its idempotency lock: a call placed with an idempotency key gets an id
 derived from that key, so the conditional put that creates it cannot succeed twice. Each body
-received about a call is an item beside it, so the same delivery twice is stored once. Two sparse
+Fuse sent about a call (a callback) is an item beside it, so the same callback twice is stored
+once. Two sparse
 indexes: `by_reference` (calls by the caller's reference, newest first) and `open_calls` (calls
 the reconciler must look at, by when); `by_batch` lists a list's calls in list order.
 """
@@ -15,17 +16,16 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from chalicelib.config.integrations import DEFAULT
 from chalicelib.errors import StoreUnavailable
 from chalicelib.logs import logger
-from chalicelib.records import PENDING, CallRecord, Delivery, Kind, Reply
+from chalicelib.records import DEFAULT_INTEGRATION, PENDING, Callback, CallRecord, Kind, Reply
 from chalicelib.store.cursors import decode_cursor, encode_cursor
 from chalicelib.store.items import (
+    CALLBACK_PREFIX,
     OPEN,
     REPLY_PREFIX,
-    RESULT_PREFIX,
+    callback_to_item,
     compact_json,
-    delivery_to_item,
     key,
     record_from_item,
     record_to_item,
@@ -42,7 +42,7 @@ RECONCILE = ("open_shard", "check_after")  # what puts a call in the open_calls 
 
 
 class StoreOutcome(StrEnum):
-    """What storing a delivery did."""
+    """What storing a callback did."""
 
     STORED = "stored"  # new: kept, and the call's status updated if it is an outcome
     DUPLICATE = "duplicate"  # this very body was stored before; nothing changed
@@ -103,12 +103,12 @@ class CallStore:
         """Deletes the items an expired record left beside its id: a list's answer in parts
         (more parts than the new answer's would corrupt its replay), the results it received
         or kept (a list's kept results would be matched to the new list's contacts). A list's
-        earlier contacts are not read again either: `list_calls` takes only those written
+        earlier contacts are not read again either: `list_contacts` takes only those written
         since the list was created. If this fails, the key is freed again and nothing placed."""
         try:
             stale = [
                 {"pk": item["pk"], "sk": item["sk"]}
-                for prefix in (REPLY_PREFIX, RESULT_PREFIX)
+                for prefix in (REPLY_PREFIX, CALLBACK_PREFIX)
                 for item in self._beside(record.id, prefix)
             ]
             self._table.delete_all(stale)
@@ -126,12 +126,12 @@ class CallStore:
         now: int,
         kind: Kind = Kind.CALL,
         fuse_call_id: str | None = None,
-        fuse_answer: str | None = None,
+        fuse_response: str | None = None,
         check_after: int | None = None,
     ) -> None:
         """Records Fuse's answer on a pending record; `check_after` opens it to the reconciler."""
         answer = reply_to_json(reply) if reply is not None else None
-        learnt = {"updated_at": now, "fuse_call_id": fuse_call_id, "fuse_response": fuse_answer}
+        learnt = {"updated_at": now, "fuse_call_id": fuse_call_id, "fuse_response": fuse_response}
         opened = {"open_shard": OPEN, "check_after": check_after} if check_after is not None else {}
         try:
             self._table.update(
@@ -182,25 +182,25 @@ class CallStore:
                 ExpressionAttributeValues={":pending": {"S": PENDING}},
             )
 
-    def first_answer(self, record: CallRecord) -> Reply | None:
-        """The answer a record's first request got: on the item itself, or, for a list's
-        (too large for one item), in parts beside it."""
+    def first_reply(self, record: CallRecord) -> Reply | None:
+        """The reply a record's first request got: on the item itself, or, for a list's (too
+        large for one item), in parts beside it."""
         if record.reply is not None:
             return record.reply
         return reply_from_parts(self._beside(record.id, REPLY_PREFIX))
 
     # --- outcomes ----------------------------------------------------------------------------
-    def store_result(
-        self, delivery: Delivery, outcome: dict[str, Any] | None, now: int, expires_at: int
+    def add_callback(
+        self, callback: Callback, outcome: dict[str, Any] | None, now: int, expires_at: int
     ) -> StoreOutcome:
-        """One write: the delivery beside its call, and the call's status when it is an outcome."""
+        """One write: the callback beside its call, and the call's status when it is an outcome."""
         put = {
             "TableName": self._table.name,
-            "Item": delivery_to_item(delivery, expires_at),
+            "Item": callback_to_item(callback, expires_at),
             "ConditionExpression": "attribute_not_exists(pk)",
         }
         exists = {"ConditionExpression": "attribute_exists(pk)"}
-        call = {"TableName": self._table.name, "Key": key(delivery.call_id), **exists}
+        call = {"TableName": self._table.name, "Key": key(callback.call_id), **exists}
         if outcome is None:
             action = {"ConditionCheck": call}
         else:
@@ -214,22 +214,23 @@ class CallStore:
             return StoreOutcome.DUPLICATE
         return StoreOutcome.STORED
 
-    def keep_delivery(self, delivery: Delivery, expires_at: int) -> StoreOutcome:
-        """A delivery kept on its own (a list's result that matches none of its contacts)."""
+    def keep_unmatched(self, callback: Callback, expires_at: int) -> StoreOutcome:
+        """A callback kept beside its list: a list's result that matches none of its contacts
+        (its `call_id` is the list's id)."""
         try:
             self._table.request(
                 "put_item",
-                Item=delivery_to_item(delivery, expires_at),
+                Item=callback_to_item(callback, expires_at),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ConditionFailed:
             return StoreOutcome.DUPLICATE
         return StoreOutcome.STORED
 
-    def kept_deliveries(self, owner_id: str) -> list[tuple[bytes, str, int]]:
+    def unmatched_callbacks(self, owner_id: str) -> list[tuple[bytes, str, int]]:
         """The bodies kept beside a list (results that matched no contact when they came):
         (body, Content-Type, received_at) each."""
-        items = self._beside(owner_id, RESULT_PREFIX)
+        items = self._beside(owner_id, CALLBACK_PREFIX)
         return [(i["body"]["B"], i["content_type"]["S"], int(i["received_at"]["N"])) for i in items]
 
     # --- the reconciler ----------------------------------------------------------------------
@@ -247,22 +248,32 @@ class CallStore:
     def check_again_at(self, call_id: str, check_after: int) -> None:
         self._update_existing(call_id, {"check_after": check_after})
 
+    def open_for_check(self, record_id: str, check_after: int, kind: Kind = Kind.CALL) -> None:
+        """The reconciler looks at this call (or list) from `check_after` on."""
+        self._update_existing(
+            record_id, {"open_shard": OPEN, "check_after": check_after}, kind=kind
+        )
+
     def mark_publish_pending(self, call_id: str, now: int) -> None:
         """A result event could not be sent: the reconciler's next run sends it."""
         self._update_existing(
             call_id, {"needs_publish": True, "open_shard": OPEN, "check_after": now}
         )
 
-    def close(self, call_id: str) -> None:
-        """Nothing left for the reconciler to do with this call."""
-        self._update_existing(call_id, {"needs_publish": False}, remove=RECONCILE)
+    def close(self, record_id: str, kind: Kind = Kind.CALL) -> None:
+        """Nothing left for the reconciler to do with this call (or list)."""
+        self._update_existing(record_id, {"needs_publish": False}, remove=RECONCILE, kind=kind)
 
     def _update_existing(
-        self, call_id: str, sets: dict[str, Any], remove: tuple[str, ...] = ()
+        self,
+        record_id: str,
+        sets: dict[str, Any],
+        remove: tuple[str, ...] = (),
+        kind: Kind = Kind.CALL,
     ) -> None:
-        """An update of a call that may have expired meanwhile: never a half item."""
+        """An update of a record that may have expired meanwhile: never a half item."""
         with contextlib.suppress(ConditionFailed):
-            self._table.update(key(call_id), sets, remove, condition="attribute_exists(pk)")
+            self._table.update(key(record_id, kind), sets, remove, condition="attribute_exists(pk)")
 
     # --- lists -------------------------------------------------------------------------------
     def put_calls(self, records: list[CallRecord], expires_at: int) -> None:
@@ -270,10 +281,10 @@ class CallStore:
         self._table.put_all([record_to_item(r, expires_at) for r in records])
 
     def save_reply(self, owner_id: str, reply: Reply, expires_at: int) -> None:
-        """A large answer (a list's), cut into parts beside its owner; `first_answer` joins them."""
+        """A large reply (a list's), cut into parts beside its owner; `first_reply` joins them."""
         self._table.put_all(reply_part_items(owner_id, reply, REPLY_PART_BYTES, expires_at))
 
-    def list_calls(self, list_id: str, since: int) -> list[CallRecord]:
+    def list_contacts(self, list_id: str, since: int) -> list[CallRecord]:
         """Every contact's call of a list created at `since`, in list order. Contacts of an
         earlier list with the same (expired, reused) key are older: left out until TTL."""
         items = self._table.query_all(
@@ -284,7 +295,7 @@ class CallStore:
         )
         return [record_from_item(i) for i in items]
 
-    # --- result deliveries -------------------------------------------------------------------
+    # --- deliveries to integrations ----------------------------------------------------------
     def record_delivery(self, call_id: str, view: dict[str, Any]) -> None:
         """The delivery's state on the call, as GET /calls/{id} shows it."""
         self._update_existing(call_id, {"delivery": compact_json(view)})
@@ -308,7 +319,9 @@ class CallStore:
         }
         if integration is not None:
             query["FilterExpression"] = "integration = :integration" + (
-                " OR attribute_not_exists(integration)" if integration == DEFAULT else ""
+                " OR attribute_not_exists(integration)"
+                if integration == DEFAULT_INTEGRATION
+                else ""
             )
             query["ExpressionAttributeValues"][":integration"] = {"S": integration}
         if cursor:

@@ -28,5 +28,5 @@ def decode_cursor(cursor: str, reference: str) -> dict[str, Any]:
     except (ValueError, binascii.Error, TypeError, KeyError):
         valid = False
     if not valid:
-        raise InvalidCursor("the cursor is not one this list gave out; start again without it")
+        raise InvalidCursor()
     return key

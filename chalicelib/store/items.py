@@ -2,9 +2,9 @@
 
 One item per call (`pk` = call id, `sk` = "call") or per list (`sk` = "batch"; the word is the
 first schema's and stays, as do the `batch_id`/`batch_index` attributes and the `by_batch`
-index, so existing tables keep working). Each body received about a call is an item beside it
-(`sk` = "result#<digest>"); a list's answer, too large for one item, is kept in parts beside the
-list (`sk` = "reply#0000"...).
+index, so existing tables keep working). Each callback (a body Fuse sent about a call) is an item
+beside it (`sk` = "result#<digest>"); a list's reply, too large for one item, is kept in parts
+beside the list (`sk` = "reply#0000"...).
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.records import CallRecord, Delivery, Kind, Reply
+from chalicelib.records import DEFAULT_INTEGRATION, Callback, CallRecord, Kind, Reply
 
 SORT_KEYS = {Kind.CALL: "call", Kind.LIST: "batch"}
 KINDS = {sort_key: kind for kind, sort_key in SORT_KEYS.items()}
-RESULT_PREFIX = "result#"
+CALLBACK_PREFIX = "result#"
 REPLY_PREFIX = "reply#"
 OPEN = "open"  # the one partition of the open_calls index: the reconciler reads it by check_after
 
@@ -92,27 +92,27 @@ def record_from_item(item: dict[str, Any]) -> CallRecord:
         list_id=text("batch_id"),
         list_index=number("batch_index") if "batch_index" in item else None,
         check_after=number("check_after") if "check_after" in item else None,
-        integration=text("integration") or "default",  # records from before integrations
+        integration=text("integration") or DEFAULT_INTEGRATION,  # records from before them
         delivery=json.loads(text("delivery") or "null"),
     )
 
 
-def delivery_to_item(delivery: Delivery, expires_at: int) -> dict[str, Any]:
+def callback_to_item(callback: Callback, expires_at: int) -> dict[str, Any]:
     item: dict[str, Any] = {
-        "pk": {"S": delivery.call_id},
-        "sk": {"S": RESULT_PREFIX + delivery.digest},
-        "source": {"S": delivery.source},
-        "received_at": {"N": str(delivery.received_at)},
-        "content_type": {"S": delivery.content_type},
-        "body": {"B": delivery.body},
-        "body_size": {"N": str(delivery.body_size)},
-        "truncated": {"BOOL": delivery.truncated},
+        "pk": {"S": callback.call_id},
+        "sk": {"S": CALLBACK_PREFIX + callback.digest},
+        "source": {"S": callback.source},
+        "received_at": {"N": str(callback.received_at)},
+        "content_type": {"S": callback.content_type},
+        "body": {"B": callback.body},
+        "body_size": {"N": str(callback.body_size)},
+        "truncated": {"BOOL": callback.truncated},
         "expires_at": {"N": str(expires_at)},
     }
-    if delivery.parsed is not None:
-        item["parsed"] = {"S": compact_json(delivery.parsed)}
-    if delivery.parse_error is not None:
-        item["parse_error"] = {"S": delivery.parse_error}
+    if callback.parsed is not None:
+        item["parsed"] = {"S": compact_json(callback.parsed)}
+    if callback.parse_error is not None:
+        item["parse_error"] = {"S": callback.parse_error}
     return item
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.config.parameters import Campaign
+from chalicelib.campaigns import Campaign
 from chalicelib.validation.call_settings import CallSettings, check_call_settings
 from chalicelib.validation.fields import (
     CALL_FIELDS,
@@ -22,8 +22,6 @@ from chalicelib.validation.fields import (
     unknown_fields,
 )
 from chalicelib.validation.phones import DialPolicy
-
-FIELDS = CALL_FIELDS
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,7 @@ def parse_call_request(
     """Checks every field of a POST /calls body; raises ValidationFailed listing each bad one.
     `policy` says where calls may go (default: the default region's ordinary numbers)."""
     body = require_object(body)
-    errors: Errors = unknown_fields(body, FIELDS)
+    errors: Errors = unknown_fields(body, CALL_FIELDS)
     policy = policy or DialPolicy.for_region(default_region)
     phone = check_destination(body, default_region, policy, errors)
     settings = check_call_settings(

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from chalicelib.config.parameters import Campaign
+from chalicelib.campaigns import DEFAULT_CAMPAIGN, Campaign
 from chalicelib.errors import ConfigurationIncomplete, FieldError
 from chalicelib.validation.fields import Errors, check_phone, is_integer, parse_timestamp
 from chalicelib.validation.phones import InvalidPhone, parse_phone, same_numbers
@@ -23,7 +23,6 @@ START_GRACE_SECONDS = 300  # clocks differ; a start a little in the past means "
 MAX_SCHEDULE_AHEAD_SECONDS = 366 * 86400  # further out is almost always milliseconds by mistake
 MIN_RETRY_DELAY, MAX_RETRY_DELAY = 60, 86400
 MIN_ATTEMPTS, MAX_ATTEMPTS = 1, 10
-DEFAULT_CAMPAIGN = "default"
 RESULT_GRACE_SECONDS = 300  # a result may come a little after a call's window has closed
 
 

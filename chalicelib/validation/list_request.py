@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.config.parameters import Campaign
+from chalicelib.campaigns import Campaign
 from chalicelib.errors import FieldError
 from chalicelib.validation.call_settings import CallSettings, check_call_settings
 from chalicelib.validation.fields import (
@@ -27,7 +27,7 @@ from chalicelib.validation.fields import (
 )
 from chalicelib.validation.phones import DialPolicy
 
-FIELDS = ("contacts", *SETTINGS_FIELDS, "skip_invalid")
+LIST_FIELDS = ("contacts", *SETTINGS_FIELDS, "skip_invalid")
 CONTACT_FIELDS = ("phone", "variables", "reference")
 MAX_CONTACTS = 10_000
 DESTINATION = "destination"  # Fuse's CSV name for the number; no variable may take it
@@ -99,7 +99,7 @@ def parse_list_request(
 ) -> ListRequest:
     body = require_object(body)
     policy = policy or DialPolicy.for_region(default_region)
-    errors = unknown_fields(body, FIELDS)
+    errors = unknown_fields(body, LIST_FIELDS)
     settings = check_call_settings(
         body, region=default_region, now=now, campaigns=campaigns, errors=errors
     )

@@ -1,0 +1,48 @@
+"""Telling others of a newly stored outcome: its delivery queued to the call's integration
+(when it has a results_url) and its event published (when RESULTS_EVENT_BUS is set). When either
+fails, the call is left for the reconciler to do it again; the outcome itself is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from chalicelib.config.dependencies import Dependencies
+from chalicelib.config.parameters import Parameters
+from chalicelib.deliveries.messages import outcome_detail
+from chalicelib.deliveries.queueing import queue_delivery
+from chalicelib.records import CallRecord
+from chalicelib.results.events import ResultNotPublished
+
+
+def announce_outcome(
+    call_id: str,
+    outcome: dict[str, Any],
+    now: int,
+    parameters: Parameters,
+    deps: Dependencies,
+    *,
+    record: CallRecord | None = None,
+) -> bool:
+    """Queues the outcome's delivery and publishes its event; True when an event went out.
+
+    `record` gives the event its reference, campaign and Fuse id; without one, the call is read
+    (only when there is an event or a delivery to make)."""
+    delivering = deps.deliveries.enabled and bool(parameters.delivering)
+    if not deps.events.enabled and not delivering:
+        return False
+    record = record or deps.store.get(call_id)
+    if record is None:  # it was stored a moment ago; only its expiry could have removed it
+        return False
+    if delivering:
+        shown = replace(record, result=outcome, status=str(outcome.get("status", record.status)))
+        queue_delivery(shown, parameters, deps, now)
+    if not deps.events.enabled:
+        return False
+    try:
+        deps.events.publish(call_id, outcome_detail(record, outcome))
+    except ResultNotPublished:
+        deps.store.mark_publish_pending(call_id, now)
+        return False
+    return True

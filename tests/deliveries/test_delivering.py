@@ -1,0 +1,270 @@
+"""Results delivered back to each integration: signed (checked by the Standard Webhooks
+reference library), retried until they land, failed at once when refused, never twice for one
+outcome, visible on the call, and re-driven by an admin."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from chalice.local import LambdaContext
+from chalice.test import Client
+from standardwebhooks.webhooks import Webhook
+
+from app import app
+from chalicelib.config.dependencies import Dependencies, build_dependencies, set_dependencies
+from chalicelib.config.settings import load_settings
+from chalicelib.deliveries.attempts import least_retry_span, retry_delay
+from infra.parameters import put_parameters
+from local.aws_setup import create_delivery_queue
+from local.fuse_sim import FuseSimulator
+from local.receiver import DemoReceiver
+from local.sqs_poller import poll_once
+from tests.helpers import (
+    ADMIN_TOKEN,
+    FUSE_EXAMPLE,
+    PHONE,
+    PREFIX,
+    Aws,
+    bridge_environment,
+    broken_client,
+    error_of,
+    post_call,
+    post_callback,
+)
+
+SECRET = "whsec_" + "cmVzdWx0cy1yZWNlaXZlci1zZWNyZXQtZm9yLXRlc3Rz"
+TOKEN = "crm-r-token"
+QUEUE = "fuse-bridge-test-deliveries"
+
+
+@pytest.fixture
+def receiver() -> Iterator[DemoReceiver]:
+    with DemoReceiver(SECRET) as server:
+        yield server
+
+
+@pytest.fixture
+def deps(aws: Aws, fuse: FuseSimulator, receiver: DemoReceiver) -> Iterator[Dependencies]:
+    """The bridge with a delivery queue (moto), and the integration crm-r delivering to the
+    receiver; a 1 s backoff base and a 0.5 s deadline so retries and hangs fit in a test."""
+    put_parameters(
+        aws.ssm,
+        PREFIX,
+        {
+            "integrations/crm-r/token": TOKEN,
+            "integrations/crm-r/results_url": receiver.url,
+            "integrations/crm-r/results_secret": SECRET,
+        },
+    )
+    create_delivery_queue(boto3.client("sqs"), QUEUE, max_attempts=3)
+    environment = bridge_environment(
+        fuse.url,
+        DELIVERY_QUEUE=QUEUE,
+        DELIVERY_RETRY_BASE_SECONDS="1",
+        DELIVERY_TIMEOUT_SECONDS="0.5",
+        DELIVERY_MAX_ATTEMPTS="3",
+    )
+    dependencies = build_dependencies(load_settings(environment))
+    set_dependencies(dependencies)
+    yield dependencies
+    set_dependencies(None)
+
+
+def run_deliveries(wait: float = 0) -> int:
+    """One receive from the delivery queue through the deployed handler, as Lambda's event
+    source would (messages to retry stay, the rest are deleted); after `wait` seconds."""
+    time.sleep(wait)
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    handler = app.handler_map["deliver_results"]
+    return poll_once(sqs, url, arn["Attributes"]["QueueArn"], handler, "us-east-1")
+
+
+def deliver_until(receiver: DemoReceiver, count: int, within: float = 8) -> None:
+    """Runs the delivery function as its messages come back, until the receiver has had
+    `count` requests (bounded: a retry's backoff here is about 1 s, doubling)."""
+    deadline = time.monotonic() + within
+    while len(receiver.received) < count:
+        assert time.monotonic() < deadline, f"{len(receiver.received)} of {count} deliveries"
+        run_deliveries()
+
+
+def waiting() -> tuple[int, int]:
+    """Messages on the delivery queue: (visible now, out of sight)."""
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return int(counts[names[0]]), int(counts[names[1]])
+
+
+def queued_and_completed(client: Client) -> str:
+    call_id = json.loads(post_call(client, {"phone": PHONE, "reference": "r-1"}, token=TOKEN).body)[
+        "id"
+    ]
+    assert post_callback(client, call_id, FUSE_EXAMPLE).status_code == 200
+    return call_id
+
+
+def delivery_of(client: Client, call_id: str) -> dict[str, Any]:
+    """The call's `delivery`, the same whether read alone or in a listing by reference."""
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    alone = json.loads(client.http.get(f"/calls/{call_id}", headers=auth).body)["delivery"]
+    listed = json.loads(client.http.get("/calls?reference=r-1", headers=auth).body)["calls"]
+    assert [c["delivery"] for c in listed if c["id"] == call_id] == [alone]
+    return alone
+
+
+def test_a_result_is_delivered_signed_without_the_phone(
+    client: Client, receiver: DemoReceiver
+) -> None:
+    call_id = queued_and_completed(client)
+    assert delivery_of(client, call_id)["status"] == "pending"  # queued, not yet sent
+    assert run_deliveries() == 1
+    [got] = receiver.received
+    assert got.verified  # by the specification's reference library
+    Webhook(SECRET).verify(got.body, got.headers)  # and again, raising if not
+    assert got.json["type"] == "call.result"
+    assert got.json["data"]["id"] == call_id
+    assert got.json["data"]["status"] == "completed"
+    assert PHONE[2:] not in got.body.decode()  # no phone unless results_include_phone
+    view = delivery_of(client, call_id)
+    assert (view["status"], view["attempts"], view["last_error"]) == ("delivered", 1, None)
+    assert "webhook_id" not in view
+
+
+@pytest.mark.slow
+def test_a_failing_receiver_is_retried_with_the_same_webhook_id(
+    client: Client, receiver: DemoReceiver
+) -> None:
+    receiver.script((500, 0))
+    call_id = queued_and_completed(client)
+    run_deliveries()
+    assert delivery_of(client, call_id)["status"] == "pending"
+    assert delivery_of(client, call_id)["last_error"] == "the receiver answered 500"
+    assert waiting() == (0, 1)  # out of sight until its backoff has passed
+    deliver_until(receiver, 2)  # about 1 s (jittered): it comes back, and lands
+    first, second = receiver.received
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    assert (first.answered, second.answered) == (500, 200)
+    assert delivery_of(client, call_id)["status"] == "delivered"
+
+
+def test_a_refusal_fails_at_once_and_an_admin_redrives_it(
+    client: Client, receiver: DemoReceiver
+) -> None:
+    receiver.script((410, 0))
+    call_id = queued_and_completed(client)
+    run_deliveries()
+    assert delivery_of(client, call_id)["status"] == "failed"
+    assert waiting() == (0, 0)  # not retried: deleted
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    refused = client.http.post(
+        "/integrations/crm-r/deliveries/redrive", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert (refused.status_code, error_of(refused)["code"]) == (403, "forbidden")
+    redriven = client.http.post("/integrations/crm-r/deliveries/redrive", headers=admin)
+    assert json.loads(redriven.body) == {"integration": "crm-r", "requeued": 1}
+    run_deliveries()
+    assert [r.answered for r in receiver.received] == [410, 200]
+    assert delivery_of(client, call_id)["status"] == "delivered"
+    again = client.http.post("/integrations/crm-r/deliveries/redrive", headers=admin)
+    assert json.loads(again.body)["requeued"] == 0
+
+
+def test_a_hanging_receiver_is_cut_at_the_deadline(client: Client, receiver: DemoReceiver) -> None:
+    receiver.script((200, 3))
+    call_id = queued_and_completed(client)
+    started = time.monotonic()
+    run_deliveries()
+    assert time.monotonic() - started < 2.5
+    view = delivery_of(client, call_id)
+    assert (view["status"], view["last_error"]) == ("pending", "no answer within 0.5 s")
+
+
+def test_duplicate_callbacks_give_one_delivery(client: Client, receiver: DemoReceiver) -> None:
+    call_id = queued_and_completed(client)
+    assert json.loads(post_callback(client, call_id, FUSE_EXAMPLE).body)["status"] == "duplicate"
+    run_deliveries()
+    assert run_deliveries() == 0
+    assert len(receiver.received) == 1
+
+
+@pytest.mark.slow
+def test_after_the_last_attempt_the_message_goes_to_the_dead_letter_queue(
+    client: Client, receiver: DemoReceiver
+) -> None:
+    receiver.script((503, 0), (503, 0), (503, 0))
+    call_id = queued_and_completed(client)
+    deliver_until(receiver, 3)  # attempt 3 of 3: failed, and returned to go to the DLQ
+    assert delivery_of(client, call_id)["status"] == "failed"
+    sqs = boto3.client("sqs")
+    run_deliveries()  # the next receive moves it (moto applies the redrive policy)
+    dead = sqs.get_queue_url(QueueName=f"{QUEUE}-dlq")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=dead, AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "1"
+
+
+def test_the_retry_schedule_spans_more_than_a_day() -> None:
+    """The deployed defaults: a 30 s base, doubling to an hour, 37 attempts, jitter included."""
+    settings = load_settings(bridge_environment("http://127.0.0.1:1"))
+    assert settings.delivery_retry_base_seconds == 30
+    assert least_retry_span(30, settings.delivery_max_attempts) > 24 * 3600
+    assert least_retry_span(30, settings.delivery_max_attempts - 1) < 24 * 3600  # no more
+    assert 24 <= retry_delay(1, 30) <= 36
+    assert retry_delay(20, 30) <= 3600 * 1.2
+    assert retry_delay(1, 30, retry_after=600) == 600  # a receiver's Retry-After is honoured
+
+
+def test_a_rejected_queue_message_is_delivered_as_call_rejected(
+    aws: Aws, deps: Dependencies, receiver: DemoReceiver
+) -> None:
+    put_parameters(
+        aws.ssm,
+        PREFIX,
+        {
+            "integrations/default/results_url": receiver.url,
+            "integrations/default/results_secret": SECRET,
+        },
+    )
+    handler = app.handler_map["call_requests"]
+    event = {
+        "Records": [
+            {
+                "messageId": "m-rejected",
+                "receiptHandle": "r",
+                "body": json.dumps({"phone": "12"}),
+                "attributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+            }
+        ]
+    }
+    assert handler(event, LambdaContext("call_requests", 512, 30_000)) == {"batchItemFailures": []}
+    run_deliveries()
+    [got] = receiver.received
+    assert got.json["type"] == "call.rejected"
+    assert got.json["data"]["error"]["code"] == "validation_failed"
+
+
+def test_a_redrive_the_queue_refuses_is_503_and_keeps_the_rest_failed(
+    client: Client, deps: Dependencies, receiver: DemoReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver.script((410, 0))
+    call_id = queued_and_completed(client)
+    run_deliveries()
+    assert delivery_of(client, call_id)["status"] == "failed"
+    monkeypatch.setattr(deps.deliveries, "_client", lambda: broken_client("sqs"))
+    monkeypatch.setattr(type(deps.deliveries), "url", "http://127.0.0.1:1/queue")
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    refused = client.http.post("/integrations/crm-r/deliveries/redrive", headers=admin)
+    assert (refused.status_code, error_of(refused)["code"]) == (503, "deliveries_unavailable")
+    assert deps.store.markers.failed_deliveries("crm-r") == [call_id]  # still there to redrive

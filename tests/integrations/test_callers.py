@@ -1,0 +1,88 @@
+"""Who calls: each integration sees only its own calls and lists, its keys and campaigns are
+its own, and one misconfigured is out of service alone."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from local.fuse_sim import FuseSimulator
+from tests.helpers import (
+    ADMIN_TOKEN,
+    API_TOKEN,
+    CALLER_ID,
+    PHONE,
+    A,
+    B,
+    bearer,
+    error_of,
+    get,
+    post_call,
+)
+
+
+# --- scope -----------------------------------------------------------------------------------
+@pytest.mark.usefixtures("crm")
+def test_an_integration_sees_only_its_own_calls_and_lists(
+    client: Client, fuse: FuseSimulator
+) -> None:
+    mine = json.loads(post_call(client, {"phone": PHONE, "reference": "lead-1"}, token=A).body)
+    for token in (B, API_TOKEN):  # another integration, and `default`
+        hidden = get(client, f"/calls/{mine['id']}", token)
+        assert (hidden.status_code, error_of(hidden)["code"]) == (404, "not_found")
+        assert json.loads(get(client, "/calls?reference=lead-1", token).body)["calls"] == []
+    for token in (A, ADMIN_TOKEN):
+        assert get(client, f"/calls/{mine['id']}", token).status_code == 200
+        assert len(json.loads(get(client, "/calls?reference=lead-1", token).body)["calls"]) == 1
+    batch = json.loads(
+        client.http.post(
+            "/calls/bulk", headers=bearer(A), body=json.dumps({"contacts": [{"phone": PHONE}]})
+        ).body
+    )
+    assert get(client, f"/batches/{batch['batch_id']}", B).status_code == 404
+    assert get(client, f"/batches/{batch['batch_id']}", A).status_code == 200
+    assert get(client, f"/calls/{batch['calls'][0]['id']}", B).status_code == 404
+
+
+@pytest.mark.usefixtures("crm")
+def test_idempotency_keys_are_each_integrations_own(client: Client, fuse: FuseSimulator) -> None:
+    body = {"phone": PHONE}
+    first_a = json.loads(post_call(client, body, key="lead-7", token=A).body)
+    first_b = json.loads(post_call(client, body, key="lead-7", token=B).body)
+    again_a = post_call(client, body, key="lead-7", token=A)
+    assert first_a["id"] != first_b["id"]
+    assert json.loads(again_a.body)["id"] == first_a["id"]
+    assert again_a.headers["Idempotent-Replayed"] == "true"
+    assert len(fuse.queue_requests()) == 2
+
+
+@pytest.mark.usefixtures("crm")
+def test_a_campaign_outside_the_integrations_list_is_refused_by_name(
+    client: Client, fuse: FuseSimulator
+) -> None:
+    other = {"phone": PHONE, "campaign": "reminders", "caller_id": CALLER_ID}
+    refused = post_call(client, other, token=A)
+    assert refused.status_code == 403
+    assert error_of(refused)["code"] == "campaign_not_allowed"
+    assert "reminders" in error_of(refused)["message"]
+    listed = client.http.post(
+        "/calls/bulk",
+        headers=bearer(A),
+        body=json.dumps(
+            {"contacts": [{"phone": PHONE}], "campaign": "reminders", "caller_id": CALLER_ID}
+        ),
+    )
+    assert error_of(listed)["code"] == "campaign_not_allowed"
+    assert fuse.queue_requests() == []
+    assert post_call(client, other, token=B).status_code == 202  # B may use every campaign
+
+
+@pytest.mark.usefixtures("crm")
+def test_a_misconfigured_integration_is_logged_and_the_others_work(
+    client: Client, bridge_logs: Any
+) -> None:
+    assert post_call(client, {"phone": PHONE}, token=B).status_code == 202
+    assert "integrations/broken/auth" in bridge_logs.getvalue()
