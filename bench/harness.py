@@ -20,7 +20,7 @@ from chalicelib.config.parameters import ParameterStore
 from chalicelib.config.settings import load_settings
 from chalicelib.fuse.callback_urls import callback_token
 from chalicelib.fuse.client import FuseClient
-from chalicelib.results.events import ResultPublisher
+from chalicelib.results.publisher import ResultPublisher
 from chalicelib.store.calls import CallStore
 from local.demo import API_TOKEN, HUBSPOT_SAMPLE, demo_parameters, hubspot_headers
 
@@ -157,6 +157,6 @@ def stubbed_dependencies(
         ),
         fuse=FuseClient(settings.fuse_base_url, settings.fuse_timeout_seconds),
         store=CallStore(settings.calls_table, lambda: dynamodb),
-        events=ResultPublisher(None, lambda: None),
+        publisher=ResultPublisher(None, lambda: None),
     )
     return deps, [ssm_stub, dynamodb_stub]

@@ -231,9 +231,9 @@ def warm_overhead(fuse: FuseSimulator) -> None:
     set_dependencies(deps)
     calls = [(api_event(CALL), LambdaContext()) for _ in range(WARM_RUNS)]
     hooks_in = [(hook_event(n, time.time()), LambdaContext()) for n in range(WARM_RUNS + 1)]
-    secrets = parse_parameters(PARAMETERS, PREFIX)
+    parameters = parse_parameters(PARAMETERS, PREFIX)
     request = parse_call_request(
-        CALL, default_region="US", now=time.time(), campaigns=secrets.campaigns
+        CALL, default_region="US", now=time.time(), campaigns=parameters.campaigns
     )
     fields = fuse_form_fields(request, "https://bridge.example.test/api/fuse/results/x?token=y")
     session = requests.Session()  # kept alive, like the bridge's: a like-for-like floor

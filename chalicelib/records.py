@@ -82,7 +82,15 @@ class CallRecord:
     list_index: int | None = None
     check_after: int | None = None  # when set, the reconciler looks at the call from then on
     integration: str = DEFAULT_INTEGRATION  # whose it is: only it (or an admin) sees it
-    delivery: Mapping[str, Any] | None = None  # its outcome's delivery to the integration, if any
+    # Its newest outcome's delivery to the integration, as the last attempt left it, if any.
+    delivery: Mapping[str, Any] | None = None
+    expires_at: int = 0  # when it leaves the table; what is kept beside it leaves with it
+
+    @property
+    def refused(self) -> bool:
+        """Refused by the bridge itself (an event's request that can never be placed): never
+        sent to Fuse. A call Fuse rejected has the same status word, and Fuse's result."""
+        return self.status == REJECTED and self.result is None and self.fuse_call_id is None
 
 
 @dataclass(frozen=True)

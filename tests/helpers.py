@@ -1,5 +1,5 @@
 """What the tests share: the test stage's names and demo values, and the few requests every
-area makes (place a call, a list, post_callback a result, read a call back). Fixtures are in
+area makes (place a call, a list, Fuse's callback with a result, read a call back). Fixtures are in
 conftest.py; test modules import from here, never from one another."""
 
 from __future__ import annotations

@@ -18,9 +18,9 @@ from botocore.config import Config
 
 from chalicelib.config.parameters import ParameterStore
 from chalicelib.config.settings import Settings, load_settings
-from chalicelib.deliveries.queue import DeliveryQueue
+from chalicelib.deliveries.sqs import DeliveryQueue
 from chalicelib.fuse.client import FuseClient
-from chalicelib.results.events import ResultPublisher
+from chalicelib.results.publisher import ResultPublisher
 from chalicelib.store.calls import CallStore
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class Dependencies:
     parameters: ParameterStore
     fuse: FuseClient
     store: CallStore
-    events: ResultPublisher
+    publisher: ResultPublisher
     deliveries: DeliveryQueue = field(default_factory=lambda: DeliveryQueue(None, lambda: None))
     clock: Callable[[], float] = time.time
 
@@ -83,7 +83,7 @@ def build_dependencies(settings: Settings) -> Dependencies:
         ),
         fuse=FuseClient(settings.fuse_base_url, settings.fuse_timeout_seconds),
         store=CallStore(settings.calls_table, lazy_aws_client("dynamodb")),
-        events=ResultPublisher(settings.results_event_bus, lazy_aws_client("events")),
+        publisher=ResultPublisher(settings.results_event_bus, lazy_aws_client("events")),
         deliveries=DeliveryQueue(settings.delivery_queue, lazy_aws_client("sqs")),
     )
 

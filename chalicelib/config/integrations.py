@@ -73,8 +73,8 @@ class Integration:
     problem: str | None = None  # why it cannot be used; the others work regardless
     delivery_target: DeliveryTarget | None = None  # None: its outcomes are not delivered
     delivery_problem: str | None = None  # why deliveries are off (the rest works)
-    # Its webhooks' verifier when `auth` is standard-webhooks (the secrets decoded once).
-    webhooks: StandardWebhooks | None = None
+    # Its webhooks' signer (which verifies them) when `auth` is standard-webhooks.
+    signer: StandardWebhooks | None = None
 
     def __repr__(self) -> str:
         return f"Integration({self.name!r}, auth={self.auth!r}, values=<redacted>)"
@@ -141,14 +141,14 @@ def read_integration(
         signing_secrets=comma_list(parts.get("signing_secret", "")),
         campaigns=campaigns,
     )
-    webhooks = StandardWebhooks.of(base.signing_secrets) if auth == STANDARD_WEBHOOKS else None
+    signer = StandardWebhooks.of(base.signing_secrets) if auth == STANDARD_WEBHOOKS else None
     problem = None
     mapping = None
     if auth not in AUTH_SCHEMES:
         problem = f"SSM parameter {where}/auth must be one of {', '.join(AUTH_SCHEMES)}"
     elif auth in SIGNED and not base.signing_secrets:
         problem = f"SSM parameter {where}/signing_secret is missing or empty (auth {auth})"
-    elif auth == STANDARD_WEBHOOKS and webhooks is None:
+    elif auth == STANDARD_WEBHOOKS and signer is None:
         problem = f"SSM parameter {where}/signing_secret must be whsec_ and base64"
     elif auth not in SIGNED and not base.tokens:
         token_parameter = token_parameter or f"{where}/token"
@@ -166,7 +166,7 @@ def read_integration(
         problem=problem,
         delivery_target=target,
         delivery_problem=delivery_problem,
-        webhooks=webhooks,
+        signer=signer,
     )
 
 

@@ -35,9 +35,10 @@ class Settings:
     reconcile_after_seconds: int  # how long after its last possible attempt a call is polled
     reconcile_per_run: int  # calls the reconciler looks at per run, at most
     dial_policy: DialPolicy = field(default_factory=lambda: DialPolicy.for_region("US"))
-    # How long a native webhook without any key is recognised by its body (longer than a day
-    # of HubSpot's retries).
-    dedup_window_seconds: int = 86400
+    # How long a native webhook without any key is recognised by its body: past the retries of
+    # the senders docs/integrations.md names (HubSpot's three days, Salesforce's day, Standard
+    # Webhooks senders' days), and longer while the call it named is still open.
+    dedup_window_seconds: int = 7 * 86400
     # Result deliveries (issue 11): the queue (None: none are sent), the first retry's delay,
     # each POST's total deadline, and the attempts before the dead-letter queue.
     delivery_queue: str | None = None
@@ -143,7 +144,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         reconcile_after_seconds=int(number("RECONCILE_AFTER_SECONDS", 3600, 60, 7 * 86400)),
         reconcile_per_run=int(number("RECONCILE_BATCH", 50, 1, 1000)),
         dial_policy=dial_policy(env, region),
-        dedup_window_seconds=int(number("DEDUP_WINDOW_SECONDS", 86400, 60, 30 * 86400)),
+        dedup_window_seconds=int(number("DEDUP_WINDOW_SECONDS", 7 * 86400, 60, 30 * 86400)),
         delivery_queue=env.get("DELIVERY_QUEUE", "").strip() or None,
         delivery_retry_base_seconds=number("DELIVERY_RETRY_BASE_SECONDS", 30, 1, 3600),
         delivery_timeout_seconds=number("DELIVERY_TIMEOUT_SECONDS", 10, 0.1, 60),

@@ -12,15 +12,17 @@ import json
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib.config.dependencies import Dependencies
-from chalicelib.deliveries.messages import CALL_RESULT, DeliveryState, delivery_body, signed_headers
+from chalicelib.deliveries.messages import DeliveryState, signed_headers, webhook_id
+from chalicelib.deliveries.queueing import deliver_outcome
 from chalicelib.deliveries.sender import ReceiverResponse
 from chalicelib.logs import logger
 from chalicelib.metrics import count
 from chalicelib.records import RETRY
+from chalicelib.store.deliveries import Delivery
 from chalicelib.timestamps import iso
 
 DONE = "done"  # a delivery message's decision: deleted from the queue
@@ -69,42 +71,42 @@ def deliver(
     attempt: int,
     deps: Dependencies,
 ) -> DeliveryOutcome:
-    """One queued delivery, attempt number `attempt` (SQS's receive count)."""
-    now = deps.clock()
-    call_id = str(message.get("call_id", ""))
-    wanted = str(message.get("webhook_id", ""))
-    record = deps.store.get(call_id) if call_id else None
+    """One queued delivery, attempt number `attempt` (SQS's receive count): its kept body,
+    signed now, POSTed to its integration's receiver."""
+    now = int(deps.clock())
+    delivery = queued_delivery(message, now, deps)
     parameters = deps.parameters.get()
-    integration = parameters.integrations.get(record.integration) if record else None
+    integration = parameters.integrations.get(delivery.integration) if delivery else None
     target = integration.delivery_target if integration else None
-    if record is None or target is None:  # gone (expired), or deliveries turned off since
-        logger.info("delivery dropped", extra={"call_id": call_id or None})
+    if delivery is None or target is None:  # gone (expired), or deliveries turned off since
+        logger.info("delivery dropped", extra={"call_id": message.get("call_id") or None})
         return DeliveryOutcome(message_id, DONE, SKIPPED)
-    earlier = dict(record.delivery or {})
-    if earlier.get("webhook_id") == wanted and earlier.get("status") == DeliveryState.DELIVERED:
+    if delivery.state == DeliveryState.DELIVERED:
         return DeliveryOutcome(message_id, DONE, SKIPPED)  # a copy of one delivered outcome
-    kind = str(message.get("kind", CALL_RESULT))
-    body = delivery_body(record, kind, target, now)
-    result = deps.sender.post(target.url, body, signed_headers(target, wanted, body, now))
+    headers = signed_headers(target, delivery.webhook_id, delivery.body, now)
+    result = deps.sender.post(target.url, delivery.body, headers)
     status = classify(result)
     last_attempt = attempt >= deps.settings.delivery_max_attempts
     if status == DeliveryState.PENDING and last_attempt:
         status = DeliveryState.FAILED  # the message now goes to the dead-letter queue
-    view = {
-        "webhook_id": wanted,
-        "status": status.value,
-        "attempts": attempt,
-        "last_attempt_at": iso(int(now)),
-        "last_error": result.error,
-    }
-    deps.store.record_delivery(call_id, view)
-    count("Deliveries", result=view["status"])
+    attempted = replace(
+        delivery,
+        state=status.value,
+        attempts=attempt,
+        last_attempt_at=now,
+        last_error=result.error,
+    )
+    record_attempt(delivery, attempted, now, deps)
+    count("Deliveries", result=status.value)
     logger.info(
         "result delivery",
-        extra={"call_id": call_id, "outcome": view["status"], "receiver_status": result.status},
+        extra={
+            "call_id": delivery.call_id,
+            "outcome": status.value,
+            "receiver_status": result.status,
+        },
     )
     if status == DeliveryState.FAILED:
-        deps.store.markers.mark_delivery_failed(record.integration, call_id, int(now))
         if not last_attempt:
             return DeliveryOutcome(message_id, DONE, status)  # refused: deleted, not retried
         deps.deliveries.retry_in(receipt_handle, 0)  # back at once: SQS moves it to the DLQ
@@ -116,6 +118,45 @@ def deliver(
         )
         return DeliveryOutcome(message_id, RETRY, status)
     return DeliveryOutcome(message_id, DONE, status)
+
+
+def queued_delivery(message: dict[str, Any], now: int, deps: Dependencies) -> Delivery | None:
+    """The delivery a queue message names. A message from before deliveries were kept per
+    outcome (it names a `kind`) is its call's newest outcome, kept now."""
+    call_id = str(message.get("call_id", ""))
+    wanted = str(message.get("webhook_id", ""))
+    if not call_id or not wanted:
+        return None
+    delivery = deps.store.deliveries.get(call_id, wanted)
+    if delivery is not None or "kind" not in message:
+        return delivery
+    record = deps.store.get(call_id)
+    if record is None or webhook_id(record.id, record.status) != wanted:
+        return None
+    deliver_outcome(
+        record, None if record.refused else record.result, now, deps.parameters.get(), deps
+    )
+    return deps.store.deliveries.get(call_id, wanted)
+
+
+def record_attempt(before: Delivery, after: Delivery, now: int, deps: Dependencies) -> None:
+    """The attempt on the delivery's item and, as its newest outcome's, on the call; a failure
+    marked for a redrive, and a redriven one's mark cleared by its success."""
+    deps.store.deliveries.record_attempt(after)
+    view = {
+        "webhook_id": after.webhook_id,
+        "status": after.state,
+        "attempts": after.attempts,
+        "last_attempt_at": iso(now),
+        "last_error": after.last_error,
+    }
+    deps.store.deliveries.show_on_call(after.call_id, view, after.occurred_at)
+    if after.state == DeliveryState.FAILED:
+        deps.store.deliveries.mark_failed(
+            after, now, after.expires_at or deps.settings.expires_at(now)
+        )
+    elif after.state == DeliveryState.DELIVERED and before.state == DeliveryState.FAILED:
+        deps.store.deliveries.forget_failed(after.integration, after.webhook_id)
 
 
 def deliver_queued(

@@ -60,8 +60,8 @@ def authentic(integration: Integration, request: WebhookRequest, now: float) -> 
         return len(given) == 1 and token_matches(given[0], integration.tokens)
     if integration.auth == HUBSPOT_V3:
         return hubspot_v3(integration.signing_secrets, request, now)
-    if integration.auth == STANDARD_WEBHOOKS and integration.webhooks is not None:
-        return integration.webhooks.verify(request.headers, request.body, now)
+    if integration.auth == STANDARD_WEBHOOKS and integration.signer is not None:
+        return integration.signer.verify(request.headers, request.body, now)
     return False
 
 

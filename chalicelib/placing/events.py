@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib.config.dependencies import Dependencies
-from chalicelib.deliveries.queueing import queue_delivery
+from chalicelib.deliveries.queueing import deliver_outcome
 from chalicelib.errors import (
     BridgeError,
     ConfigurationIncomplete,
@@ -169,10 +169,10 @@ def store_rejection(raw_body: bytes, source_id: str, err: BridgeError, deps: Dep
             with contextlib.suppress(RecordExists):
                 kept = replace(record, id=kept_id, reply=reply)
                 deps.store.create(kept, expires_at, now)
-                queue_delivery(kept, parameters, deps, now)
+                deliver_outcome(kept, None, now, parameters, deps)
             return kept_id
         return call_id  # a redelivery of a rejection already stored (and delivered)
-    queue_delivery(record, parameters, deps, now)  # as call.rejected, if it has a receiver
+    deliver_outcome(record, None, now, parameters, deps)  # call.rejected, if it has a receiver
     return call_id
 
 

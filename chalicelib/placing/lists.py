@@ -118,10 +118,10 @@ def send_list(
     expires_at = deps.settings.expires_at(now)
     try:
         # The contacts' calls first: a result Fuse posts for the list must find its call. One
-        # that came sooner was kept beside the list; settling the list below tells results/
-        # where to look for it (callbacks.py).
-        deps.store.put_calls(calls, expires_at)
-        deps.store.save_reply(list_id, reply, expires_at)
+        # that came sooner was kept beside the list and left for the reconciler; one that comes
+        # after the list settles below finds its call (results/callbacks.py).
+        deps.store.lists.put_contacts(calls, expires_at)
+        deps.store.lists.save_reply(list_id, reply, expires_at)
         deps.store.settle(
             list_id, status, None, now=now, kind=Kind.LIST, fuse_response=fuse_response
         )

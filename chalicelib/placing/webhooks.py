@@ -6,9 +6,16 @@ JMESPath mapping, and the call takes the one idempotent path, with the same answ
 /calls.
 
 Senders that cannot set an idempotency key still never ring a phone twice on a retry: the key is
-the `Idempotency-Key` header, else the mapped `idempotency_key`, else the Standard Webhooks
-`webhook-id`, else a fingerprint of the integration and the raw body, held for
-DEDUP_WINDOW_SECONDS (a retried webhook is the same body).
+the mapped (or sent) `idempotency_key`, else the Standard Webhooks `webhook-id`, else a
+fingerprint of the integration and the raw body, held for DEDUP_WINDOW_SECONDS (a retried
+webhook is the same body) and for as long after as the call it named is still open. For a
+signed integration the key comes only from what its signature covers: its `Idempotency-Key`
+header is ignored, since anyone replaying a captured request could change it. An unsigned one
+(a token) may send that header, which then wins.
+
+A webhook whose call's outcome is unknown is answered 202 with that status rather than 504: a
+sender's retries could never place it again (its key is held), and a 5xx would make HubSpot
+retry for three days; the bridge settles it and delivers its outcome to the results_url.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from jmespath.exceptions import JMESPathError
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.integrations import (
     INTEGRATION_NAME,
+    SIGNED,
     STANDARD_WEBHOOKS,
     Caller,
     FieldMapping,
@@ -40,8 +48,8 @@ from chalicelib.errors import (
 from chalicelib.integrations.signatures import WebhookRequest, authentic
 from chalicelib.placing.calls import MAX_BODY_BYTES, dial
 from chalicelib.placing.idempotency import counted_as_rejected, key_of, place_once
-from chalicelib.placing.ids import SEPARATOR
-from chalicelib.records import Kind, Placement
+from chalicelib.placing.ids import SEPARATOR, id_for_key
+from chalicelib.records import PENDING, UNKNOWN, Kind, Placement, Reply
 from chalicelib.validation.call_request import parse_call_request
 from chalicelib.validation.form_body import nest_php_keys
 from chalicelib.validation.json_body import read_json
@@ -52,6 +60,7 @@ NUMBER_STRING = re.compile(r"[0-9]{1,9}")  # ASCII digits only; "3.5" stays a st
 NUMBER_FIELDS = ("attempts", "retry_delay")
 BOOLEAN_STRINGS = {"true": True, "false": False}
 NO_INTEGRATION = Integration("", problem="unknown")  # authenticates nothing, in the same time
+OPEN_STATUSES = (PENDING, UNKNOWN)  # a call that may still ring: its sender's key stays held
 
 
 def place_webhook(
@@ -86,11 +95,12 @@ def place_authenticated(
     if integration.mapping is not None:
         body, expressions = apply_mapping(integration.mapping, body)
     fields = accept_string_forms(body)
-    key = key_of(request.headers.get("idempotency-key"), fields)
+    header = None if integration.auth in SIGNED else request.headers.get("idempotency-key")
+    key = key_of(header, fields)
     if key is None:
-        key = sender_key(integration, request, deps)
+        key = sender_key(integration, request, parameters, deps)
     try:
-        return place_once(
+        placed = place_once(
             Kind.CALL,
             fields,
             key,
@@ -105,6 +115,16 @@ def place_authenticated(
         if not err.details or not expressions:
             raise
         raise renamed(err, expressions) from None
+    return for_sender(placed)
+
+
+def for_sender(placed: Placement) -> Placement:
+    """A webhook sender is answered 2xx for a call whose outcome is unknown (the bridge follows
+    it from here), with the same body POST /calls answers 504."""
+    if placed.status != UNKNOWN or placed.reply.status < 500:
+        return placed
+    headers = {k: v for k, v in placed.reply.headers.items() if k.lower() != "retry-after"}
+    return Placement(placed.id, placed.status, Reply(202, placed.reply.body, headers))
 
 
 def read_body(raw: bytes, content_type: str) -> Any:
@@ -152,16 +172,31 @@ def accept_string_forms(body: Any) -> Any:
     return fields
 
 
-def sender_key(integration: Integration, request: WebhookRequest, deps: Dependencies) -> str:
+def sender_key(
+    integration: Integration, request: WebhookRequest, parameters: Parameters, deps: Dependencies
+) -> str:
     """For a sender that set no key: its webhook-id (Standard Webhooks keeps it across
-    retries), else the body's fingerprint, held for DEDUP_WINDOW_SECONDS from its first sight."""
+    retries, and signs it), else the body's fingerprint, held for DEDUP_WINDOW_SECONDS from its
+    first sight, and past that for as long as the call it named is pending or unknown."""
     message_id = request.headers.get("webhook-id")
     if integration.auth == STANDARD_WEBHOOKS and message_id:
         return SEPARATOR.join(("webhook-id", message_id))
     digest = hashlib.sha256(integration.name.encode() + b"\x00" + request.body).hexdigest()
+
+    def body_key(first_seen: int) -> str:
+        return SEPARATOR.join(("body", digest, str(first_seen)))
+
+    def still_open(first_seen: int) -> bool:
+        named = id_for_key(parameters.id_secret, body_key(first_seen), Kind.CALL, integration.name)
+        call = deps.store.get(named)
+        return call is not None and call.status in OPEN_STATUSES
+
     now = int(deps.clock())
-    started = deps.store.markers.dedup_window_start(digest, now, deps.settings.dedup_window_seconds)
-    return SEPARATOR.join(("body", digest, str(started)))
+    window = deps.settings.dedup_window_seconds
+    started = deps.store.markers.dedup_window_start(
+        digest, now, window, still_open, deps.settings.expires_at(now)
+    )
+    return body_key(started)
 
 
 def renamed(err: BridgeError, expressions: dict[str, str]) -> BridgeError:

@@ -12,7 +12,7 @@ from chalicelib.config.integrations import Caller
 from chalicelib.deliveries.messages import delivery_view
 from chalicelib.errors import FieldError, InvalidCursor, NotFound, ValidationFailed
 from chalicelib.placing.replies import call_links
-from chalicelib.records import CANCEL_REQUESTED, QUEUED, REJECTED, CallRecord
+from chalicelib.records import CANCEL_REQUESTED, QUEUED, CallRecord
 from chalicelib.store.calls import CallStore
 from chalicelib.timestamps import iso
 from chalicelib.validation.fields import MAX_REFERENCE_LENGTH
@@ -52,8 +52,8 @@ def describe_call(
         "result": dict(record.result) if record.result else None,
         "links": call_links(base_url, record.id),
     }
-    if record.status == REJECTED and record.reply is not None:
-        view["error"] = record.reply.body.get("error")  # why it was never placed
+    if record.refused and record.reply is not None:
+        view["error"] = record.reply.body.get("error")  # why the bridge never placed it
     delivery = delivery_view(record, record.integration in delivering)
     if delivery is not None:
         view["delivery"] = delivery

@@ -27,7 +27,7 @@ def describe_list(store: CallStore, list_id: str, base_url: str, caller: Caller)
             "phone": call.request.get("phone"),
             "status": describe_call(call, base_url, markers.for_record(call))["status"],
         }
-        for call in store.list_contacts(list_id, since=record.created_at)
+        for call in store.lists.contacts(list_id, since=record.created_at)
     ]
     return {
         "batch_id": list_id,

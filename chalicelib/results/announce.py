@@ -1,19 +1,19 @@
-"""Telling others of a newly stored outcome: its delivery queued to the call's integration
-(when it has a results_url) and its event published (when RESULTS_EVENT_BUS is set). When either
-fails, the call is left for the reconciler to do it again; the outcome itself is stored.
+"""Telling others of a newly stored outcome: its delivery kept and queued to the call's
+integration (when it has a results_url) and its event published (when RESULTS_EVENT_BUS is set).
+When either fails, the reconciler does it again (a delivery stays in its index until its first
+attempt; an event's call is marked); the outcome itself is stored.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.parameters import Parameters
 from chalicelib.deliveries.messages import outcome_detail
-from chalicelib.deliveries.queueing import queue_delivery
+from chalicelib.deliveries.queueing import deliver_outcome
 from chalicelib.records import CallRecord
-from chalicelib.results.events import ResultNotPublished
+from chalicelib.results.publisher import ResultNotPublished
 
 
 def announce_outcome(
@@ -30,18 +30,17 @@ def announce_outcome(
     `record` gives the event its reference, campaign and Fuse id; without one, the call is read
     (only when there is an event or a delivery to make)."""
     delivering = deps.deliveries.enabled and bool(parameters.delivering)
-    if not deps.events.enabled and not delivering:
+    if not deps.publisher.enabled and not delivering:
         return False
     record = record or deps.store.get(call_id)
     if record is None:  # it was stored a moment ago; only its expiry could have removed it
         return False
     if delivering:
-        shown = replace(record, result=outcome, status=str(outcome.get("status", record.status)))
-        queue_delivery(shown, parameters, deps, now)
-    if not deps.events.enabled:
+        deliver_outcome(record, outcome, now, parameters, deps)
+    if not deps.publisher.enabled:
         return False
     try:
-        deps.events.publish(call_id, outcome_detail(record, outcome))
+        deps.publisher.publish(call_id, outcome_detail(record, outcome))
     except ResultNotPublished:
         deps.store.mark_publish_pending(call_id, now)
         return False

@@ -5,7 +5,8 @@ No authenticated callback is dropped: the raw body is stored as received even wh
 read (flagged, and still answered 200 so Fuse stops retrying). The common path is one DynamoDB
 write; a new outcome is then announced (announce.py). A list's result names a phone, not a row:
 it goes to the contact's call with that phone, or, when none matches (yet), is kept beside the
-list, and matched once the list's contacts are written.
+list; one kept while the list was being placed is matched by the reconciler once the list's
+lock has ended (match_unmatched).
 """
 
 from __future__ import annotations

@@ -16,18 +16,20 @@ from dataclasses import asdict, dataclass
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.parameters import Parameters
 from chalicelib.deliveries.messages import outcome_detail
-from chalicelib.deliveries.queueing import enqueue
+from chalicelib.deliveries.queueing import requeue
 from chalicelib.errors import BridgeError, FuseCallNotFound
 from chalicelib.logs import logger
 from chalicelib.metrics import count
-from chalicelib.records import QUEUED, SOURCE_POLL, UNKNOWN, CallRecord, Kind
+from chalicelib.records import PENDING, QUEUED, SOURCE_POLL, UNKNOWN, CallRecord, Kind
 from chalicelib.results.announce import announce_outcome
 from chalicelib.results.callbacks import match_unmatched, read_callback
-from chalicelib.results.events import ResultNotPublished
+from chalicelib.results.publisher import ResultNotPublished
 from chalicelib.store.calls import StoreOutcome
+from chalicelib.store.deliveries import Delivery
 
 RECHECK_SECONDS = 900  # a call still in progress is asked about again after this
 POLL_MARGIN_SECONDS = 1  # beyond one status read: the one write that stores its answer
+STALE_LIST_SECONDS = 3600  # a list still pending this long after its lock: its placing died
 
 
 @dataclass
@@ -38,6 +40,7 @@ class ReconcileReport:
     unreadable: int = 0  # answers that could not be read: kept beside their call, asked again
     published: int = 0
     matched: int = 0  # a list's results kept beside it, now on their contacts' calls
+    requeued: int = 0  # deliveries handed to the queue again
     closed: int = 0
     failed: int = 0
     stopped_early: str | None = None
@@ -56,10 +59,20 @@ def reconcile(
         if time_left() < margin:
             report.stopped_early = "time"
             break
-        if record.kind == Kind.LIST:  # results kept beside it while its contacts were written
-            report.matched += match_unmatched(record.id, parameters, deps)
-            deps.store.close(record.id, Kind.LIST)
-            report.closed += 1
+        if isinstance(record, Delivery):  # not attempted in its time: SQS lost it, or refused it
+            report.requeued += requeue(record, now, deps)
+        elif record.kind == Kind.LIST:  # results kept beside it while its contacts were written
+            try:
+                match_list(deps, parameters, record, now, report)
+            except BridgeError as err:  # the store in trouble: do not hammer it
+                report.failed += 1
+                report.stopped_early = err.code
+                break
+            except Exception:  # a bug met by this list alone: the others are still looked at
+                report.failed += 1
+                logger.exception("list match failed unexpectedly", extra={"batch_id": record.id})
+                with contextlib.suppress(BridgeError):
+                    deps.store.check_again_at(record.id, now + RECHECK_SECONDS, Kind.LIST)
         elif record.needs_publish and record.result is not None:
             resend_event(deps, parameters, record, report)
         elif record.status in (QUEUED, UNKNOWN) and record.fuse_call_id:  # an id learnt late
@@ -83,6 +96,25 @@ def reconcile(
             report.closed += 1
     logger.info("reconciler run", extra=asdict(report))
     return report
+
+
+def match_list(
+    deps: Dependencies,
+    parameters: Parameters,
+    record: CallRecord,
+    now: int,
+    report: ReconcileReport,
+) -> None:
+    """A list's results kept beside it go to their contacts' calls, once its placing is over:
+    while it is still being placed (an invocation outliving its lock), it is looked at again
+    later; one whose placing died never settles, and what can be matched of it is."""
+    report.matched += match_unmatched(record.id, parameters, deps)
+    abandoned = now > record.lock_until + STALE_LIST_SECONDS
+    if record.status == PENDING and not abandoned:
+        deps.store.check_again_at(record.id, now + RECHECK_SECONDS, Kind.LIST)
+        return
+    deps.store.close(record.id, Kind.LIST)
+    report.closed += 1
 
 
 def poll(
@@ -125,19 +157,14 @@ def poll(
 def resend_event(
     deps: Dependencies, parameters: Parameters, record: CallRecord, report: ReconcileReport
 ) -> None:
-    """What the outcome's first announcement could not do: its event, its delivery's queueing
-    (both again: an event may come twice, a delivery is recognised by its webhook-id)."""
-    if record.delivery is None and enqueue(record, parameters, deps) is False:
-        report.failed += 1
-        return
-    if not deps.events.enabled:
-        deps.store.close(record.id)
+    """The event its outcome's announcement could not send (an event may come twice)."""
+    if deps.publisher.enabled:
+        try:
+            deps.publisher.publish(record.id, outcome_detail(record, record.result or {}))
+        except ResultNotPublished:
+            report.failed += 1
+            return
+        report.published += 1
+    else:
         report.closed += 1
-        return
-    try:
-        deps.events.publish(record.id, outcome_detail(record, record.result or {}))
-    except ResultNotPublished:
-        report.failed += 1
-        return
     deps.store.close(record.id)
-    report.published += 1

@@ -4,21 +4,29 @@ table design; items.py has the item shapes.
 A call's item is also its idempotency lock: a call placed with an idempotency key gets an id
 derived from that key, so the conditional put that creates it cannot succeed twice. Each body
 Fuse sent about a call (a callback) is an item beside it, so the same callback twice is stored
-once. Two sparse
-indexes: `by_reference` (calls by the caller's reference, newest first) and `open_calls` (calls
-the reconciler must look at, by when); `by_batch` lists a list's calls in list order.
+once. Two sparse indexes: `by_reference` (calls by the caller's reference, newest first) and
+`open_calls` (what the reconciler must look at, by when: calls, lists with early results,
+deliveries not yet attempted); `by_batch` lists a list's calls in list order (lists.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.errors import StoreUnavailable
 from chalicelib.logs import logger
-from chalicelib.records import DEFAULT_INTEGRATION, PENDING, Callback, CallRecord, Kind, Reply
+from chalicelib.records import (
+    DEFAULT_INTEGRATION,
+    PENDING,
+    Callback,
+    CallRecord,
+    Kind,
+    Reply,
+)
 from chalicelib.store.cursors import decode_cursor, encode_cursor
 from chalicelib.store.items import (
     CALLBACK_PREFIX,
@@ -26,18 +34,21 @@ from chalicelib.store.items import (
     REPLY_PREFIX,
     callback_to_item,
     compact_json,
+    is_delivery,
     key,
     record_from_item,
     record_to_item,
     reply_from_parts,
-    reply_part_items,
     reply_to_json,
 )
 from chalicelib.store.markers import Markers
 from chalicelib.store.table import ConditionFailed, Table, update_request
 
-BY_REFERENCE, OPEN_CALLS, BY_BATCH = "by_reference", "open_calls", "by_batch"
-REPLY_PART_BYTES = 300_000  # a stored answer is cut into items under DynamoDB's 400 KB
+if TYPE_CHECKING:
+    from chalicelib.store.deliveries import Deliveries, Delivery
+    from chalicelib.store.lists import Lists
+
+BY_REFERENCE, OPEN_CALLS = "by_reference", "open_calls"
 RECONCILE = ("open_shard", "check_after")  # what puts a call in the open_calls index
 
 
@@ -61,8 +72,23 @@ class RecordExists(Exception):
 class CallStore:
     def __init__(self, table: str, dynamodb_client: Callable[[], Any]) -> None:
         self._table = Table(table, dynamodb_client)
-        # Items that are not a call's: campaign cancel times, failed deliveries, webhook windows.
+        # Items that are not a call's: campaign cancel times, webhook windows.
         self.markers = Markers(self._table)
+
+    # Made on first use, like the modules they come from: a cold POST /calls needs neither.
+    @functools.cached_property
+    def deliveries(self) -> Deliveries:
+        """Each outcome's delivery beside its call, and the failed ones per integration."""
+        from chalicelib.store.deliveries import Deliveries  # noqa: PLC0415
+
+        return Deliveries(self._table)
+
+    @functools.cached_property
+    def lists(self) -> Lists:
+        """A list's contacts' calls and its reply in parts."""
+        from chalicelib.store.lists import Lists  # noqa: PLC0415
+
+        return Lists(self._table)
 
     @property
     def client(self) -> Any:
@@ -100,8 +126,8 @@ class CallStore:
         raise StoreUnavailable("the call store keeps changing under this write; retry later")
 
     def _forget_earlier_life(self, record: CallRecord) -> None:
-        """Deletes the items an expired record left beside its id: a list's answer in parts
-        (more parts than the new answer's would corrupt its replay), the results it received
+        """Deletes the items an expired record left beside its id: a list's reply in parts
+        (more parts than the new reply's would corrupt its replay), the callbacks it received
         or kept (a list's kept results would be matched to the new list's contacts). A list's
         earlier contacts are not read again either: `list_contacts` takes only those written
         since the list was created. If this fails, the key is freed again and nothing placed."""
@@ -130,13 +156,13 @@ class CallStore:
         check_after: int | None = None,
     ) -> None:
         """Records Fuse's answer on a pending record; `check_after` opens it to the reconciler."""
-        answer = reply_to_json(reply) if reply is not None else None
+        kept = reply_to_json(reply) if reply is not None else None
         learnt = {"updated_at": now, "fuse_call_id": fuse_call_id, "fuse_response": fuse_response}
         opened = {"open_shard": OPEN, "check_after": check_after} if check_after is not None else {}
         try:
             self._table.update(
                 key(record_id, kind),
-                {"status": status, "reply": answer, **learnt, **opened},
+                {"status": status, "reply": kept, **learnt, **opened},
                 condition="#status = :pending",
                 values={":pending": {"S": PENDING}},
             )
@@ -144,17 +170,17 @@ class CallStore:
             # Settled first by another path: Fuse's result came before Fuse's answer did, or a
             # replay found the lock lapsed and answered `unknown`. Its status stands. Fuse's id is
             # kept, and (with check_after) opens the call to the reconciler, so a call learnt
-            # late is still polled; our answer is kept only where none was given yet: one key,
-            # one answer.
+            # late is still polled; our reply is kept only where none was given yet: one key,
+            # one reply.
             with contextlib.suppress(ConditionFailed):  # never a half item for a lost record
                 self._table.update(
                     key(record_id, kind), {**learnt, **opened}, condition="attribute_exists(pk)"
                 )
-            if answer is not None:
+            if kept is not None:
                 with contextlib.suppress(ConditionFailed):
                     self._table.update(
                         key(record_id, kind),
-                        {"reply": answer},
+                        {"reply": kept},
                         condition="attribute_not_exists(#reply)",
                     )
 
@@ -234,8 +260,9 @@ class CallStore:
         return [(i["body"]["B"], i["content_type"]["S"], int(i["received_at"]["N"])) for i in items]
 
     # --- the reconciler ----------------------------------------------------------------------
-    def due_for_check(self, now: int, limit: int) -> list[CallRecord]:
-        """Open calls whose time to look has come, oldest first, at most `limit`."""
+    def due_for_check(self, now: int, limit: int) -> list[CallRecord | Delivery]:
+        """What the reconciler must look at now, oldest first, at most `limit`: open calls (and
+        lists), and deliveries not yet attempted in their time."""
         page = self._table.request(
             "query",
             IndexName=OPEN_CALLS,
@@ -243,10 +270,13 @@ class CallStore:
             ExpressionAttributeValues={":open": {"S": OPEN}, ":now": {"N": str(now)}},
             Limit=limit,
         )
-        return [record_from_item(i) for i in page.get("Items", [])]
+        items = page.get("Items", [])
+        return [
+            self.deliveries.of_item(i) if is_delivery(i) else record_from_item(i) for i in items
+        ]
 
-    def check_again_at(self, call_id: str, check_after: int) -> None:
-        self._update_existing(call_id, {"check_after": check_after})
+    def check_again_at(self, record_id: str, check_after: int, kind: Kind = Kind.CALL) -> None:
+        self._update_existing(record_id, {"check_after": check_after}, kind=kind)
 
     def open_for_check(self, record_id: str, check_after: int, kind: Kind = Kind.CALL) -> None:
         """The reconciler looks at this call (or list) from `check_after` on."""
@@ -274,31 +304,6 @@ class CallStore:
         """An update of a record that may have expired meanwhile: never a half item."""
         with contextlib.suppress(ConditionFailed):
             self._table.update(key(record_id, kind), sets, remove, condition="attribute_exists(pk)")
-
-    # --- lists -------------------------------------------------------------------------------
-    def put_calls(self, records: list[CallRecord], expires_at: int) -> None:
-        """A list's contacts' calls, all at once (BatchWriteItem)."""
-        self._table.put_all([record_to_item(r, expires_at) for r in records])
-
-    def save_reply(self, owner_id: str, reply: Reply, expires_at: int) -> None:
-        """A large reply (a list's), cut into parts beside its owner; `first_reply` joins them."""
-        self._table.put_all(reply_part_items(owner_id, reply, REPLY_PART_BYTES, expires_at))
-
-    def list_contacts(self, list_id: str, since: int) -> list[CallRecord]:
-        """Every contact's call of a list created at `since`, in list order. Contacts of an
-        earlier list with the same (expired, reused) key are older: left out until TTL."""
-        items = self._table.query_all(
-            IndexName=BY_BATCH,
-            KeyConditionExpression="batch_id = :list",
-            FilterExpression="created_at >= :since",
-            ExpressionAttributeValues={":list": {"S": list_id}, ":since": {"N": str(since)}},
-        )
-        return [record_from_item(i) for i in items]
-
-    # --- deliveries to integrations ----------------------------------------------------------
-    def record_delivery(self, call_id: str, view: dict[str, Any]) -> None:
-        """The delivery's state on the call, as GET /calls/{id} shows it."""
-        self._update_existing(call_id, {"delivery": compact_json(view)})
 
     # --- reading -----------------------------------------------------------------------------
     def get(self, record_id: str, kind: Kind = Kind.CALL) -> CallRecord | None:

@@ -18,6 +18,7 @@ SORT_KEYS = {Kind.CALL: "call", Kind.LIST: "batch"}
 KINDS = {sort_key: kind for kind, sort_key in SORT_KEYS.items()}
 CALLBACK_PREFIX = "result#"
 REPLY_PREFIX = "reply#"
+DELIVERY_PREFIX = "delivery#"
 OPEN = "open"  # the one partition of the open_calls index: the reconciler reads it by check_after
 
 
@@ -94,6 +95,7 @@ def record_from_item(item: dict[str, Any]) -> CallRecord:
         check_after=number("check_after") if "check_after" in item else None,
         integration=text("integration") or DEFAULT_INTEGRATION,  # records from before them
         delivery=json.loads(text("delivery") or "null"),
+        expires_at=number("expires_at"),
     )
 
 
@@ -114,6 +116,10 @@ def callback_to_item(callback: Callback, expires_at: int) -> dict[str, Any]:
     if callback.parse_error is not None:
         item["parse_error"] = {"S": callback.parse_error}
     return item
+
+
+def is_delivery(item: dict[str, Any]) -> bool:
+    return item["sk"]["S"].startswith(DELIVERY_PREFIX)
 
 
 def reply_part_items(

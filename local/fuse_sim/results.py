@@ -24,7 +24,7 @@ class SimCall:
     completes_at: float
     outcome: str
     encoding: str
-    deliver: bool
+    calls_back: bool  # False: the callback is "lost" (the reconciler must poll)
     copies: int
     reported: bool = False
 

@@ -217,7 +217,7 @@ class FuseSimulator:
             completes_at=time.time() + self.callback_delay,
             outcome=self.outcome,
             encoding=self.callback_encoding,
-            deliver=not self.lose_callbacks,
+            calls_back=not self.lose_callbacks,
             copies=2 if self.duplicate_callbacks else 1,
         )
         self._complete_later(call_id, self.callback_delay)
@@ -335,7 +335,7 @@ class FuseSimulator:
             if call is None or call.reported:
                 return
             call.reported = True
-        sent = post_result(call) if call.deliver else []
+        sent = post_result(call) if call.calls_back else []
         with self._lock:
             self.callbacks += sent
 

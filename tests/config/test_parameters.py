@@ -111,17 +111,17 @@ def test_an_admin_token_may_use_the_caller_routes_too(client: Client) -> None:
 
 def test_no_callback_token_is_made_or_checked_with_an_empty_secret() -> None:
     values = {**PARAMETERS, "callback_secret": " "}
-    secrets = parse_parameters(values, PREFIX)
+    parameters = parse_parameters(values, PREFIX)
     with pytest.raises(ConfigurationIncomplete, match="callback_secret"):
-        callback_token("call-1", secrets.callback_secret)
+        callback_token("call-1", parameters.callback_secret)
 
 
 def test_secrets_never_print_their_values() -> None:
-    secrets = parse_parameters(PARAMETERS, PREFIX)
-    shown = repr(secrets) + str(secrets)
+    parameters = parse_parameters(PARAMETERS, PREFIX)
+    shown = repr(parameters) + str(parameters)
     for name in ("fuse/developer_key", "callback_secret", "api_tokens"):
         assert PARAMETERS[name].split(",")[0] not in shown
-    assert secrets.integrations["default"].tokens == (API_TOKEN, OTHER_TOKEN)
+    assert parameters.integrations["default"].tokens == (API_TOKEN, OTHER_TOKEN)
 
 
 def test_an_ssm_outage_after_the_ttl_keeps_the_cached_values_for_an_hour(

@@ -13,12 +13,17 @@ import boto3
 import pytest
 from chalice.local import LambdaContext
 from chalice.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
 
 from app import app
 from chalicelib.config.dependencies import Dependencies, build_dependencies, set_dependencies
 from chalicelib.config.settings import load_settings
 from chalicelib.deliveries.attempts import least_retry_span, retry_delay
+from chalicelib.deliveries.queueing import QUEUE_GRACE_SECONDS
+from chalicelib.deliveries.sqs import DeliveryNotQueued
+from chalicelib.timestamps import iso
 from infra.parameters import put_parameters
 from local.aws_setup import create_delivery_queue
 from local.fuse_sim import FuseSimulator
@@ -29,12 +34,16 @@ from tests.helpers import (
     FUSE_EXAMPLE,
     PHONE,
     PREFIX,
+    TABLE,
     Aws,
     bridge_environment,
     broken_client,
     error_of,
+    later,
     post_call,
     post_callback,
+    run_batch,
+    run_reconciler,
 )
 
 SECRET = "whsec_" + "cmVzdWx0cy1yZWNlaXZlci1zZWNyZXQtZm9yLXRlc3Rz"
@@ -267,4 +276,222 @@ def test_a_redrive_the_queue_refuses_is_503_and_keeps_the_rest_failed(
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     refused = client.http.post("/integrations/crm-r/deliveries/redrive", headers=admin)
     assert (refused.status_code, error_of(refused)["code"]) == (503, "deliveries_unavailable")
-    assert deps.store.markers.failed_deliveries("crm-r") == [call_id]  # still there to redrive
+    failed = deps.store.deliveries.failed("crm-r", int(time.time()))
+    assert [c for c, _ in failed] == [call_id]  # still there to redrive
+
+
+# --- issue 19: each outcome its own delivery ------------------------------------------------
+OUTCOMES = ("completed", "failed", "busy", "no_answer", "canceled")
+
+
+def outcome_of(client: Client, call_id: str, status: str, **extra: Any) -> None:
+    result = {**FUSE_EXAMPLE, "status": status, "end_timestamp": str(time.time_ns()), **extra}
+    assert post_callback(client, call_id, result).status_code == 200
+
+
+def new_call(client: Client) -> str:
+    body = {"phone": PHONE, "reference": "r-1"}
+    return json.loads(post_call(client, body, token=TOKEN).body)["id"]
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(order=st.permutations(OUTCOMES).map(lambda p: p[:3]))
+def test_each_outcome_is_delivered_with_its_own_body_in_any_order(
+    client: Client, deps: Dependencies, receiver: DemoReceiver, order: tuple[str, ...]
+) -> None:
+    """Several outcomes of one call (Fuse may report more than one, in any order): each goes
+    out once, under its own webhook-id, with its own status and its own timestamp, not the
+    newest one's under every id."""
+    receiver.received.clear()
+    call_id = new_call(client)
+    moments = []
+    for status in order:
+        later(deps, len(moments) * 60)  # a minute apart, so each has its own moment
+        moments.append(int(deps.clock()))
+        outcome_of(client, call_id, status)
+    deliver_until(receiver, len(order))
+    assert run_deliveries() == 0  # and nothing more
+    got = {r.headers["webhook-id"]: r.json for r in receiver.received}
+    assert len(got) == len(order)
+    for status, moment in zip(order, moments, strict=True):
+        [body] = [b for b in got.values() if b["data"]["status"] == status]
+        assert body["data"]["result"]["status"] == status
+        assert body["timestamp"] == iso(moment)
+    deps.clock = time.time
+
+
+def test_a_retry_carries_the_body_it_first_had(client: Client, receiver: DemoReceiver) -> None:
+    """An outcome whose first attempt failed is retried with its own body even after a newer
+    outcome of the call has been stored."""
+    receiver.script((500, 0))
+    call_id = new_call(client)
+    outcome_of(client, call_id, "failed")
+    run_deliveries()  # failed's first attempt: 500
+    outcome_of(client, call_id, "completed")
+    deliver_until(receiver, 3)
+    by_id: dict[str, list[bytes]] = {}
+    for got in receiver.received:
+        by_id.setdefault(got.headers["webhook-id"], []).append(got.body)
+    failed_id = next(i for i in by_id if i.endswith("_failed"))
+    first, retry = by_id[failed_id]
+    assert first == retry
+    assert json.loads(retry)["data"]["status"] == "failed"
+
+
+def test_an_outcome_sqs_did_not_take_is_queued_again_whatever_its_kind(
+    aws: Aws,
+    client: Client,
+    deps: Dependencies,
+    receiver: DemoReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A call.rejected and a second outcome whose queueing failed: the reconciler hands each
+    to the queue again once its grace has passed, and each is delivered once."""
+    put_parameters(
+        aws.ssm,
+        PREFIX,
+        {
+            "integrations/default/results_url": receiver.url,
+            "integrations/default/results_secret": SECRET,
+        },
+    )
+    call_id = new_call(client)
+    outcome_of(client, call_id, "failed")
+    run_deliveries()
+    assert len(receiver.received) == 1
+
+    def refused(message: Any) -> None:
+        raise DeliveryNotQueued
+
+    monkeypatch.setattr(deps.deliveries, "send", refused)
+    outcome_of(client, call_id, "completed")
+    assert run_batch(client, [("m-refused", {"phone": "12"})]) == []  # stored rejected
+    monkeypatch.undo()
+    assert run_deliveries() == 0  # nothing reached the queue
+    assert run_reconciler(client)["requeued"] == 0  # not before their grace
+    later(deps, QUEUE_GRACE_SECONDS + 1)
+    assert run_reconciler(client)["requeued"] == 2
+    deliver_until(receiver, 3)
+    kinds = sorted((r.json["type"], r.json["data"]["status"]) for r in receiver.received)
+    assert kinds == [
+        ("call.rejected", "rejected"),
+        ("call.result", "completed"),
+        ("call.result", "failed"),
+    ]
+    assert run_reconciler(client)["requeued"] == 0  # attempted: out of the index
+
+
+def test_a_redrive_sends_exactly_the_failed_outcomes_once(
+    client: Client, deps: Dependencies, receiver: DemoReceiver
+) -> None:
+    """One outcome delivered, one refused: a redrive sends the refused one alone, once; a
+    failure delivered since (a copy's later success) is not sent again, and its mark is
+    cleared."""
+    receiver.script((200, 0), (410, 0))
+    call_id = new_call(client)
+    outcome_of(client, call_id, "failed")
+    run_deliveries()
+    outcome_of(client, call_id, "completed")
+    run_deliveries()
+    assert [r.answered for r in receiver.received] == [200, 410]
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    redriven = client.http.post("/integrations/crm-r/deliveries/redrive", headers=admin)
+    assert json.loads(redriven.body)["requeued"] == 1
+    run_deliveries()
+    statuses = [r.json["data"]["status"] for r in receiver.received]
+    assert statuses == ["failed", "completed", "completed"]
+    again = client.http.post("/integrations/crm-r/deliveries/redrive", headers=admin)
+    assert json.loads(again.body)["requeued"] == 0
+    assert run_deliveries() == 0
+
+
+def test_a_failure_delivered_by_a_later_copy_is_not_redriven(
+    client: Client, deps: Dependencies, receiver: DemoReceiver
+) -> None:
+    receiver.script((410, 0))
+    call_id = new_call(client)
+    outcome_of(client, call_id, "completed")
+    run_deliveries()  # refused: failed, marked for a redrive
+    [(_, webhook)] = deps.store.deliveries.failed("crm-r", int(time.time()))
+    failed = deps.store.deliveries.get(call_id, webhook)
+    assert failed is not None
+    assert failed.state == "failed"
+    deps.deliveries.send({"call_id": call_id, "webhook_id": webhook})  # SQS: at least once
+    run_deliveries()  # the copy lands
+    assert deps.store.deliveries.failed("crm-r", int(time.time())) == []  # mark cleared
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    redriven = client.http.post("/integrations/crm-r/deliveries/redrive", headers=admin)
+    assert json.loads(redriven.body)["requeued"] == 0
+    assert [r.answered for r in receiver.received] == [410, 200]
+
+
+def test_failed_marks_leave_with_their_call(
+    aws: Aws, client: Client, deps: Dependencies, receiver: DemoReceiver
+) -> None:
+    receiver.script((410, 0))
+    call_id = new_call(client)
+    outcome_of(client, call_id, "completed")
+    run_deliveries()
+    record = deps.store.get(call_id)
+    assert record is not None
+    marks = aws.dynamodb.query(
+        TableName=TABLE,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "failed-deliveries#crm-r"}},
+    )["Items"]
+    assert [int(m["expires_at"]["N"]) for m in marks] == [record.expires_at]
+    after = record.expires_at + 1
+    assert deps.store.deliveries.failed("crm-r", after) == []  # TTL deletes late: not read
+
+
+def test_fuses_rejection_is_a_result_and_the_bridges_own_is_a_rejection(
+    aws: Aws, client: Client, deps: Dependencies, receiver: DemoReceiver
+) -> None:
+    """Both have the status word `rejected`; only the record tells them apart: Fuse's keeps
+    its attempts and events and is delivered as call.result, the bridge's carries its error."""
+    call_id = new_call(client)
+    outcome_of(client, call_id, "rejected")
+    run_deliveries()
+    [fuse_rejected] = receiver.received
+    assert fuse_rejected.json["type"] == "call.result"
+    assert fuse_rejected.json["data"]["result"]["attempts"] == 1
+    assert fuse_rejected.json["data"]["result"]["events"]
+    assert "error" not in fuse_rejected.json["data"]
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    shown = json.loads(client.http.get(f"/calls/{call_id}", headers=auth).body)
+    assert shown["status"] == "rejected"
+    assert "error" not in shown
+    assert shown["result"]["attempts"] == 1
+
+
+PHONE_DIGITS = st.from_regex(r"\+?1?617555[0-9]{4}", fullmatch=True)
+FIELD_NAMES = st.sampled_from(["callee", "to", "ani", "caller", "number", "dest", "cli"])
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(extra=st.dictionaries(FIELD_NAMES, PHONE_DIGITS, min_size=1, max_size=3))
+def test_no_phone_in_any_field_of_fuses_result_leaves_the_bridge(
+    client: Client, receiver: DemoReceiver, extra: dict[str, str]
+) -> None:
+    """A delivery carries an allowlist of a result's fields: a phone Fuse puts under any other
+    name (top level or in call_details) is not sent."""
+    receiver.received.clear()
+    call_id = new_call(client)
+    result = {**FUSE_EXAMPLE, **extra, "call_details": {"status": "completed", **extra}}
+    assert post_callback(client, call_id, result).status_code == 200
+    run_deliveries()
+    [got] = receiver.received
+    sent = got.body.decode()
+    for value in (*extra.values(), PHONE, FUSE_EXAMPLE["phone_number"].strip("'")):
+        assert value.lstrip("+") not in sent
+    assert got.json["data"]["result"]["status"] == "completed"

@@ -281,12 +281,12 @@ def test_configure_writes_what_the_bridge_reads(aws: Aws) -> None:
     decrypted = boto3.client("ssm").get_parameters_by_path(
         Path="/fuse-bridge/prod", Recursive=True, WithDecryption=True
     )["Parameters"]
-    secrets = parse_parameters(
+    parameters = parse_parameters(
         {p["Name"].removeprefix("/fuse-bridge/prod/"): p["Value"] for p in decrypted},
         "/fuse-bridge/prod",
     )
-    assert secrets.campaigns["default"].deployment_id == "201"
-    assert secrets.integrations["default"].tokens == (generated["api_tokens"],)
+    assert parameters.campaigns["default"].deployment_id == "201"
+    assert parameters.integrations["default"].tokens == (generated["api_tokens"],)
 
 
 @pytest.mark.skipif(

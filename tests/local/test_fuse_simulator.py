@@ -102,7 +102,7 @@ def test_simulated_results_follow_the_documented_shape() -> None:
         completes_at=200,
         outcome="completed",
         encoding="json",
-        deliver=True,
+        calls_back=True,
         copies=1,
     )
     details = call.details(200)

@@ -297,7 +297,7 @@ def eventbridge_event(detail: dict[str, Any], event_id: str) -> dict[str, Any]:
 def test_sns_and_eventbridge_envelopes_are_unwrapped_and_keyed_by_their_own_ids(
     client: Client, fuse: FuseSimulator
 ) -> None:
-    """SNS and EventBridge post_callback again with the same envelope id but a new SQS message:
+    """SNS and EventBridge deliver again with the same envelope id but a new SQS message:
     the envelope's id is the key, so the phone rings once."""
     sns = sns_notification({"phone": PHONE, "reference": "via-sns"}, "sns-msg-1")
     bridge = eventbridge_event({"phone": PHONE, "reference": "via-rule"}, "event-1")

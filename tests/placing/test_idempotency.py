@@ -17,7 +17,7 @@ from chalicelib.placing.calls import place_call
 from chalicelib.placing.idempotency import fingerprint
 from chalicelib.placing.ids import contact_call_id, id_for_key
 from chalicelib.records import PENDING, CallRecord, Kind
-from chalicelib.store import calls as call_store
+from chalicelib.store import lists as store_lists
 from local.fuse_sim import FuseSimulator
 from tests.helpers import (
     AUTH,
@@ -153,7 +153,7 @@ def test_a_call_whose_placing_died_is_unknown_and_never_redialled(
 def test_twenty_concurrent_requests_with_one_key_make_one_fuse_call(
     deps: Dependencies, fuse: FuseSimulator
 ) -> None:
-    secrets = deps.parameters.get()  # warm, as a container would be: clients made once
+    parameters = deps.parameters.get()  # warm, as a container would be: clients made once
     deps.store.get("warm-up")
     raw = json.dumps(BODY).encode()
     start = threading.Barrier(20)
@@ -161,7 +161,7 @@ def test_twenty_concurrent_requests_with_one_key_make_one_fuse_call(
     def attempt() -> tuple[int, str]:
         start.wait()
         try:
-            placed = place_call(raw, "same-key", PUBLIC_BASE_URL, secrets, deps)
+            placed = place_call(raw, "same-key", PUBLIC_BASE_URL, parameters, deps)
         except BridgeError as err:
             return err.status, err.code
         return placed.reply.status, placed.id
@@ -216,7 +216,7 @@ def test_a_list_key_reused_after_retention_starts_clean(
 ) -> None:
     """The old list's answer parts, its kept results and its contacts must not reach the new
     list: its replay gives its own answer, a kept result is not matched to a new contact."""
-    monkeypatch.setattr(call_store, "REPLY_PART_BYTES", 200)  # answers in many parts
+    monkeypatch.setattr(store_lists, "REPLY_PART_BYTES", 200)  # answers in many parts
     old = json.loads(post_list(client, {"contacts": CONTACTS}, key="list-key").body)
     token = callback_token(list_token_subject(old["batch_id"]), CALLBACK_SECRET)
     stranger = {**FUSE_EXAMPLE, "phone_number": "'16175550199'"}  # in no contact: kept

@@ -219,7 +219,7 @@ def test_a_result_that_comes_before_its_call_is_written_is_matched_after(
     """Fuse may report a call before the bridge has written the list's calls: the result is
     kept beside the list, which opens it to the reconciler once its placing is over (its
     lock's end); the reconciler's next run puts it on its call."""
-    put_calls = deps.store.put_calls
+    put_contacts = deps.store.lists.put_contacts
     early: list[Any] = []
 
     def report_first(records: list[Any], expires_at: int) -> None:
@@ -233,9 +233,9 @@ def test_a_result_that_comes_before_its_call_is_written_is_matched_after(
                 body=json.dumps(result),
             )
         )
-        put_calls(records, expires_at)
+        put_contacts(records, expires_at)
 
-    deps.store.put_calls = report_first  # type: ignore[method-assign]
+    deps.store.lists.put_contacts = report_first  # type: ignore[method-assign]
     body = json.loads(post_list(client, {"contacts": CONTACTS}).body)
     assert json.loads(early[0].body)["status"] == "unmatched"  # kept, not dropped
     assert run_reconciler(client)["matched"] == 0  # not before the list's placing is over
@@ -292,21 +292,22 @@ def test_thousands_of_skipped_contacts_are_answered_compactly(
     assert view["skipped"] == body["skipped"]
 
 
-def test_a_result_straddling_the_rematch_sweep_is_still_matched(
+def test_a_result_straddling_the_lists_writes_is_still_matched_at_once(
     client: Client, deps: Dependencies
 ) -> None:
     """The result's first try finds no call (the list's calls not yet written); the list's
-    writes and its re-match sweep then run in full before the result is kept beside the list.
-    Without a second look it would stay `unmatched`, Fuse having given no per-row ids."""
-    body = json.loads(post_list(client, {"contacts": CONTACTS}).body)  # written, swept
+    writes then finish and the list settles before the result is kept beside the list. Without
+    a second look it would stay `unmatched` until the reconciler, Fuse having given no per-row
+    ids: the settled list tells it its contact now exists."""
+    body = json.loads(post_list(client, {"contacts": CONTACTS}).body)  # written, settled
     add_callback = deps.store.add_callback
     first_try = [True]
 
-    def not_yet_written(delivery: Any, *args: Any) -> Any:
+    def not_yet_written(callback: Any, *args: Any) -> Any:
         if first_try[0]:
             first_try[0] = False
             return StoreOutcome.UNKNOWN_CALL  # as if the contact's call did not exist yet
-        return add_callback(delivery, *args)
+        return add_callback(callback, *args)
 
     deps.store.add_callback = not_yet_written  # type: ignore[method-assign]
     token = callback_token(list_token_subject(body["batch_id"]), CALLBACK_SECRET)

@@ -6,15 +6,19 @@ from __future__ import annotations
 import base64
 import json
 import time
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
 from chalice.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
 
 from chalicelib.config.dependencies import Dependencies
+from chalicelib.config.settings import load_settings
 from local.demo import WEBHOOKS_SECRET, hubspot_headers
 from local.fuse_sim import FuseSimulator
 from tests.helpers import (
@@ -25,6 +29,7 @@ from tests.helpers import (
     PUBLIC_BASE_URL,
     A,
     bearer,
+    bridge_environment,
     error_of,
     get,
     later,
@@ -163,3 +168,86 @@ def test_a_missing_public_url_is_told_only_to_an_authenticated_sender(
     assert (stranger.status_code, error_of(stranger)["code"]) == (401, "unauthorized")
     sender = client.http.post("/hooks/crm-a", headers=bearer(A), body=body)
     assert (sender.status_code, error_of(sender)["code"]) == (500, "configuration_incomplete")
+
+
+# --- issue 19: keys from signed material only; markers that outlive nothing ------------------
+KEYS = st.from_regex(r"[\x21-\x7e]{1,40}", fullmatch=True)
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(keys=st.lists(KEYS, min_size=2, max_size=4, unique=True), hubspot=st.booleans())
+def test_a_replayed_signed_webhook_dials_once_whatever_its_unsigned_key(
+    client: Client, fuse: FuseSimulator, keys: list[str], hubspot: bool
+) -> None:
+    """A signed webhook replayed within its signature's tolerance with a fresh Idempotency-Key
+    each time: the header is not signed, so it cannot make a new call."""
+    fuse.reset()
+    unique = uuid.uuid4().hex  # each example its own webhook
+    if hubspot:
+        body = json.dumps({**HUBSPOT_BODY, "objectId": unique}).encode()
+        url, path = f"{PUBLIC_BASE_URL}/hooks/hubspot-demo", "/hooks/hubspot-demo"
+        signed = hubspot_headers(url, body, time.time())
+    else:
+        body = json.dumps({"phone": PHONE, "reference": unique}).encode()
+        path = "/hooks/webhooks-demo"
+        signed = standard_headers(body.decode(), f"msg_{unique}")
+    answers = [
+        client.http.post(path, headers={**signed, "Idempotency-Key": key}, body=body)
+        for key in keys
+    ]
+    assert {a.status_code for a in answers} == {202}, [a.body for a in answers]
+    assert len({json.loads(a.body)["id"] for a in answers}) == 1
+    assert len(fuse.queue_requests()) == 1
+
+
+@pytest.mark.usefixtures("crm")
+def test_an_unsigned_sender_may_still_set_the_key_by_header(
+    client: Client, fuse: FuseSimulator
+) -> None:
+    """A token authenticates the whole request: its header is the caller's, as on /calls."""
+    body = json.dumps({"phone": PHONE})
+    first = client.http.post(
+        "/hooks/crm-a", headers={**bearer(A), "Idempotency-Key": "1"}, body=body
+    )
+    other = client.http.post(
+        "/hooks/crm-a", headers={**bearer(A), "Idempotency-Key": "2"}, body=body
+    )
+    assert json.loads(first.body)["id"] != json.loads(other.body)["id"]
+    assert len(fuse.queue_requests()) == 2
+
+
+def test_a_keyless_webhook_whose_call_is_unknown_is_never_placed_again(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    """Fuse's answer is lost: the sender is answered 2xx (so HubSpot does not retry for three
+    days), and a retry long past the dedup window still names the same call, since the call
+    it named is still unknown: the marker never lapses under an open call."""
+    fuse.mode = "hang"
+    body = json.dumps({**HUBSPOT_BODY, "objectId": 1503}).encode()
+    url = f"{PUBLIC_BASE_URL}/hooks/hubspot-demo"
+    first = client.http.post(
+        "/hooks/hubspot-demo", headers=hubspot_headers(url, body, time.time()), body=body
+    )
+    fuse.mode = "normal"
+    assert first.status_code == 202, first.body
+    answer = json.loads(first.body)
+    assert answer["status"] == "unknown"
+    assert answer["error"]["code"] == "fuse_outcome_unknown"
+    assert "Retry-After" not in first.headers
+    later(deps, deps.settings.dedup_window_seconds + 3600)
+    retried = client.http.post(
+        "/hooks/hubspot-demo", headers=hubspot_headers(url, body, deps.clock()), body=body
+    )
+    assert retried.status_code == 202
+    assert json.loads(retried.body)["id"] == answer["id"]
+    assert len(fuse.queue_requests()) == 1  # the hung one: never again
+
+
+def test_the_dedup_window_covers_the_senders_retry_horizons() -> None:
+    settings_ = load_settings(bridge_environment("http://127.0.0.1:1"))
+    assert settings_.dedup_window_seconds >= 3 * 86400  # HubSpot retries for three days

@@ -27,7 +27,7 @@ from tests.helpers import (
 # Fuse's own example (shared/fuse-api.md section 3): digit strings, numbers, a quoted phone.
 
 
-def stored_deliveries(aws: Aws, call_id: str) -> list[dict[str, Any]]:
+def stored_callbacks(aws: Aws, call_id: str) -> list[dict[str, Any]]:
     return aws.dynamodb.query(
         TableName=TABLE,
         KeyConditionExpression="pk = :pk AND begins_with(sk, :result)",
@@ -103,7 +103,7 @@ def test_a_wrong_or_missing_token_is_403_and_nothing_is_stored(client: Client, a
         answer = post_callback(client, call_id, FUSE_EXAMPLE, token=token)
         assert answer.status_code == 403
         assert error_of(answer)["code"] == "invalid_token"
-    assert stored_deliveries(aws, call_id) == []
+    assert stored_callbacks(aws, call_id) == []
     assert read_call(client, call_id)["status"] == "queued"
 
 
@@ -111,7 +111,7 @@ def test_an_id_the_bridge_never_issued_is_404(client: Client, aws: Aws) -> None:
     answer = post_callback(client, "neverissued", FUSE_EXAMPLE)
     assert answer.status_code == 404
     assert error_of(answer)["code"] == "not_found"
-    assert stored_deliveries(aws, "neverissued") == []
+    assert stored_callbacks(aws, "neverissued") == []
 
 
 @pytest.mark.parametrize(
@@ -125,13 +125,13 @@ def test_an_id_the_bridge_never_issued_is_404(client: Client, aws: Aws) -> None:
         (b'{"attempts": "1"}', "application/json", "no status"),
     ],
 )
-def test_an_unreadable_delivery_is_kept_flagged_and_answered_200(
+def test_an_unreadable_callback_is_kept_flagged_and_answered_200(
     client: Client, aws: Aws, body: bytes, content_type: str, flag: str
 ) -> None:
     call_id = queue(client)
     answer = post_callback(client, call_id, body, content_type)
     assert answer.status_code == 200
-    [item] = stored_deliveries(aws, call_id)
+    [item] = stored_callbacks(aws, call_id)
     assert item["body"]["B"] == body
     assert item["content_type"]["S"] == content_type
     assert flag in item["parse_error"]["S"]
@@ -163,7 +163,7 @@ def test_xml_entities_are_refused_not_expanded(client: Client, aws: Aws) -> None
         b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><result><status>&b;</status></result>'
     )
     assert post_callback(client, call_id, bomb, "application/xml").status_code == 200
-    [item] = stored_deliveries(aws, call_id)
+    [item] = stored_callbacks(aws, call_id)
     assert "XML" in item["parse_error"]["S"]
     assert read_call(client, call_id)["status"] == "queued"
 
@@ -172,7 +172,7 @@ def test_a_1_mib_body_is_kept_cut_and_flagged(client: Client, aws: Aws) -> None:
     call_id = queue(client)
     body = json.dumps({**FUSE_EXAMPLE, "padding": "x" * (1 << 20)}).encode()
     assert post_callback(client, call_id, body).status_code == 200
-    [item] = stored_deliveries(aws, call_id)
+    [item] = stored_callbacks(aws, call_id)
     assert int(item["body_size"]["N"]) == len(body)
     assert len(item["body"]["B"]) == 256 * 1024
     assert item["truncated"]["BOOL"] is True
@@ -180,18 +180,18 @@ def test_a_1_mib_body_is_kept_cut_and_flagged(client: Client, aws: Aws) -> None:
     assert read_call(client, call_id)["status"] == "completed"  # it was readable in full
 
 
-def test_the_same_delivery_twice_is_stored_once(client: Client, aws: Aws) -> None:
+def test_the_same_callback_twice_is_stored_once(client: Client, aws: Aws) -> None:
     call_id = queue(client)
     assert json.loads(post_callback(client, call_id, FUSE_EXAMPLE).body)["status"] == "stored"
     assert json.loads(post_callback(client, call_id, FUSE_EXAMPLE).body)["status"] == "duplicate"
-    assert len(stored_deliveries(aws, call_id)) == 1
+    assert len(stored_callbacks(aws, call_id)) == 1
 
 
-def test_a_later_different_delivery_is_kept_and_wins(client: Client, aws: Aws) -> None:
+def test_a_later_different_callback_is_kept_and_wins(client: Client, aws: Aws) -> None:
     call_id = queue(client)
     post_callback(client, call_id, {**FUSE_EXAMPLE, "status": "failed"})
     post_callback(client, call_id, {**FUSE_EXAMPLE, "status": "canceled"})
-    assert len(stored_deliveries(aws, call_id)) == 2
+    assert len(stored_callbacks(aws, call_id)) == 2
     assert read_call(client, call_id)["status"] == "canceled"
 
 

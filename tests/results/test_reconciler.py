@@ -12,7 +12,7 @@ from chalice.test import Client
 
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.fuse.client import StatusRead
-from chalicelib.results.events import ResultPublisher
+from chalicelib.results.publisher import ResultPublisher
 from chalicelib.results.reconciler import reconcile
 from local.fuse_sim import FuseSimulator
 from tests.helpers import (
@@ -167,7 +167,7 @@ def results_queue(aws: Aws, deps: Dependencies) -> str:
     events.put_targets(
         Rule="to-crm", EventBusName="fuse-results", Targets=[{"Id": "crm", "Arn": queue_arn}]
     )
-    deps.events = ResultPublisher("fuse-results", lambda: events)
+    deps.publisher = ResultPublisher("fuse-results", lambda: events)
     return queue_url
 
 
@@ -196,13 +196,13 @@ def test_each_new_outcome_is_an_event_on_the_bus(client: Client, results_queue: 
 def test_a_failed_publish_keeps_the_result_and_the_reconciler_sends_it(
     client: Client, deps: Dependencies, results_queue: str
 ) -> None:
-    working = deps.events
-    deps.events = ResultPublisher("no-such-bus", working._client)
+    working = deps.publisher
+    deps.publisher = ResultPublisher("no-such-bus", working._client)
     call_id = queue(client)
     assert post_callback(client, call_id, FUSE_EXAMPLE).status_code == 200
     assert read_call(client, call_id)["status"] == "completed"  # stored all the same
     assert received_events(results_queue) == []
-    deps.events = working
+    deps.publisher = working
     assert run_reconciler(client)["published"] == 1
     [event] = received_events(results_queue)
     assert event["detail"]["id"] == call_id

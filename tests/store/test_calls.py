@@ -27,7 +27,7 @@ def pending(record_id: str = "call-1", kind: Kind = Kind.CALL, **fields: object)
     return CallRecord(id=record_id, status=PENDING, kind=kind, **values)
 
 
-def delivery(call_id: str = "call-1", body: bytes = b'{"status": "completed"}') -> Callback:
+def callback(call_id: str = "call-1", body: bytes = b'{"status": "completed"}') -> Callback:
     return Callback(call_id, "callback", NOW, "application/json", body, len(body), body.hex())
 
 
@@ -79,7 +79,7 @@ def test_a_result_before_fuses_answer_keeps_the_result_and_takes_the_answer(
     store: CallStore,
 ) -> None:
     store.create(pending(), LATER, NOW)
-    store.add_callback(delivery(), OUTCOME, NOW, LATER)  # Fuse's callback raced ahead
+    store.add_callback(callback(), OUTCOME, NOW, LATER)  # Fuse's callback raced ahead
     store.settle("call-1", QUEUED, Reply(202, {"id": "call-1"}), now=NOW, fuse_call_id="f-1")
     record = store.get("call-1")
     assert (record.status, record.fuse_call_id) == ("completed", "f-1")
@@ -105,38 +105,38 @@ def test_release_frees_only_a_pending_record(store: CallStore) -> None:
     assert store.get("keep-me").status == QUEUED
 
 
-def test_a_delivery_is_stored_once_and_only_for_a_known_call(store: CallStore) -> None:
-    assert store.add_callback(delivery("nobody"), OUTCOME, NOW, LATER) == (
+def test_a_callback_is_stored_once_and_only_for_a_known_call(store: CallStore) -> None:
+    assert store.add_callback(callback("nobody"), OUTCOME, NOW, LATER) == (
         StoreOutcome.UNKNOWN_CALL
     )
     store.create(pending(), LATER, NOW)
     store.settle("call-1", QUEUED, None, now=NOW, check_after=NOW)
-    assert store.add_callback(delivery(), OUTCOME, NOW, LATER) == StoreOutcome.STORED
-    assert store.add_callback(delivery(), OUTCOME, NOW, LATER) == StoreOutcome.DUPLICATE
+    assert store.add_callback(callback(), OUTCOME, NOW, LATER) == StoreOutcome.STORED
+    assert store.add_callback(callback(), OUTCOME, NOW, LATER) == StoreOutcome.DUPLICATE
     record = store.get("call-1")
     assert record.status == "completed"
     assert record.result == OUTCOME
     assert store.due_for_check(NOW + 1, 10) == []  # an outcome closes it for the reconciler
 
 
-def test_a_delivery_without_an_outcome_leaves_the_status(store: CallStore) -> None:
+def test_a_callback_without_an_outcome_leaves_the_status(store: CallStore) -> None:
     store.create(pending(), LATER, NOW)
-    unreadable = delivery(body=b"<html>")
+    unreadable = callback(body=b"<html>")
     assert store.add_callback(unreadable, None, NOW, LATER) == StoreOutcome.STORED
     assert store.get("call-1").status == PENDING
 
 
-def test_a_kept_delivery_is_kept_once(store: CallStore) -> None:
-    assert store.keep_unmatched(delivery("list-1"), LATER) == StoreOutcome.STORED
-    assert store.keep_unmatched(delivery("list-1"), LATER) == StoreOutcome.DUPLICATE
+def test_a_kept_callback_is_kept_once(store: CallStore) -> None:
+    assert store.keep_unmatched(callback("list-1"), LATER) == StoreOutcome.STORED
+    assert store.keep_unmatched(callback("list-1"), LATER) == StoreOutcome.DUPLICATE
     [(body, content_type, received_at)] = store.unmatched_callbacks("list-1")
-    assert (body, content_type, received_at) == (delivery().body, "application/json", NOW)
+    assert (body, content_type, received_at) == (callback().body, "application/json", NOW)
 
 
 def test_a_large_answer_is_kept_in_parts_and_joined(store: CallStore) -> None:
     store.create(pending("list-2", Kind.LIST), LATER, NOW)
     answer = Reply(202, {"calls": ["x" * 1000] * 700}, {"Location": "/batches/list-2"})
-    store.save_reply("list-2", answer, LATER)  # 700 KB: three items of at most 300 KB
+    store.lists.save_reply("list-2", answer, LATER)  # 700 KB: three items of at most 300 KB
     assert store.first_reply(store.get("list-2", Kind.LIST)) == answer
 
 
