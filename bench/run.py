@@ -339,7 +339,8 @@ def deliveries_cost(fuse: FuseSimulator) -> None:
     report(
         f"6c. Delivering results adds to a callback: "
         f"{', '.join(f'{op} {count:g}' for op, count in sorted(added.items())) or 'nothing'} "
-        f"(target: SendMessage 1, no DynamoDB write); warm callback on moto {on * 1000:.2f} ms "
+        f"(target: SendMessage 1 and one PutItem, the outcome's delivery kept with its body); "
+        f"warm callback on moto {on * 1000:.2f} ms "
         f"with deliveries, {off * 1000:.2f} ms without (median of {n})"
     )
 

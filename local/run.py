@@ -211,6 +211,7 @@ def main() -> None:
             "AWS_ENDPOINT_URL": aws_endpoint,
             "FUSE_BASE_URL": external_fuse or simulator.url,
             "PUBLIC_BASE_URL": bridge_url,
+            "DELIVERY_PRIVATE_ADDRESSES": "true",  # the demo receiver is on 127.0.0.1
         }
         bridge = start_bridge(bridge_port, {**os.environ, **wiring})
         wait_until_healthy(f"{bridge_url}/health", bridge)

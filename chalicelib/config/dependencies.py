@@ -59,7 +59,10 @@ class Dependencies:
         no other function's cold start imports it or opens its pool."""
         from chalicelib.deliveries.sender import DeliverySender  # noqa: PLC0415
 
-        return DeliverySender(self.settings.delivery_timeout_seconds)
+        return DeliverySender(
+            self.settings.delivery_timeout_seconds,
+            private_allowed=self.settings.delivery_private_addresses,
+        )
 
 
 @functools.cache

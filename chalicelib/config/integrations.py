@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import jmespath
 from jmespath.exceptions import JMESPathError
@@ -179,8 +180,11 @@ def read_delivery_target(
     if not url:
         return None, None
     signer = StandardWebhooks.of(comma_list(parts.get("results_secret", "")))
-    if not DELIVERY_URL.fullmatch(url):
-        return None, f"SSM parameter {where}/results_url must be https (http only to 127.0.0.1)"
+    if not DELIVERY_URL.fullmatch(url) or "@" in urlsplit(url).netloc:
+        return None, (
+            f"SSM parameter {where}/results_url must be https, with no credentials in it "
+            "(http only to 127.0.0.1, for the local stage)"
+        )
     if signer is None:
         return None, f"SSM parameter {where}/results_secret must be whsec_ and base64"
     include_phone = parts.get("results_include_phone", "").lower() == "true"

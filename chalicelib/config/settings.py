@@ -45,6 +45,8 @@ class Settings:
     delivery_retry_base_seconds: float = 30
     delivery_timeout_seconds: float = 10
     delivery_max_attempts: int = 37
+    # The local stage's own receiver: loopback and plain http allowed (never in a deployed one).
+    delivery_private_addresses: bool = False
 
     @property
     def fuse_request_seconds(self) -> float:
@@ -149,6 +151,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         delivery_retry_base_seconds=number("DELIVERY_RETRY_BASE_SECONDS", 30, 1, 3600),
         delivery_timeout_seconds=number("DELIVERY_TIMEOUT_SECONDS", 10, 0.1, 60),
         delivery_max_attempts=int(number("DELIVERY_MAX_ATTEMPTS", 37, 1, 100)),
+        delivery_private_addresses=env.get("DELIVERY_PRIVATE_ADDRESSES", "").strip() == "true",
     )
 
 

@@ -56,7 +56,10 @@ def least_retry_span(base: float, attempts: int) -> float:
 
 
 def classify(result: ReceiverResponse) -> DeliveryState:
-    """Delivered; pending (to be tried again); or failed (refused)."""
+    """Delivered; pending (to be tried again); or failed (refused, by the receiver or by where
+    it is)."""
+    if result.refused:
+        return DeliveryState.FAILED
     if result.status is not None and 200 <= result.status < 300:
         return DeliveryState.DELIVERED
     if result.status is None or result.status in RETRYABLE or result.status >= 500:

@@ -1,14 +1,17 @@
 """The only HTTP to integrations' receivers: one signed POST, a total deadline, no redirect.
 
 The receiver's URL is the integration's own; nothing of the bridge's (no token, no secret) is
-added to it, and a redirect is not followed (it could lead anywhere, with the signed body).
+added to it, a redirect is not followed (it could lead anywhere, with the signed body), and it
+is sent only to a public address, checked where it is resolved (http/addresses.py).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
+from chalicelib.http.addresses import AddressRefused, Resolver, check_receiver
 from chalicelib.http.client import HttpClient, NoAnswer, NotSent
 from chalicelib.http.deadlines import DeadlinePassed
 
@@ -23,16 +26,30 @@ class ReceiverResponse:
     status: int | None  # None: no answer (timeout, connection error)
     error: str | None = None  # what went wrong, for the call's delivery view (no URL, no secret)
     retry_after: int | None = None  # seconds, from a 429's or 503's Retry-After
+    refused: bool = False  # never sent, and never to be: the receiver's address is not allowed
 
 
 class DeliverySender:
-    def __init__(self, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        timeout_seconds: float,
+        *,
+        private_allowed: bool = False,
+        resolve: Resolver | None = None,
+    ) -> None:
+        """`private_allowed`: the local stage's loopback receiver; `resolve`: the name lookup
+        (a test's own)."""
         self._timeout = timeout_seconds
-        self._http = HttpClient(timeout_seconds)
+        receivers = functools.partial(
+            check_receiver, private_allowed=private_allowed, resolve=resolve
+        )
+        self._http = HttpClient(timeout_seconds, receivers=receivers)
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> ReceiverResponse:
         try:
             response = self._http.request("POST", url, headers, body=body)
+        except AddressRefused as err:
+            return ReceiverResponse(None, str(err), refused=True)
         except DeadlinePassed:
             return ReceiverResponse(None, f"no answer within {self._timeout:g} s")
         except NotSent as err:

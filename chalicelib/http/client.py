@@ -20,12 +20,15 @@ import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError
 
 from chalicelib.http.deadlines import within
+
+if TYPE_CHECKING:  # the type only: a cold POST /calls does not load the receivers' checks
+    from chalicelib.http.addresses import Receiver
 
 CONNECT_TIMEOUT_SECONDS = 3.05  # just past the 3 s TCP retransmission, as requests advises
 MAX_RESPONSE_BYTES = 1_048_576  # what Fuse and receivers send back is small; a flood is cut
@@ -73,10 +76,14 @@ class HttpResponse:
 
 class HttpClient:
     """One pool of kept-alive connections per host, per warm container; every request over
-    within `timeout_seconds`, connecting included."""
+    within `timeout_seconds`, connecting included. With `receivers`, each URL is first checked
+    and resolved by it (http/addresses.py), and the request goes to the address it checked."""
 
-    def __init__(self, timeout_seconds: float) -> None:
+    def __init__(
+        self, timeout_seconds: float, receivers: Callable[[str], Receiver] | None = None
+    ) -> None:
         self._deadline = timeout_seconds
+        self._receivers = receivers
         connect = min(CONNECT_TIMEOUT_SECONDS, timeout_seconds)
         self._pool = urllib3.PoolManager(
             maxsize=4,  # the one request in flight, and room for abandoned stragglers
@@ -120,6 +127,8 @@ class HttpClient:
                     redirect=False,
                     preload_content=False,
                 )
+            elif self._receivers is not None:
+                response = self._send_checked(method, self._receivers(url), sent, body)
             else:
                 response = self._pool.urlopen(
                     method, url, body=body, headers=sent, redirect=False, preload_content=False
@@ -137,6 +146,28 @@ class HttpClient:
             raise NoAnswer(type(err).__name__) from err
         names = {name.lower(): value for name, value in response.headers.items()}
         return HttpResponse(status=response.status, body=data, headers=names)
+
+    def _send_checked(
+        self, method: str, to: Receiver, headers: Mapping[str, str], body: bytes | None
+    ) -> Any:
+        """To the address checked, presenting the receiver's name (TLS SNI and certificate
+        check, Host), so what was checked is where it goes."""
+        tls = {"server_hostname": to.host, "assert_hostname": to.host}
+        pool = self._pool.connection_from_host(
+            to.address, to.port, to.scheme, pool_kwargs=tls if to.scheme == "https" else None
+        )
+        name = f"[{to.host}]" if ":" in to.host else to.host
+        default = 443 if to.scheme == "https" else 80
+        host = name if to.port == default else f"{name}:{to.port}"
+        return pool.urlopen(
+            method,
+            to.path,
+            body=body,
+            headers={**headers, "Host": host},
+            redirect=False,
+            preload_content=False,
+            assert_same_host=False,
+        )
 
 
 def basic_auth(user: str, password: str) -> dict[str, str]:

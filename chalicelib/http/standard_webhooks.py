@@ -20,7 +20,11 @@ from collections.abc import Mapping, Sequence
 WHSEC = "whsec_"
 TOLERANCE_SECONDS = 300  # a signed timestamp further from now than this is refused
 MAX_SIGNATURES = 10  # entries of a webhook-signature header looked at
-SECONDS = re.compile(r"[0-9]{1,16}")
+# Read exactly as the specification writes them: the timestamp a plain integer of seconds (no
+# leading zero, no sign), the id printable ASCII with no `.` (the signed string's separator), so
+# no two (id, timestamp, body) sign the same string.
+SECONDS = re.compile(r"[1-9][0-9]{0,15}")
+MESSAGE_ID = re.compile(r"[\x21-\x2d\x2f-\x7e]{1,255}")
 
 
 def secret_key(secret: str) -> bytes | None:
@@ -84,7 +88,9 @@ class StandardWebhooks:
         """`headers` with names in lower case: a recent timestamp and one matching entry."""
         message_id = headers.get("webhook-id", "")
         timestamp = headers.get("webhook-timestamp", "")
-        if not message_id or not SECONDS.fullmatch(timestamp) or not is_recent(int(timestamp), now):
+        if not MESSAGE_ID.fullmatch(message_id) or not SECONDS.fullmatch(timestamp):
+            return False
+        if not is_recent(int(timestamp), now):
             return False
         signed = f"{message_id}.{timestamp}.".encode() + body
         entries = headers.get("webhook-signature", "").split()[:MAX_SIGNATURES]

@@ -25,7 +25,10 @@ from chalicelib.config.integrations import (
 from chalicelib.http.standard_webhooks import any_equal, hmac_b64, is_recent
 from chalicelib.integrations.callers import bearer_token, token_matches
 
-MILLISECONDS = re.compile(r"[0-9]{1,16}")
+# A signed field is read exactly as its sender writes it: HubSpot's timestamp is a plain integer
+# of milliseconds, with no leading zero. Its signed string joins body and timestamp with nothing
+# between, so a leading zero would let a body's trailing zeros move into the timestamp.
+MILLISECONDS = re.compile(r"[1-9][0-9]{0,15}")
 
 
 @dataclass(frozen=True)

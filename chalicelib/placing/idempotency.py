@@ -18,9 +18,10 @@ import functools
 import hashlib
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, Protocol, TypeVar
 
+from chalicelib.campaigns import DEFAULT_CAMPAIGN, Campaign
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.integrations import Caller
 from chalicelib.config.parameters import Parameters
@@ -127,12 +128,13 @@ def place_once(
     )
     now = deps.clock()
     body_fingerprint = fingerprint(body)
+    require_campaign_allowed(body, caller)
     try:
         request = parse(
             body,
             default_region=deps.settings.default_phone_region,
             now=now,
-            campaigns=parameters.campaigns,
+            campaigns=campaigns_of(caller, parameters),
             policy=deps.settings.dial_policy,
         )
     except ValidationFailed:
@@ -142,11 +144,6 @@ def place_once(
         if earlier is not None:
             return replay(earlier, body_fingerprint, now, deps, base_url)
         raise
-    if not caller.may_use(request.campaign):
-        raise CampaignNotAllowed(
-            f"this integration may not use campaign {request.campaign!r}",
-            [FieldError("campaign", f"{request.campaign!r} is not one this integration may use")],
-        )
     record = CallRecord(
         id=key_id or new_id(),
         kind=kind,
@@ -164,6 +161,24 @@ def place_once(
     except RecordExists as held:
         return replay(held.record, body_fingerprint, now, deps, base_url)
     return send(record, request, base_url, parameters, deps)
+
+
+def require_campaign_allowed(body: Any, caller: Caller) -> None:
+    """Permission before configuration: a campaign the caller may not use is refused by the
+    name it gave, before anything of the campaign is read (a half-written one included)."""
+    name = body.get("campaign", DEFAULT_CAMPAIGN) if isinstance(body, dict) else None
+    if isinstance(name, str) and not caller.may_use(name):
+        raise CampaignNotAllowed(
+            f"this integration may not use campaign {name[:64]!r}",
+            [FieldError("campaign", f"{name[:64]!r} is not one this integration may use")],
+        )
+
+
+def campaigns_of(caller: Caller, parameters: Parameters) -> Mapping[str, Campaign]:
+    """The campaigns validation may name to this caller: its own, never the deployment's."""
+    if caller.campaigns is None:
+        return parameters.campaigns
+    return {n: c for n, c in parameters.campaigns.items() if n in caller.campaigns}
 
 
 def replay(

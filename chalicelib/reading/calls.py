@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
 from typing import Any
 
 from chalicelib.config.integrations import Caller
 from chalicelib.deliveries.messages import delivery_view
-from chalicelib.errors import FieldError, InvalidCursor, NotFound, ValidationFailed
+from chalicelib.errors import FieldError, NotFound, ValidationFailed
 from chalicelib.placing.replies import call_links
+from chalicelib.reading.cursors import seal, unseal
 from chalicelib.records import CANCEL_REQUESTED, QUEUED, CallRecord
 from chalicelib.store.calls import CallStore
 from chalicelib.timestamps import iso
@@ -90,20 +88,6 @@ def get_call(
     return describe_call(record, base_url, cancel_at, delivering)
 
 
-def sign_cursor(page: str, reference: str, key: str) -> str:
-    """The store's cursor, with an HMAC over it and its reference: only cursors this bridge
-    gave out for this list are followed (a forged one of the right shape is not)."""
-    mac = hmac.new(key.encode(), f"cursor\n{reference}\n{page}".encode(), hashlib.sha256)
-    return f"{page}.{base64.urlsafe_b64encode(mac.digest()[:18]).decode()}"
-
-
-def open_cursor(cursor: str, reference: str, key: str) -> str:
-    page, _, _ = cursor.rpartition(".")
-    if not page or not hmac.compare_digest(sign_cursor(page, reference, key), cursor):
-        raise InvalidCursor()
-    return page
-
-
 def calls_by_reference(
     store: CallStore,
     query: dict[str, str],
@@ -131,11 +115,12 @@ def calls_by_reference(
         names = ", ".join(e.field for e in errors)
         raise ValidationFailed(f"the query has invalid parameters: {names}", errors)
     given = query.get("cursor")
-    page = open_cursor(given, reference, cursor_key) if given else None
     owner = None if caller.admin else caller.integration
+    listing = f"{'admin' if owner is None else 'integration ' + owner}\n{reference}"
+    page = unseal(given, listing, cursor_key) if given else None
     records, next_page = store.by_reference(reference, int(limit_text), page, owner)
     markers = CancelMarkers(store)
     return {
         "calls": [describe_call(r, base_url, markers.for_record(r), delivering) for r in records],
-        "next": sign_cursor(next_page, reference, cursor_key) if next_page else None,
+        "next": seal(next_page, listing, cursor_key) if next_page else None,
     }

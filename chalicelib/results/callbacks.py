@@ -26,9 +26,9 @@ from chalicelib.placing.ids import contact_call_id
 from chalicelib.records import PENDING, SOURCE_CALLBACK, Callback, Kind, Reply
 from chalicelib.results.announce import announce_outcome
 from chalicelib.results.call_result import UnreadableResult, read_result
-from chalicelib.store.calls import StoreOutcome
+from chalicelib.store.callbacks import StoreOutcome
 from chalicelib.timestamps import iso
-from chalicelib.validation.phones import InvalidPhone, parse_phone
+from chalicelib.validation.phones import NON_GEOGRAPHIC, InvalidPhone, parse_phone
 
 # What is kept of a body. Fuse's call_details are about 1 KiB; a larger body is kept cut to this
 # (flagged, its full size and digest recorded), since a DynamoDB item holds 400 KB at most.
@@ -81,7 +81,7 @@ def store_callback(
     deps: Dependencies,
 ) -> StoreOutcome:
     """Stores one callback about a call; a new one is counted, and a new outcome announced."""
-    stored = deps.store.add_callback(callback, outcome, now, deps.settings.expires_at(now))
+    stored = deps.store.callbacks.add(callback, outcome, now, deps.settings.expires_at(now))
     if stored == StoreOutcome.STORED:
         count("CallbacksStored", outcome=outcome_label(outcome))
         if outcome is not None:
@@ -134,8 +134,10 @@ def receive_list_callback(
 
     def to_contact() -> Reply | None:
         call_id = contact_of(kept, parameters, deps)
-        stored = to_contact_call(kept, outcome, now, parameters, deps)
-        if stored is None or stored == StoreOutcome.UNKNOWN_CALL:
+        if call_id is None:
+            return None
+        stored = store_callback(replace(kept, call_id=call_id), outcome, now, parameters, deps)
+        if stored == StoreOutcome.UNKNOWN_CALL:
             return None
         logger.info(
             "list callback received",
@@ -148,7 +150,8 @@ def receive_list_callback(
     # Never dropped: a result that names no contact of the list is kept beside the list.
     if deps.store.get(list_id, Kind.LIST) is None:
         raise NotFound(f"no batch {list_id[:64]}")
-    new = deps.store.keep_unmatched(kept, deps.settings.expires_at(now)) == StoreOutcome.STORED
+    kept_now = deps.store.callbacks.keep_unmatched(kept, deps.settings.expires_at(now))
+    new = kept_now == StoreOutcome.STORED
     # The list's contacts may have been written between our first try and keeping this one:
     # once the list has settled they all exist, so try the contact once more (a second store of
     # the same body is a harmless duplicate). While it is still being placed, it is looked at
@@ -166,24 +169,21 @@ def receive_list_callback(
 
 
 def contact_of(kept: Callback, parameters: Parameters, deps: Dependencies) -> str | None:
-    """The id of the contact's call a list's callback (`kept.call_id` is the list's id) names
-    by its phone, if any."""
-    phone = contact_phone(kept.parsed, deps.settings.default_phone_region)
-    return contact_call_id(parameters.id_secret, kept.call_id, phone) if phone else None
-
-
-def to_contact_call(
-    kept: Callback,
-    outcome: dict[str, Any] | None,
-    now: int,
-    parameters: Parameters,
-    deps: Dependencies,
-) -> StoreOutcome | None:
-    """A list's callback stored on its contact's call; None when its phone names none."""
-    call_id = contact_of(kept, parameters, deps)
-    if call_id is None:
-        return None
-    return store_callback(replace(kept, call_id=call_id), outcome, now, parameters, deps)
+    """The contact's call of the list (`kept.call_id` is the list's id) that the callback's
+    phone names, under every reading of it: the one contact of the list that is a reading,
+    else None (none is, or more than one: it is kept beside the list rather than guessed)."""
+    regions = {deps.settings.default_phone_region, *deps.settings.dial_policy.countries}
+    readings = contact_readings(kept.parsed, sorted(regions - {NON_GEOGRAPHIC}))
+    ids = [contact_call_id(parameters.id_secret, kept.call_id, phone) for phone in readings]
+    if len(ids) <= 1:
+        return ids[0] if ids else None  # storing it finds out whether it is the list's
+    found = deps.store.existing(ids)
+    if len(found) > 1:
+        logger.warning(
+            "list callback names more than one contact",
+            extra={"batch_id": kept.call_id, "readings": len(found)},
+        )
+    return found[0] if len(found) == 1 else None
 
 
 def match_unmatched(list_id: str, parameters: Parameters, deps: Dependencies) -> int:
@@ -192,27 +192,34 @@ def match_unmatched(list_id: str, parameters: Parameters, deps: Dependencies) ->
     announced like any callback). Returns how many."""
     now = math.floor(deps.clock())
     matched = 0
-    for body, content_type, received_at in deps.store.unmatched_callbacks(list_id):
+    for body, content_type, received_at in deps.store.callbacks.unmatched(list_id):
         kept, outcome = read_callback(list_id, SOURCE_CALLBACK, body, content_type, received_at)
-        if to_contact_call(kept, outcome, now, parameters, deps) == StoreOutcome.STORED:
+        call_id = contact_of(kept, parameters, deps)
+        if call_id is None:
+            continue
+        contact = replace(kept, call_id=call_id)
+        if store_callback(contact, outcome, now, parameters, deps) == StoreOutcome.STORED:
             matched += 1
     if matched:
         logger.info("early list results matched", extra={"batch_id": list_id, "matched": matched})
     return matched
 
 
-def contact_phone(parsed: dict[str, Any] | None, region: str) -> str | None:
-    """The phone a result names, in E.164. Fuse writes it without its `+` (its example:
-    `'6173720293'`), so national digits are read in the default region, else as international."""
+def contact_readings(parsed: dict[str, Any] | None, regions: list[str]) -> tuple[str, ...]:
+    """Every number in E.164 the phone a result names can be. Fuse writes it without its `+`
+    (its example: `'6173720293'`), so its digits may be national in any region the bridge
+    calls, or international: `3546111234` is Iceland's +354 611 1234 and Canada's
+    +1 354 611 1234 alike."""
     phone = ((parsed or {}).get("details") or {}).get("phone_number")
     if not isinstance(phone, str) or not phone:
-        return None
-    for candidate in (phone, "+" + phone.lstrip("+")):
+        return ()
+    readings = []
+    for candidate, region in [*((phone, r) for r in regions), ("+" + phone.lstrip("+"), "US")]:
         try:
-            return parse_phone(candidate, region)
+            readings.append(parse_phone(candidate, region))
         except InvalidPhone:
             continue
-    return None
+    return tuple(dict.fromkeys(readings))
 
 
 def outcome_label(outcome: dict[str, Any] | None) -> str:

@@ -24,7 +24,7 @@ from chalicelib.records import PENDING, QUEUED, SOURCE_POLL, UNKNOWN, CallRecord
 from chalicelib.results.announce import announce_outcome
 from chalicelib.results.callbacks import match_unmatched, read_callback
 from chalicelib.results.publisher import ResultNotPublished
-from chalicelib.store.calls import StoreOutcome
+from chalicelib.store.callbacks import StoreOutcome
 from chalicelib.store.deliveries import Delivery
 
 RECHECK_SECONDS = 900  # a call still in progress is asked about again after this
@@ -131,7 +131,7 @@ def poll(
         if callback.parse_error is not None:
             # Kept beside the call as received (flagged), so nobody has to wonder what Fuse said.
             report.unreadable += 1
-            deps.store.add_callback(callback, None, now, expires_at)
+            deps.store.callbacks.add(callback, None, now, expires_at)
             logger.warning(
                 "unreadable status answer kept",
                 extra={"call_id": record.id, "unreadable": callback.parse_error},
@@ -140,7 +140,7 @@ def poll(
             report.in_progress += 1
         deps.store.check_again_at(record.id, now + RECHECK_SECONDS)
         return
-    if deps.store.add_callback(callback, outcome, now, expires_at) == StoreOutcome.STORED:
+    if deps.store.callbacks.add(callback, outcome, now, expires_at) == StoreOutcome.STORED:
         report.settled += 1
         count("ResultsSettledByReconciler")
         logger.info(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.errors import StoreUnavailable
@@ -22,7 +21,6 @@ from chalicelib.logs import logger
 from chalicelib.records import (
     DEFAULT_INTEGRATION,
     PENDING,
-    Callback,
     CallRecord,
     Kind,
     Reply,
@@ -30,10 +28,9 @@ from chalicelib.records import (
 from chalicelib.store.cursors import decode_cursor, encode_cursor
 from chalicelib.store.items import (
     CALLBACK_PREFIX,
+    IN_OPEN_CALLS,
     OPEN,
     REPLY_PREFIX,
-    callback_to_item,
-    compact_json,
     is_delivery,
     key,
     record_from_item,
@@ -42,22 +39,14 @@ from chalicelib.store.items import (
     reply_to_json,
 )
 from chalicelib.store.markers import Markers
-from chalicelib.store.table import ConditionFailed, Table, update_request
+from chalicelib.store.table import ConditionFailed, Table
 
 if TYPE_CHECKING:
+    from chalicelib.store.callbacks import Callbacks
     from chalicelib.store.deliveries import Deliveries, Delivery
     from chalicelib.store.lists import Lists
 
 BY_REFERENCE, OPEN_CALLS = "by_reference", "open_calls"
-RECONCILE = ("open_shard", "check_after")  # what puts a call in the open_calls index
-
-
-class StoreOutcome(StrEnum):
-    """What storing a callback did."""
-
-    STORED = "stored"  # new: kept, and the call's status updated if it is an outcome
-    DUPLICATE = "duplicate"  # this very body was stored before; nothing changed
-    UNKNOWN_CALL = "unknown_call"  # no such call; nothing stored
 
 
 class RecordExists(Exception):
@@ -82,6 +71,13 @@ class CallStore:
         from chalicelib.store.deliveries import Deliveries  # noqa: PLC0415
 
         return Deliveries(self._table)
+
+    @functools.cached_property
+    def callbacks(self) -> Callbacks:
+        """What Fuse sent about each call, beside it (and a list's unmatched ones)."""
+        from chalicelib.store.callbacks import Callbacks  # noqa: PLC0415
+
+        return Callbacks(self._table)
 
     @functools.cached_property
     def lists(self) -> Lists:
@@ -135,7 +131,7 @@ class CallStore:
             stale = [
                 {"pk": item["pk"], "sk": item["sk"]}
                 for prefix in (REPLY_PREFIX, CALLBACK_PREFIX)
-                for item in self._beside(record.id, prefix)
+                for item in self._table.beside(record.id, prefix)
             ]
             self._table.delete_all(stale)
         except StoreUnavailable:
@@ -213,51 +209,7 @@ class CallStore:
         large for one item), in parts beside it."""
         if record.reply is not None:
             return record.reply
-        return reply_from_parts(self._beside(record.id, REPLY_PREFIX))
-
-    # --- outcomes ----------------------------------------------------------------------------
-    def add_callback(
-        self, callback: Callback, outcome: dict[str, Any] | None, now: int, expires_at: int
-    ) -> StoreOutcome:
-        """One write: the callback beside its call, and the call's status when it is an outcome."""
-        put = {
-            "TableName": self._table.name,
-            "Item": callback_to_item(callback, expires_at),
-            "ConditionExpression": "attribute_not_exists(pk)",
-        }
-        exists = {"ConditionExpression": "attribute_exists(pk)"}
-        call = {"TableName": self._table.name, "Key": key(callback.call_id), **exists}
-        if outcome is None:
-            action = {"ConditionCheck": call}
-        else:
-            sets = {"status": outcome["status"], "result": compact_json(outcome), "updated_at": now}
-            action = {"Update": {**call, **update_request(sets, remove=RECONCILE)}}
-        try:
-            self._table.request("transact_write_items", TransactItems=[{"Put": put}, action])
-        except ConditionFailed as lost:
-            if lost.reasons[1:2] == ("ConditionalCheckFailed",):
-                return StoreOutcome.UNKNOWN_CALL
-            return StoreOutcome.DUPLICATE
-        return StoreOutcome.STORED
-
-    def keep_unmatched(self, callback: Callback, expires_at: int) -> StoreOutcome:
-        """A callback kept beside its list: a list's result that matches none of its contacts
-        (its `call_id` is the list's id)."""
-        try:
-            self._table.request(
-                "put_item",
-                Item=callback_to_item(callback, expires_at),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ConditionFailed:
-            return StoreOutcome.DUPLICATE
-        return StoreOutcome.STORED
-
-    def unmatched_callbacks(self, owner_id: str) -> list[tuple[bytes, str, int]]:
-        """The bodies kept beside a list (results that matched no contact when they came):
-        (body, Content-Type, received_at) each."""
-        items = self._beside(owner_id, CALLBACK_PREFIX)
-        return [(i["body"]["B"], i["content_type"]["S"], int(i["received_at"]["N"])) for i in items]
+        return reply_from_parts(self._table.beside(record.id, REPLY_PREFIX))
 
     # --- the reconciler ----------------------------------------------------------------------
     def due_for_check(self, now: int, limit: int) -> list[CallRecord | Delivery]:
@@ -292,7 +244,7 @@ class CallStore:
 
     def close(self, record_id: str, kind: Kind = Kind.CALL) -> None:
         """Nothing left for the reconciler to do with this call (or list)."""
-        self._update_existing(record_id, {"needs_publish": False}, remove=RECONCILE, kind=kind)
+        self._update_existing(record_id, {"needs_publish": False}, remove=IN_OPEN_CALLS, kind=kind)
 
     def _update_existing(
         self,
@@ -309,6 +261,21 @@ class CallStore:
     def get(self, record_id: str, kind: Kind = Kind.CALL) -> CallRecord | None:
         item = self._table.request("get_item", Key=key(record_id, kind), ConsistentRead=True)
         return record_from_item(item["Item"]) if "Item" in item else None
+
+    def existing(self, call_ids: list[str]) -> list[str]:
+        """Which of these calls exist (a few, in one read), in the order given."""
+        keys = [key(call_id) for call_id in dict.fromkeys(call_ids)]
+        found: set[str] = set()
+        request = {
+            self._table.name: {"Keys": keys, "ProjectionExpression": "pk", "ConsistentRead": True}
+        }
+        for _ in range(3):  # keys DynamoDB left unprocessed, asked again
+            answer = self._table.request("batch_get_item", RequestItems=request)
+            found |= {i["pk"]["S"] for i in answer.get("Responses", {}).get(self._table.name, [])}
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                return [c for c in call_ids if c in found]
+        raise StoreUnavailable("the call store is throttling reads; retry later")
 
     def by_reference(
         self, reference: str, limit: int, cursor: str | None, integration: str | None = None
@@ -335,11 +302,3 @@ class CallStore:
         last = page.get("LastEvaluatedKey")
         records = [record_from_item(i) for i in page.get("Items", [])]
         return records, encode_cursor(last) if last else None
-
-    def _beside(self, owner_id: str, prefix: str) -> list[dict[str, Any]]:
-        """The items kept beside a call or list under one sort-key prefix, in order."""
-        return self._table.query_all(
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": owner_id}, ":prefix": {"S": prefix}},
-            ConsistentRead=True,
-        )

@@ -11,10 +11,8 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.store.items import DELIVERY_PREFIX, OPEN, compact_json, key
+from chalicelib.store.items import DELIVERY_PREFIX, IN_OPEN_CALLS, OPEN, compact_json, key
 from chalicelib.store.table import ConditionFailed, Table
-
-IN_INDEX = ("open_shard", "check_after")
 
 
 @dataclass(frozen=True)
@@ -102,12 +100,7 @@ class Deliveries:
         return delivery_from_item(item) if item else None
 
     def of_call(self, call_id: str) -> list[Delivery]:
-        items = self._table.query_all(
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": call_id}, ":prefix": {"S": DELIVERY_PREFIX}},
-            ConsistentRead=True,
-        )
-        return [delivery_from_item(i) for i in items]
+        return [delivery_from_item(i) for i in self._table.beside(call_id, DELIVERY_PREFIX)]
 
     def record_attempt(self, delivery: Delivery) -> None:
         """An attempt's result (its state, attempts, time, error): the delivery was handed to
@@ -119,7 +112,7 @@ class Deliveries:
             "last_error": delivery.last_error,
         }
         cleared = ("last_error",) if delivery.last_error is None else ()
-        self._update(delivery, sets, (*IN_INDEX, *cleared))
+        self._update(delivery, sets, (*IN_OPEN_CALLS, *cleared))
 
     def reopen(self, delivery: Delivery, was: str, open_until: int) -> bool:
         """Pending, in the reconciler's index until its next attempt, if it is still `was`
@@ -129,7 +122,7 @@ class Deliveries:
 
     def fail_again(self, delivery: Delivery) -> None:
         """A redrive the queue did not take: failed again, as it was."""
-        self._update(delivery, {"state": "failed"}, IN_INDEX, "pending")
+        self._update(delivery, {"state": "failed"}, IN_OPEN_CALLS, "pending")
 
     def _update(
         self,

@@ -20,6 +20,7 @@ CALLBACK_PREFIX = "result#"
 REPLY_PREFIX = "reply#"
 DELIVERY_PREFIX = "delivery#"
 OPEN = "open"  # the one partition of the open_calls index: the reconciler reads it by check_after
+IN_OPEN_CALLS = ("open_shard", "check_after")  # what puts an item in the open_calls index
 
 
 def key(record_id: str, kind: Kind = Kind.CALL) -> dict[str, Any]:

@@ -41,7 +41,7 @@ class Table:
 
     def request(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         """One DynamoDB request on this table."""
-        if operation not in ("transact_write_items", "batch_write_item"):
+        if operation not in ("transact_write_items", "batch_write_item", "batch_get_item"):
             kwargs["TableName"] = self.name
         try:
             return getattr(self.client(), operation)(**kwargs)
@@ -86,6 +86,14 @@ class Table:
             if "LastEvaluatedKey" not in page:
                 return items
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def beside(self, owner_id: str, prefix: str) -> list[dict[str, Any]]:
+        """The items kept beside a call or list under one sort-key prefix, in order."""
+        return self.query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": owner_id}, ":prefix": {"S": prefix}},
+            ConsistentRead=True,
+        )
 
     def put_all(self, items: list[dict[str, Any]]) -> None:
         """BatchWriteItem, 25 items a request and a few requests at once (a list of 10,000

@@ -74,6 +74,7 @@ def deps(aws: Aws, fuse: FuseSimulator, receiver: DemoReceiver) -> Iterator[Depe
     environment = bridge_environment(
         fuse.url,
         DELIVERY_QUEUE=QUEUE,
+        DELIVERY_PRIVATE_ADDRESSES="true",  # the receiver is on 127.0.0.1
         DELIVERY_RETRY_BASE_SECONDS="1",
         DELIVERY_TIMEOUT_SECONDS="0.5",
         DELIVERY_MAX_ATTEMPTS="3",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
 
 from chalicelib.http.standard_webhooks import StandardWebhooks, secret_key
@@ -62,3 +64,24 @@ def test_only_whsec_base64_secrets_make_a_signer() -> None:
     assert StandardWebhooks.of([VECTOR_SECRET, "whsec_"]) is None  # every one must be usable
     assert secret_key("whsec_b2xkLXNlY3JldA==") == b"old-secret"
     assert "Mf" not in repr(StandardWebhooks.of([VECTOR_SECRET]))  # never printed
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    message_id=st.from_regex(r"[A-Za-z0-9_.]{1,30}", fullmatch=True),
+    zeros=st.integers(min_value=0, max_value=2),
+)
+def test_each_signed_field_is_read_as_the_sender_writes_it(message_id: str, zeros: int) -> None:
+    """A timestamp with a leading zero, or an id holding the separator `.`, is refused even
+    when signed: otherwise two different (id, timestamp) could sign the same string, and a
+    replay could come with another webhook-id, the key of its call."""
+    signer = StandardWebhooks.of([VECTOR_SECRET])
+    assert signer is not None
+    timestamp = "0" * zeros + str(VECTOR_NOW)
+    headers = {
+        "webhook-id": message_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": signer.signature(message_id, timestamp, VECTOR_BODY),
+    }
+    well_formed = zeros == 0 and "." not in message_id
+    assert signer.verify(headers, VECTOR_BODY, VECTOR_NOW) == well_formed

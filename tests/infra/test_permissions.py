@@ -106,6 +106,7 @@ def deps(aws: Aws, fuse: FuseSimulator, calls: list[str]) -> Iterator[Dependenci
         fuse.url,
         RESULTS_EVENT_BUS="fuse-bridge-test-results",
         DELIVERY_QUEUE="fuse-bridge-test-deliveries",
+        DELIVERY_PRIVATE_ADDRESSES="true",  # the receiver is on 127.0.0.1
     )
     dependencies = build_dependencies(load_settings(environment))
     set_dependencies(dependencies)

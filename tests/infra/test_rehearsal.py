@@ -310,7 +310,11 @@ def test_each_deployed_handler_works_from_its_own_environment(
         )
 
         def use(handler: str) -> None:
-            variables = {**deployed.environment[handler], "FUSE_BASE_URL": fuse.url}
+            variables = {
+                **deployed.environment[handler],
+                "FUSE_BASE_URL": fuse.url,
+                "DELIVERY_PRIVATE_ADDRESSES": "true",  # the receiver is on this machine
+            }
             variables.setdefault("PUBLIC_BASE_URL", "https://rehearsal.example/api")
             set_dependencies(build_dependencies(load_settings(variables)))
 

@@ -9,13 +9,16 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from infra.parameters import put_parameters
 from local.fuse_sim import FuseSimulator
 from tests.helpers import (
     ADMIN_TOKEN,
     API_TOKEN,
     CALLER_ID,
     PHONE,
+    PREFIX,
     A,
+    Aws,
     B,
     bearer,
     error_of,
@@ -86,3 +89,32 @@ def test_a_misconfigured_integration_is_logged_and_the_others_work(
 ) -> None:
     assert post_call(client, {"phone": PHONE}, token=B).status_code == 202
     assert "integrations/broken/auth" in bridge_logs.getvalue()
+
+
+@pytest.mark.usefixtures("crm")
+def test_callers_learn_only_their_own_campaigns(
+    aws: Aws, client: Client, fuse: FuseSimulator
+) -> None:
+    """Permission before configuration: another integration's campaign, even a half-written
+    one, is refused by name (403), and an unknown one lists only the caller's own; no SSM path
+    and no other campaign's name is told."""
+    put_parameters(
+        aws.ssm,
+        PREFIX,
+        {
+            "integrations/crm-a/campaigns": "default,ghost",
+            "campaigns/halfway/application_id": "301",  # no deployment_id: half-written
+        },
+    )
+    for name in ("reminders", "halfway", "nope"):
+        refused = post_call(client, {"phone": PHONE, "campaign": name}, token=A)
+        assert (refused.status_code, error_of(refused)["code"]) == (403, "campaign_not_allowed")
+        assert b"SSM" not in refused.body
+        assert b"retired" not in refused.body
+    unknown = post_call(client, {"phone": PHONE, "campaign": "ghost"}, token=A)
+    assert (unknown.status_code, error_of(unknown)["code"]) == (422, "validation_failed")
+    told = error_of(unknown)["details"][0]["message"]
+    assert "default" in told
+    assert "reminders" not in told
+    assert "retired" not in told
+    assert fuse.queue_requests() == []

@@ -14,7 +14,7 @@ from chalicelib.config.dependencies import Dependencies
 from chalicelib.fuse.callback_urls import callback_token, list_token_subject
 from chalicelib.fuse.client import FuseClient
 from chalicelib.placing.ids import contact_call_id
-from chalicelib.store.calls import StoreOutcome
+from chalicelib.store.callbacks import StoreOutcome
 from local.fuse_sim import FuseSimulator
 from tests.helpers import (
     AUTH,
@@ -300,7 +300,7 @@ def test_a_result_straddling_the_lists_writes_is_still_matched_at_once(
     a second look it would stay `unmatched` until the reconciler, Fuse having given no per-row
     ids: the settled list tells it its contact now exists."""
     body = json.loads(post_list(client, {"contacts": CONTACTS}).body)  # written, settled
-    add_callback = deps.store.add_callback
+    add_callback = deps.store.callbacks.add
     first_try = [True]
 
     def not_yet_written(callback: Any, *args: Any) -> Any:
@@ -309,7 +309,7 @@ def test_a_result_straddling_the_lists_writes_is_still_matched_at_once(
             return StoreOutcome.UNKNOWN_CALL  # as if the contact's call did not exist yet
         return add_callback(callback, *args)
 
-    deps.store.add_callback = not_yet_written  # type: ignore[method-assign]
+    deps.store.callbacks.add = not_yet_written  # type: ignore[method-assign]
     token = callback_token(list_token_subject(body["batch_id"]), CALLBACK_SECRET)
     result = {**FUSE_EXAMPLE, "status": "failed", "phone_number": "'16175551235'"}
     answer = client.http.post(

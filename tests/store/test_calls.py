@@ -9,7 +9,8 @@ import pytest
 
 from chalicelib.errors import InvalidCursor
 from chalicelib.records import PENDING, QUEUED, UNKNOWN, Callback, CallRecord, Kind, Reply
-from chalicelib.store.calls import CallStore, RecordExists, StoreOutcome
+from chalicelib.store.callbacks import StoreOutcome
+from chalicelib.store.calls import CallStore, RecordExists
 from tests.helpers import TABLE, Aws
 
 NOW = int(time.time())
@@ -79,7 +80,7 @@ def test_a_result_before_fuses_answer_keeps_the_result_and_takes_the_answer(
     store: CallStore,
 ) -> None:
     store.create(pending(), LATER, NOW)
-    store.add_callback(callback(), OUTCOME, NOW, LATER)  # Fuse's callback raced ahead
+    store.callbacks.add(callback(), OUTCOME, NOW, LATER)  # Fuse's callback raced ahead
     store.settle("call-1", QUEUED, Reply(202, {"id": "call-1"}), now=NOW, fuse_call_id="f-1")
     record = store.get("call-1")
     assert (record.status, record.fuse_call_id) == ("completed", "f-1")
@@ -106,13 +107,13 @@ def test_release_frees_only_a_pending_record(store: CallStore) -> None:
 
 
 def test_a_callback_is_stored_once_and_only_for_a_known_call(store: CallStore) -> None:
-    assert store.add_callback(callback("nobody"), OUTCOME, NOW, LATER) == (
+    assert store.callbacks.add(callback("nobody"), OUTCOME, NOW, LATER) == (
         StoreOutcome.UNKNOWN_CALL
     )
     store.create(pending(), LATER, NOW)
     store.settle("call-1", QUEUED, None, now=NOW, check_after=NOW)
-    assert store.add_callback(callback(), OUTCOME, NOW, LATER) == StoreOutcome.STORED
-    assert store.add_callback(callback(), OUTCOME, NOW, LATER) == StoreOutcome.DUPLICATE
+    assert store.callbacks.add(callback(), OUTCOME, NOW, LATER) == StoreOutcome.STORED
+    assert store.callbacks.add(callback(), OUTCOME, NOW, LATER) == StoreOutcome.DUPLICATE
     record = store.get("call-1")
     assert record.status == "completed"
     assert record.result == OUTCOME
@@ -122,14 +123,14 @@ def test_a_callback_is_stored_once_and_only_for_a_known_call(store: CallStore) -
 def test_a_callback_without_an_outcome_leaves_the_status(store: CallStore) -> None:
     store.create(pending(), LATER, NOW)
     unreadable = callback(body=b"<html>")
-    assert store.add_callback(unreadable, None, NOW, LATER) == StoreOutcome.STORED
+    assert store.callbacks.add(unreadable, None, NOW, LATER) == StoreOutcome.STORED
     assert store.get("call-1").status == PENDING
 
 
 def test_a_kept_callback_is_kept_once(store: CallStore) -> None:
-    assert store.keep_unmatched(callback("list-1"), LATER) == StoreOutcome.STORED
-    assert store.keep_unmatched(callback("list-1"), LATER) == StoreOutcome.DUPLICATE
-    [(body, content_type, received_at)] = store.unmatched_callbacks("list-1")
+    assert store.callbacks.keep_unmatched(callback("list-1"), LATER) == StoreOutcome.STORED
+    assert store.callbacks.keep_unmatched(callback("list-1"), LATER) == StoreOutcome.DUPLICATE
+    [(body, content_type, received_at)] = store.callbacks.unmatched("list-1")
     assert (body, content_type, received_at) == (callback().body, "application/json", NOW)
 
 
