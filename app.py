@@ -105,12 +105,14 @@ def known_base_url(configured: str) -> str | None:
     return f"https://{context['domainName']}/{context['stage']}"
 
 
-def for_caller() -> tuple[Dependencies, Parameters, str, Caller]:
+def for_caller(*, reading: bool = False) -> tuple[Dependencies, Parameters, str, Caller]:
     """The caller routes' first step: who the token says the caller is (an integration, or an
-    admin), the collaborators, and the public base URL the answer's links are on."""
+    admin; `reading`: a signed integration's read token too), the collaborators, and the
+    public base URL the answer's links are on."""
     deps = get_dependencies()
     parameters = deps.parameters.get()
-    caller = identify_caller(app.current_request.headers.get("authorization"), parameters)
+    authorization = app.current_request.headers.get("authorization")
+    caller = identify_caller(authorization, parameters, reading=reading)
     logger.append_keys(integration=caller.integration)
     return deps, parameters, public_base_url(deps.settings.public_base_url), caller
 
@@ -169,7 +171,7 @@ def queue_calls_in_bulk() -> Response:
 def read_list(batch_id: str) -> dict[str, Any]:
     from chalicelib.reading.lists import describe_list
 
-    deps, _, base_url, caller = for_caller()
+    deps, _, base_url, caller = for_caller(reading=True)
     return describe_list(deps.store, batch_id, base_url, caller)
 
 
@@ -177,7 +179,7 @@ def read_list(batch_id: str) -> dict[str, Any]:
 def read_call(call_id: str) -> dict[str, Any]:
     from chalicelib.reading.calls import get_call
 
-    deps, parameters, base_url, caller = for_caller()
+    deps, parameters, base_url, caller = for_caller(reading=True)
     return get_call(deps.store, call_id, base_url, caller, parameters.delivering)
 
 
@@ -185,7 +187,7 @@ def read_call(call_id: str) -> dict[str, Any]:
 def read_calls() -> dict[str, Any]:
     from chalicelib.reading.calls import calls_by_reference
 
-    deps, parameters, base_url, caller = for_caller()
+    deps, parameters, base_url, caller = for_caller(reading=True)
     return calls_by_reference(
         deps.store,
         single_query(),

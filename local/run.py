@@ -40,7 +40,9 @@ FAKE_AWS = {
     "AWS_REGION": "us-east-1",
 }
 START_TIMEOUT_SECONDS = 60
-TOKEN_IN_URL = re.compile(r"([?&](?:token|api_key)=)[^&\s\"']+")
+# Every query value of a request line (an api_key in any spelling, a callback URL's token):
+# masked by being a query value, not by the name it comes under.
+QUERY_VALUE = re.compile(r"([?&][^=&\s\"']*=)[^&\s\"']+")
 RECONCILE_EVERY_SECONDS = float(os.environ.get("LOCAL_RECONCILE_SECONDS", "30"))
 
 
@@ -145,8 +147,8 @@ def seed_aws(
 
 
 def start_bridge(port: int, env: dict[str, str]) -> subprocess.Popen[str]:
-    """`chalice local`, its output passed on with callback tokens masked: its access log prints
-    each request line, and a result URL's token must not reach a log."""
+    """`chalice local`, its output passed on with query values masked: its access log prints
+    each request line, and neither a callback URL's token nor an api_key may reach a log."""
     chalice = Path(sys.executable).parent / "chalice"
     command = [chalice, "local", "--host", HOST, "--port", str(port), "--stage", STAGE]
     bridge = subprocess.Popen(
@@ -161,9 +163,13 @@ def start_bridge(port: int, env: dict[str, str]) -> subprocess.Popen[str]:
     return bridge
 
 
+def masked_line(line: str) -> str:
+    return QUERY_VALUE.sub(r"\1<redacted>", line)
+
+
 def pass_on_masked(bridge: subprocess.Popen[str]) -> None:
     for line in bridge.stdout or ():
-        print(TOKEN_IN_URL.sub(r"\1<redacted>", line), end="", flush=True)
+        print(masked_line(line), end="", flush=True)
 
 
 def stop_bridge(bridge: subprocess.Popen[str] | None) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from chalice.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chalicelib.fuse.callback_urls import callback_token
 from chalicelib.placing.ids import id_for_key
@@ -22,12 +24,14 @@ from local.demo import (
     standard_webhooks_headers,
 )
 from local.fuse_sim import FuseSimulator
+from local.run import masked_line
 from tests.helpers import (
     API_TOKEN,
     CALLBACK_SECRET,
     DEVELOPER_KEY,
     ID_SECRET,
     OTHER_TOKEN,
+    PHONE,
     PUBLIC_BASE_URL,
     post_call,
 )
@@ -115,3 +119,57 @@ def test_nothing_secret_in_logs_or_answers_across_every_outcome(
     assert callback_token(id_for_key(ID_SECRET, "leak-hang"), CALLBACK_SECRET) not in shown
     assert token not in shown
     assert token[:-2] not in shown
+
+
+NATIONAL = st.integers(min_value=2_000_000, max_value=9_999_999).map(lambda n: f"617{n:07d}")
+WRITTEN = st.sampled_from(
+    [
+        lambda d: d,
+        lambda d: f"+1{d}",
+        lambda d: f"1-{d[:3]}-{d[3:6]}-{d[6:]}",
+        lambda d: f"({d[:3]}) {d[3:6]}.{d[6:]}",
+        lambda d: f"lead {d} of 3",
+    ]
+)
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(digits=NATIONAL, written=WRITTEN)
+def test_a_phone_in_any_logged_field_is_masked_by_what_it_is(
+    client: Client, bridge_logs: io.StringIO, digits: str, written: Any
+) -> None:
+    """A CRM may use the number itself as a reference, or a campaign named by one, or a key:
+    whatever field carries it, the log line shows it masked, and the bridge's own ids stay
+    whole."""
+    bridge_logs.truncate(0)
+    bridge_logs.seek(0)
+    text = written(digits)
+    answer = post_call(
+        client,
+        {"phone": PHONE, "reference": text},
+        key=f"k-{digits}-{text}"[:200].replace(" ", "_"),
+    )
+    post_call(client, {"phone": PHONE, "campaign": f"c{digits}"})
+    lines = bridge_logs.getvalue()
+    assert lines
+    assert digits[3:] not in lines  # the subscriber's seven digits, in no field
+    call_id = json.loads(answer.body)["id"]
+    assert f'"call_id":"{call_id}"' in lines  # an id is whole: its digits are no one's number
+
+
+@settings(max_examples=50, deadline=None, derandomize=True)
+@given(
+    name=st.sampled_from(["api_key", "api%5Fkey", "API%5fKEY", "token", "to%6Ben", "x"]),
+    value=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=8, max_size=30),
+)
+def test_the_local_access_log_shows_no_query_value(name: str, value: str) -> None:
+    """`make local` passes chalice local's access log on: a query value (an api_key in any
+    spelling, a callback's token) never reaches it."""
+    line = f'127.0.0.1 - - "POST /hooks/form-tool?a=1&{name}={value} HTTP/1.1" 202 -'
+    assert value not in masked_line(line)
+    assert "/hooks/form-tool" in masked_line(line)

@@ -24,11 +24,9 @@ from chalicelib.errors import (
     FuseUnexpectedResponse,
 )
 from chalicelib.http.client import HttpResponse
+from chalicelib.logs import mask_digit_runs
 
 MAX_ERROR_MESSAGE = 300
-# Runs of 7+ digits (with the separators numbers are written with) are masked out of Fuse's
-# messages before a caller or a log sees them: Fuse may echo the phone number it refused.
-DIGIT_RUN = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 
 
 @dataclass(frozen=True)
@@ -47,10 +45,6 @@ class QueuedCall:
     fuse_call_id: str
 
 
-def redact_digits(text: str) -> str:
-    return DIGIT_RUN.sub(lambda m: m.group()[:2] + "…" + m.group()[-2:], text)
-
-
 def fuse_error_message(response: HttpResponse, hide: tuple[str, ...] = ()) -> str:
     """Fuse's own words: `error` from its JSON (or XML) body, cut short, numbers masked, and any
     of `hide` (our credentials, should Fuse ever echo them) removed."""
@@ -66,7 +60,8 @@ def fuse_error_message(response: HttpResponse, hide: tuple[str, ...] = ()) -> st
     message = " ".join((message or text or f"HTTP {response.status}").split())
     for secret in hide:
         message = message.replace(secret, "<redacted>")
-    return redact_digits(message[:MAX_ERROR_MESSAGE])
+    # Fuse may echo the phone number it refused: masked before a caller or a log sees it.
+    return mask_digit_runs(message[:MAX_ERROR_MESSAGE])
 
 
 def find_call_id(body: object) -> str | None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -128,7 +129,9 @@ def for_sender(placed: Placement) -> Placement:
 
 
 def read_body(raw: bytes, content_type: str) -> Any:
-    """JSON (the bounded reader of POST /calls), or a form read like a callback's."""
+    """JSON (the bounded reader of POST /calls), or a form read like a callback's. A field
+    given twice is refused, as a repeated query parameter is: which one was meant cannot be
+    known (but `a[]=` keys, which list)."""
     if content_type.split(";", 1)[0].strip().lower() != FORM:
         return read_json(raw, MAX_BODY_BYTES)
     if len(raw) > MAX_BODY_BYTES:
@@ -141,6 +144,10 @@ def read_body(raw: bytes, content_type: str) -> Any:
         raise InvalidForm("the form body is not UTF-8") from None
     except ValueError:
         raise InvalidForm(f"the form has more than {MAX_WEBHOOK_FORM_FIELDS} fields") from None
+    names = Counter(name for name, _ in pairs if not name.endswith("[]"))  # `a[]=` appends
+    if repeated := sorted(name for name, seen in names.items() if seen > 1):
+        shown = ", ".join(name[:64] for name in repeated[:10])
+        raise InvalidForm(f"form fields given more than once: {shown}")
     return nest_php_keys(pairs)
 
 

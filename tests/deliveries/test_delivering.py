@@ -390,25 +390,29 @@ def test_an_outcome_sqs_did_not_take_is_queued_again_whatever_its_kind(
 def test_a_redrive_sends_exactly_the_failed_outcomes_once(
     client: Client, deps: Dependencies, receiver: DemoReceiver
 ) -> None:
-    """One outcome delivered, one refused: a redrive sends the refused one alone, once; a
-    failure delivered since (a copy's later success) is not sent again, and its mark is
-    cleared."""
-    receiver.script((200, 0), (410, 0))
+    """The first outcome refused, a later one delivered: a redrive sends the refused one, and
+    only it, once (it used to re-post the delivered one, which was then skipped as a copy, so
+    the refused outcome never went out)."""
+    receiver.script((410, 0), (200, 0))
     call_id = new_call(client)
     outcome_of(client, call_id, "failed")
     run_deliveries()
     outcome_of(client, call_id, "completed")
     run_deliveries()
-    assert [r.answered for r in receiver.received] == [200, 410]
+    assert [(r.answered, r.json["data"]["status"]) for r in receiver.received] == [
+        (410, "failed"),
+        (200, "completed"),
+    ]
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     redriven = client.http.post("/integrations/crm-r/deliveries/redrive", headers=admin)
     assert json.loads(redriven.body)["requeued"] == 1
-    run_deliveries()
-    statuses = [r.json["data"]["status"] for r in receiver.received]
-    assert statuses == ["failed", "completed", "completed"]
+    deliver_until(receiver, 3)
+    assert receiver.received[2].json["data"]["status"] == "failed"
+    assert receiver.received[2].body == receiver.received[0].body  # its own body, again
     again = client.http.post("/integrations/crm-r/deliveries/redrive", headers=admin)
     assert json.loads(again.body)["requeued"] == 0
     assert run_deliveries() == 0
+    assert len(receiver.received) == 3
 
 
 def test_a_failure_delivered_by_a_later_copy_is_not_redriven(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from chalice.test import Client
 
-from chalicelib.fuse.responses import call_id_from_link, find_call_id, redact_digits
+from chalicelib.fuse.responses import call_id_from_link, find_call_id
+from chalicelib.logs import mask_digit_runs
 from local.fuse_sim import FuseSimulator
 from tests.helpers import PHONE, post_call
 
@@ -28,9 +29,9 @@ def test_call_id_from_the_link_header() -> None:
 
 
 def test_phone_numbers_in_fuse_messages_are_masked() -> None:
-    assert redact_digits("Invalid phone number 6175551234.") == "Invalid phone number 61…34."
-    assert redact_digits("bad number +1 (617) 555-1234 here") == "bad number +1…34 here"
-    assert redact_digits("max_attempts must be 1 to 10") == "max_attempts must be 1 to 10"
+    assert mask_digit_runs("Invalid phone number 6175551234.") == "Invalid phone number 61…34."
+    assert mask_digit_runs("bad number +1 (617) 555-1234 here") == "bad number +1…34 here"
+    assert mask_digit_runs("max_attempts must be 1 to 10") == "max_attempts must be 1 to 10"
 
 
 def test_a_link_header_alone_is_enough(client: Client, fuse: FuseSimulator) -> None:

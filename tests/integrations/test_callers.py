@@ -4,12 +4,14 @@ its own, and one misconfigured is out of service alone."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 from chalice.test import Client
 
 from infra.parameters import put_parameters
+from local.demo import standard_webhooks_headers
 from local.fuse_sim import FuseSimulator
 from tests.helpers import (
     ADMIN_TOKEN,
@@ -118,3 +120,21 @@ def test_callers_learn_only_their_own_campaigns(
     assert "reminders" not in told
     assert "retired" not in told
     assert fuse.queue_requests() == []
+
+
+def test_a_signed_integration_reads_its_own_calls_with_a_read_token(
+    aws: Aws, client: Client, fuse: FuseSimulator
+) -> None:
+    """A HubSpot or Standard Webhooks integration places calls by its signed webhooks; its
+    `token` is a read token: GET routes only, its own calls only."""
+    put_parameters(aws.ssm, PREFIX, {"integrations/webhooks-demo/token": "sw-read-token"})
+    body = json.dumps({"phone": PHONE, "reference": "sw-read"}).encode()
+    signed = standard_webhooks_headers("msg_read_1", body, time.time())
+    placed = json.loads(client.http.post("/hooks/webhooks-demo", headers=signed, body=body).body)
+    assert get(client, f"/calls/{placed['id']}", "sw-read-token").status_code == 200
+    listed = json.loads(get(client, "/calls?reference=sw-read", "sw-read-token").body)
+    assert [c["id"] for c in listed["calls"]] == [placed["id"]]
+    mine = json.loads(post_call(client, {"phone": PHONE, "reference": "sw-read"}).body)
+    assert get(client, f"/calls/{mine['id']}", "sw-read-token").status_code == 404  # default's
+    refused = post_call(client, {"phone": PHONE}, token="sw-read-token")
+    assert refused.status_code == 401  # a read token places nothing

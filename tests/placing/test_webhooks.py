@@ -251,3 +251,21 @@ def test_a_keyless_webhook_whose_call_is_unknown_is_never_placed_again(
 def test_the_dedup_window_covers_the_senders_retry_horizons() -> None:
     settings_ = load_settings(bridge_environment("http://127.0.0.1:1"))
     assert settings_.dedup_window_seconds >= 3 * 86400  # HubSpot retries for three days
+
+
+@pytest.mark.usefixtures("crm")
+@pytest.mark.parametrize("twice", ["phone", "variables[name]", "reference"])
+def test_a_form_field_given_twice_is_refused_not_guessed(
+    client: Client, fuse: FuseSimulator, twice: str
+) -> None:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    body = urlencode(
+        [("phone", PHONE), ("reference", "r"), ("variables[name]", "Ada"), (twice, "x")]
+    )
+    refused = client.http.post("/hooks/form-tool?api_key=form-tool-token", headers=form, body=body)
+    assert (refused.status_code, error_of(refused)["code"]) == (400, "invalid_form")
+    assert twice in error_of(refused)["message"]
+    assert fuse.queue_requests() == []
+    listed = urlencode([("phone", PHONE), ("tags[]", "a"), ("tags[]", "b")])
+    answer = client.http.post("/hooks/form-tool?api_key=form-tool-token", headers=form, body=listed)
+    assert error_of(answer)["code"] != "invalid_form"  # a list's `a[]=` keys are not repeats
