@@ -31,7 +31,8 @@ PLACE = {
 FUNCTIONS: dict[str, dict[str, set[str]]] = {
     "api_handler": {
         "parameters": READ_PARAMETERS,
-        "table": PLACE | {"dynamodb:ConditionCheckItem"},  # a callback's transaction
+        # a callback's transaction; a list's result read several ways (which contacts exist)
+        "table": PLACE | {"dynamodb:ConditionCheckItem", "dynamodb:BatchGetItem"},
         "bus": {"events:PutEvents"},
         "deliveries": SEND_DELIVERIES,
     },
@@ -55,13 +56,20 @@ FUNCTIONS: dict[str, dict[str, set[str]]] = {
             "dynamodb:UpdateItem",
             "dynamodb:PutItem",
             "dynamodb:ConditionCheckItem",
+            "dynamodb:BatchGetItem",  # a list's early results, read several ways
         },
         "bus": {"events:PutEvents"},
         "deliveries": SEND_DELIVERIES,
     },
     "deliver_results": {
         "parameters": READ_PARAMETERS,
-        "table": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"},
+        # an attempt on its delivery and call; a failure's mark kept, and cleared by a success
+        "table": {
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+        },
         "deliveries": CONSUME | {"sqs:ChangeMessageVisibility", "sqs:GetQueueUrl"},
     },
 }

@@ -22,7 +22,7 @@ from chalicelib.config.dependencies import (
     set_dependencies,
 )
 from chalicelib.config.settings import load_settings
-from chalicelib.fuse.callback_urls import callback_token
+from chalicelib.fuse.callback_urls import callback_token, list_token_subject
 from infra import permissions
 from infra.parameters import put_parameters
 from local.aws_setup import create_call_requests_queue, create_delivery_queue
@@ -159,6 +159,12 @@ def test_each_function_calls_only_what_its_policy_grants(
         client.http.post("/calls/bulk", headers=AUTH, body=json.dumps({"contacts": CONTACTS})).body
     )
     client.http.get(f"/batches/{listed['batch_id']}", headers=AUTH)
+    list_token = callback_token(list_token_subject(listed["batch_id"]), CALLBACK_SECRET)
+    client.http.post(  # digits read two ways (+1 354..., +354...): which contact of the list
+        f"/fuse/results/batch/{listed['batch_id']}?token={list_token}",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps({**FUSE_EXAMPLE, "phone_number": "'3546111234'"}),
+    )
     client.http.get(f"/calls/{first['id']}", headers=AUTH)
     client.http.get("/calls?reference=perm", headers=AUTH)
     client.http.post("/hooks/default", headers=AUTH, body=json.dumps({"phone": PHONE}))
@@ -206,5 +212,6 @@ def test_each_function_calls_only_what_its_policy_grants(
         assert actions <= declared(function), f"{function}: {actions - declared(function)}"
     assert set(observed) == set(permissions.FUNCTIONS)
     assert {"dynamodb:BatchWriteItem", "events:PutEvents"} <= observed["api_handler"]
+    assert "dynamodb:BatchGetItem" in observed["api_handler"]
     assert "sqs:SendMessage" in observed["reconcile_calls"] | observed["api_handler"]
     assert "dynamodb:UpdateItem" in observed["deliver_results"]
