@@ -266,8 +266,16 @@ def fuse_list_result(target_id: str) -> Response:
     return receive_from_fuse(receive_list_callback, target_id)
 
 
+@app.route("/fuse/results/bulk/{target_id}", methods=["POST"], content_types=["*/*"])
+def fuse_bulk_result(target_id: str) -> Response:
+    from chalicelib.results.callbacks import receive_bulk_callback
+
+    return receive_from_fuse(receive_bulk_callback, target_id)
+
+
 @app.route("/fuse/results/{target_id}", methods=["GET"])
 @app.route("/fuse/results/batch/{target_id}", methods=["GET"])
+@app.route("/fuse/results/bulk/{target_id}", methods=["GET"])
 def fuse_result_probe(target_id: str) -> dict[str, str]:
     """Some Plum services GET a result URL before dialing; it must answer 200."""
     return {"status": "ok"}
@@ -290,10 +298,12 @@ def reconcile_calls(event: Any) -> dict[str, Any]:
 @app.on_sqs_message(
     queue=WIRING.call_requests_queue,
     batch_size=WIRING.sqs_batch_size,
+    maximum_batching_window_in_seconds=WIRING.sqs_batch_window_seconds,
     maximum_concurrency=WIRING.sqs_maximum_concurrency,
 )
 def call_requests(event: Any) -> dict[str, Any]:
-    """Each message decided alone; only those to retry come back (ReportBatchItemFailures)."""
+    """Each message decided alone (a batch's calls then go to Fuse in bulks); only those to
+    retry come back (ReportBatchItemFailures)."""
     from chalicelib.placing.events import decide_batch
 
     # surrogatepass: whatever the text holds reaches the JSON reader, which refuses it there.
@@ -316,6 +326,25 @@ def deliver_results(event: Any) -> dict[str, Any]:
     outcomes = [
         deliver_queued(r.to_dict(), deps, event.context.get_remaining_time_in_millis) for r in event
     ]
+    return batch_response(o.message_id for o in outcomes if o.must_retry)
+
+
+@app.on_sqs_message(
+    queue=WIRING.dispatch_queue,
+    batch_size=WIRING.dispatch_batch_size,
+    maximum_batching_window_in_seconds=WIRING.dispatch_window_seconds,
+    maximum_concurrency=WIRING.fuse_bulk_concurrency,
+)
+def dispatch_calls(event: Any) -> dict[str, Any]:
+    """Waiting calls sent to Fuse in bulks; the messages of calls to send later come back."""
+    from chalicelib.placing.dispatch import dispatch_batch
+
+    context = event.context
+    outcomes = dispatch_batch(
+        [r.to_dict() for r in event],
+        get_dependencies(),
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+    )
     return batch_response(o.message_id for o in outcomes if o.must_retry)
 
 

@@ -1,6 +1,7 @@
 """The floor a cold start is compared with: a minimal hand-written Lambda doing the same AWS and
 Fuse work as a first POST /calls, with boto3 and requests: get_parameters_by_path, one
-conditional put_item, one multipart POST to Fuse, one update_item.
+conditional put_item (the key), one conditional update_item (the single-queue budget's slot),
+one multipart POST to Fuse, one update_item.
 
 AWS is answered by botocore's Stubber here exactly as on the bridge's side (bench/harness.py),
 so neither pays for a network; it imports nothing of the bridge's, so the ratio shows everything
@@ -24,12 +25,20 @@ ssm_stub, dynamodb_stub = Stubber(ssm), Stubber(dynamodb)
 ssm_stub.add_response("get_parameters_by_path", {"Parameters": []})
 dynamodb_stub.add_response("put_item", {})
 dynamodb_stub.add_response("update_item", {})
+dynamodb_stub.add_response("update_item", {})
 ssm_stub.activate()
 dynamodb_stub.activate()
 
 parameters = ssm.get_parameters_by_path(Path="/fuse-bridge/bench", WithDecryption=True)
 item = {"pk": {"S": "call-1"}, "sk": {"S": "call"}, "status": {"S": "pending"}}
 dynamodb.put_item(TableName="calls", Item=item, ConditionExpression="attribute_not_exists(pk)")
+dynamodb.update_item(
+    TableName="calls",
+    Key={"pk": {"S": "budget"}, "sk": {"S": "budget"}},
+    UpdateExpression="SET next_slot_ms = :next",
+    ConditionExpression="attribute_not_exists(next_slot_ms) OR next_slot_ms <= :now",
+    ExpressionAttributeValues={":now": {"N": "1000"}, ":next": {"N": "1500"}},
+)
 answer = requests.post(
     os.environ["BENCH_FUSE_URL"] + "/apps/101/201/queue",
     files={"phone_number": (None, "tel:+16175551234;ani=6175550100")},

@@ -43,6 +43,12 @@ def bridge_environment(fuse_url: str) -> dict[str, str]:
         "CALLS_TABLE": TABLE,
         "FUSE_BASE_URL": fuse_url,
         "PUBLIC_BASE_URL": "https://bridge.example.test/api",
+        # Paced, as deployed: each call takes its slot of the single-queue budget (one more
+        # conditional write). The warm loops send faster than FUSE_QUEUE_RATE's default, so
+        # the rate here lets each go alone: these figures are of the single path; burst.py's
+        # are of pacing.
+        "DISPATCH_QUEUE": "fuse-bridge-bench-dispatch",
+        "FUSE_QUEUE_RATE": "1000",
     }
 
 
@@ -131,8 +137,8 @@ def ssm_pages() -> list[dict[str, Any]]:
 def stubbed_dependencies(
     fuse_url: str, calls: int, callbacks: int = 0, hooks: int = 0
 ) -> tuple[Dependencies, list[Stubber]]:
-    """The bridge's collaborators with AWS answered for `calls` POST /calls (two writes each)
-    and `hooks` keyless native webhooks (the body's fingerprint, then the call's two writes),
+    """The bridge's collaborators with AWS answered for `calls` POST /calls (three writes each)
+    and `hooks` keyless native webhooks (the body's fingerprint, then the call's three writes),
     taking turns, then `callbacks` results (one transaction each)."""
     os.environ.update(FAKE_AWS)
     ssm = aws_session().create_client("ssm", config=AWS_CONFIG)
@@ -140,7 +146,9 @@ def stubbed_dependencies(
     ssm_stub, dynamodb_stub = Stubber(ssm), Stubber(dynamodb)
     for page in ssm_pages():
         ssm_stub.add_response("get_parameters_by_path", page)
-    call, hook = ["put_item", "update_item"], ["put_item", "put_item", "update_item"]
+    # A call: its key held, its budget slot taken, its outcome settled.
+    call = ["put_item", "update_item", "update_item"]
+    hook = ["put_item", *call]  # and first, the keyless body's fingerprint
     # Calls and hooks in turns (a call first), as bench/run.py's warm figure sends them.
     for turn in range(max(calls, hooks)):
         for operation in (call if turn < calls else []) + (hook if turn < hooks else []):

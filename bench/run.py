@@ -12,6 +12,9 @@ Figures:
      delivering results to the integration adds to a callback (AWS calls, warm time).
   7. A 10,000-contact list: time to validate it and build its CSV, and Fuse requests it costs.
   8. Hostile inputs per route and their 5xx count; the slowest 256 KiB result body to read.
+  9. A burst of 400 calls (HTTP and SQS) against a Fuse failing single queues past a rate: Fuse
+     requests per call, the most single queues in a second, callers answered 2xx first time,
+     when the last call was queued, and calls at Fuse other than once (bench/burst.py).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import requests
 from moto import mock_aws
 
 from app import app
+from bench.burst import burst
 from bench.harness import (
     CALL,
     PARAMETERS,
@@ -63,7 +67,7 @@ from chalicelib.validation.call_request import parse_call_request
 from chalicelib.validation.list_request import parse_list_request
 from infra.parameters import put_parameters
 from infra.precompile import add_bytecode
-from local.aws_setup import create_calls_table, create_delivery_queue
+from local.aws_setup import create_calls_table, create_delivery_queue, create_dispatch_queue
 from local.demo import DEVELOPER_KEY, FUSE_EMAIL, RESULTS_SECRET
 from local.fuse_sim import FuseSimulator
 
@@ -113,6 +117,7 @@ def bridge_on_moto(
         put_parameters(boto3.client("ssm"), PREFIX, {**PARAMETERS, **(extra or {})})
         if settings.get("DELIVERY_QUEUE"):
             create_delivery_queue(boto3.client("sqs"), settings["DELIVERY_QUEUE"])
+        create_dispatch_queue(boto3.client("sqs"), os.environ["DISPATCH_QUEUE"])
         deps = build_dependencies(load_settings({**os.environ, **settings}))
         set_dependencies(deps)
         try:
@@ -438,6 +443,7 @@ def main() -> None:
         with bridge_on_moto(fuse):
             hostile_inputs(json.loads(invoke()["body"])["id"], report)
         worst_callback_parse(report)
+        burst(fuse, report)
 
 
 if __name__ == "__main__":

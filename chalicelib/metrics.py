@@ -14,8 +14,15 @@ NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "FuseBridge")
 
 
 def count(name: str, value: float = 1, **dimensions: str) -> None:
-    with single_metric(
-        name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE
-    ) as metric:
+    emit(name, value, MetricUnit.Count, dimensions)
+
+
+def seconds(name: str, value: float, **dimensions: str) -> None:
+    """A duration: how long something took or waited."""
+    emit(name, value, MetricUnit.Seconds, dimensions)
+
+
+def emit(name: str, value: float, unit: MetricUnit, dimensions: dict[str, str]) -> None:
+    with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE) as metric:
         for dimension, dimension_value in dimensions.items():
             metric.add_dimension(name=dimension, value=dimension_value)

@@ -14,9 +14,11 @@ from typing import Any
 # A call's life in the bridge. After these, its status is the outcome Fuse reports
 # (completed, failed, canceled, rejected, or Fuse's own word).
 PENDING = "pending"  # the bridge is asking Fuse now; holds the idempotency key
+WAITING = "waiting"  # accepted and held, waiting for its turn to go to Fuse in a bulk
 QUEUED = "queued"  # Fuse gave a call_id
 UNKNOWN = "unknown"  # the request reached Fuse, no readable answer came back
 REJECTED = "rejected"  # a request from an event that can never be placed: kept, never retried
+EXPIRED = "expired"  # it waited past its own end (or the longest wait) and was never sent
 CANCEL_REQUESTED = "cancel_requested"  # shown, never stored: its campaign's pending calls were
 # canceled after it was queued (a marker per campaign), and its result has not come yet
 
@@ -26,8 +28,10 @@ SOURCE_CALLBACK = "callback"
 SOURCE_POLL = "poll"
 
 DEFAULT_INTEGRATION = "default"  # the integration of `api_tokens`, and of records from before
-# A queue message's decision (SQS, EventBridge): it comes back later and is tried again.
-RETRY = "retry"
+# A queue message's decision (SQS, EventBridge): it comes back later and is tried again, or it is
+# done (deleted from its queue).
+RETRY, DONE = "retry", "done"
+MAX_ID_LENGTH = 64  # longer than any id the bridge gives: not looked up at all
 
 
 class Kind(Enum):
@@ -36,6 +40,7 @@ class Kind(Enum):
 
     CALL = "call"
     LIST = "list"
+    BULK = "bulk"  # a bulk_queue request of waiting calls: which call each phone is
 
 
 @dataclass(frozen=True)
@@ -85,12 +90,16 @@ class CallRecord:
     # Its newest outcome's delivery to the integration, as the last attempt left it, if any.
     delivery: Mapping[str, Any] | None = None
     expires_at: int = 0  # when it leaves the table; what is kept beside it leaves with it
+    bulk_id: str | None = None  # the bulk it went to Fuse in (or is being sent in)
+    members: Mapping[str, str] | None = None  # a bulk's: each phone (E.164) and its call
 
     @property
-    def refused(self) -> bool:
-        """Refused by the bridge itself (an event's request that can never be placed): never
-        sent to Fuse. A call Fuse rejected has the same status word, and Fuse's result."""
-        return self.status == REJECTED and self.result is None and self.fuse_call_id is None
+    def never_placed(self) -> bool:
+        """Settled by the bridge itself, never sent to Fuse: refused (an event's request that
+        can never be placed) or expired (it waited past its time). A call Fuse rejected has the
+        same status word, and Fuse's result."""
+        unsent = self.result is None and self.fuse_call_id is None
+        return self.status in (REJECTED, EXPIRED) and unsent
 
 
 @dataclass(frozen=True)

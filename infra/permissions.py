@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STAGES = ("dev", "prod")
 READ_PARAMETERS = {"ssm:GetParametersByPath"}
 SEND_DELIVERIES = {"sqs:SendMessage", "sqs:GetQueueUrl"}
+SEND_TO_WAIT = {"sqs:SendMessage", "sqs:GetQueueUrl"}  # a call that waits for a bulk
 CONSUME = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 PLACE = {
     "dynamodb:PutItem",  # the key's lock, a rejection kept
@@ -35,18 +36,35 @@ FUNCTIONS: dict[str, dict[str, set[str]]] = {
         "table": PLACE | {"dynamodb:ConditionCheckItem", "dynamodb:BatchGetItem"},
         "bus": {"events:PutEvents"},
         "deliveries": SEND_DELIVERIES,
+        "dispatch": SEND_TO_WAIT,
     },
     "call_requests": {
         "parameters": READ_PARAMETERS,
         "table": PLACE,
         "call-requests": CONSUME,
         "deliveries": SEND_DELIVERIES,
+        "dispatch": SEND_TO_WAIT,
     },
     "call_requested": {
         "parameters": READ_PARAMETERS,
         "table": PLACE,
         "call-requests-dlq": {"sqs:SendMessage"},
         "deliveries": SEND_DELIVERIES,
+        "dispatch": SEND_TO_WAIT,
+    },
+    "dispatch_calls": {
+        "parameters": READ_PARAMETERS,
+        # the budget's breaker read and shut; waiting calls read, claimed, settled; a bulk kept
+        "table": {
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:BatchWriteItem",
+        },
+        "dispatch": CONSUME | {"sqs:ChangeMessageVisibility", "sqs:GetQueueUrl"},
+        "deliveries": SEND_DELIVERIES,  # an expired call's delivery
     },
     "reconcile_calls": {
         "parameters": READ_PARAMETERS,
@@ -60,6 +78,7 @@ FUNCTIONS: dict[str, dict[str, set[str]]] = {
         },
         "bus": {"events:PutEvents"},
         "deliveries": SEND_DELIVERIES,
+        "dispatch": SEND_TO_WAIT,  # a waiting call whose message was lost
     },
     "deliver_results": {
         "parameters": READ_PARAMETERS,
@@ -90,6 +109,7 @@ def resources(kind: str, stage: str) -> list[str]:
         "call-requests": [f"arn:aws:sqs:*:*:{name}-call-requests"],
         "call-requests-dlq": [f"arn:aws:sqs:*:*:{name}-call-requests-dlq"],
         "deliveries": [f"arn:aws:sqs:*:*:{name}-deliveries"],
+        "dispatch": [f"arn:aws:sqs:*:*:{name}-dispatch"],
     }[kind]
 
 

@@ -6,8 +6,13 @@ is declared by the deployment templates.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+from collections.abc import Iterator
 from typing import Any
+
+from moto.dynamodb.models import DynamoDBBackend
 
 
 def create_calls_table(dynamodb: Any, name: str) -> None:
@@ -66,6 +71,12 @@ def create_delivery_queue(sqs: Any, name: str, max_attempts: int = 37) -> str:
     return create_queue_with_dlq(sqs, name, max_attempts, 30)
 
 
+def create_dispatch_queue(sqs: Any, name: str, receives: int = 100) -> str:
+    """The queue waiting calls wait in for the dispatcher, its dead-letter queue after
+    `receives` receipts (each back off longer)."""
+    return create_queue_with_dlq(sqs, name, receives, 30)
+
+
 def create_queue_with_dlq(sqs: Any, name: str, receives: int, visibility_timeout: int) -> str:
     dead = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
     dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])
@@ -80,3 +91,32 @@ def create_queue_with_dlq(sqs: Any, name: str, receives: int, visibility_timeout
             "RedrivePolicy": json.dumps(redrive),
         },
     )["QueueUrl"]
+
+
+@contextlib.contextmanager
+def atomic_moto_writes() -> Iterator[None]:
+    """Makes moto's conditional writes atomic, as DynamoDB's are.
+
+    moto checks a condition and then writes without a lock, so two threads can both pass the
+    check; real DynamoDB serialises writes to an item. A burst from many threads (the tests'
+    containers, the bench, `make local`) needs the real guarantee."""
+    lock = threading.RLock()  # a transaction's own writes take it again
+    originals = {name: getattr(DynamoDBBackend, name) for name in WRITES}
+
+    def locked(original: Any) -> Any:
+        def write(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return original(*args, **kwargs)
+
+        return write
+
+    for name, original in originals.items():
+        setattr(DynamoDBBackend, name, locked(original))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(DynamoDBBackend, name, original)
+
+
+WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")

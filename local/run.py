@@ -7,6 +7,7 @@ Everything it starts, it stops.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,7 +25,13 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from infra.parameters import put_parameters
-from local.aws_setup import create_call_requests_queue, create_calls_table, create_delivery_queue
+from local.aws_setup import (
+    atomic_moto_writes,
+    create_call_requests_queue,
+    create_calls_table,
+    create_delivery_queue,
+    create_dispatch_queue,
+)
 from local.demo import ADMIN_TOKEN, API_TOKEN, RESULTS_SECRET, demo_parameters, demo_results
 from local.fuse_sim import FuseSimulator
 from local.receiver import DemoReceiver
@@ -44,6 +51,7 @@ START_TIMEOUT_SECONDS = 60
 # masked by being a query value, not by the name it comes under.
 QUERY_VALUE = re.compile(r"([?&][^=&\s\"']*=)[^&\s\"']+")
 RECONCILE_EVERY_SECONDS = float(os.environ.get("LOCAL_RECONCILE_SECONDS", "30"))
+LOCAL_FUSE_RATE_LIMIT = 5  # single queues a second the local simulator takes (FUSE_QUEUE_RATE: 2)
 
 
 def stage_environment() -> dict[str, str]:
@@ -105,12 +113,16 @@ def run_reconciler_every(seconds: float, stop: threading.Event) -> None:
             print(f"reconciler run failed: {type(err).__name__}: {err}", flush=True)
 
 
-def consume(queue_url: str, handler_name: str, stop: threading.Event) -> None:
+def consume(
+    queue_url: str, handler_name: str, stop: threading.Event, batch: int, window: float
+) -> None:
     """Lambda's SQS event source, played in-process: see local/sqs_poller.py."""
     from app import app  # noqa: PLC0415 - only once the environment is set
 
     sqs = boto3.client("sqs")
-    poll_forever(sqs, queue_url, app.handler_map[handler_name], FAKE_AWS["AWS_REGION"], stop)
+    handler = app.handler_map[handler_name]
+    region = FAKE_AWS["AWS_REGION"]
+    poll_forever(sqs, queue_url, handler, region, stop, batch_size=batch, window=window)
 
 
 def local_parameters() -> dict[str, str]:
@@ -132,9 +144,9 @@ def local_parameters() -> dict[str, str]:
 
 def seed_aws(
     endpoint: str, stage: dict[str, str], token: str, receiver_url: str
-) -> tuple[str, str]:
-    """Creates and fills what the stage names; returns the call-request and delivery queues'
-    URLs."""
+) -> tuple[str, str, str]:
+    """Creates and fills what the stage names; returns the call-request, delivery and dispatch
+    queues' URLs."""
     create_calls_table(boto3.client("dynamodb", endpoint_url=endpoint), stage["CALLS_TABLE"])
     put_parameters(
         boto3.client("ssm", endpoint_url=endpoint),
@@ -143,7 +155,8 @@ def seed_aws(
     )
     sqs = boto3.client("sqs", endpoint_url=endpoint)
     requests_url = create_call_requests_queue(sqs, stage["CALL_REQUESTS_QUEUE"])
-    return requests_url, create_delivery_queue(sqs, stage["DELIVERY_QUEUE"])
+    deliveries_url = create_delivery_queue(sqs, stage["DELIVERY_QUEUE"])
+    return requests_url, deliveries_url, create_dispatch_queue(sqs, stage["DISPATCH_QUEUE"])
 
 
 def start_bridge(port: int, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -205,13 +218,17 @@ def main() -> None:
     stage = stage_environment()
     aws_endpoint = f"http://{HOST}:{moto_port}"
     moto = ThreadedMotoServer(ip_address=HOST, port=moto_port, verbose=False)
+    atomic = contextlib.ExitStack()
+    atomic.enter_context(atomic_moto_writes())  # a burst's containers race as in DynamoDB
     moto.start()
     simulator = bridge = None
     receiver = DemoReceiver(RESULTS_SECRET, receiver_port, echo=True).start()
     try:
-        queue_url, delivery_url = seed_aws(aws_endpoint, stage, token, receiver.url)
+        queue_url, delivery_url, dispatch_url = seed_aws(aws_endpoint, stage, token, receiver.url)
         if not external_fuse:
-            simulator = FuseSimulator(port=sim_port).start()
+            # As Plum warns, a Fuse that fails single queues sent too fast: the bridge's budget
+            # (FUSE_QUEUE_RATE) keeps it from ever tripping this.
+            simulator = FuseSimulator(port=sim_port, queue_rate_limit=LOCAL_FUSE_RATE_LIMIT).start()
         bridge_url = f"http://{HOST}:{bridge_port}"
         wiring = {
             "AWS_ENDPOINT_URL": aws_endpoint,
@@ -226,8 +243,27 @@ def main() -> None:
         threading.Thread(
             target=run_reconciler_every, args=(RECONCILE_EVERY_SECONDS, stop), daemon=True
         ).start()
-        for url, handler in ((queue_url, "call_requests"), (delivery_url, "deliver_results")):
-            threading.Thread(target=consume, args=(url, handler, stop), daemon=True).start()
+        # Lambda's event sources, played here: each queue's consumer with its batch size and
+        # batching window, as the stage's configuration gives them.
+        consumers = [
+            (
+                queue_url,
+                "call_requests",
+                int(stage["SQS_BATCH_SIZE"]),
+                float(stage["SQS_BATCH_WINDOW_SECONDS"]),
+            ),
+            (delivery_url, "deliver_results", 10, 0),
+            (
+                dispatch_url,
+                "dispatch_calls",
+                int(stage["DISPATCH_BATCH_SIZE"]),
+                float(stage["DISPATCH_WINDOW_SECONDS"]),
+            ),
+        ]
+        for url, handler, batch, window in consumers:
+            threading.Thread(
+                target=consume, args=(url, handler, stop, batch, window), daemon=True
+            ).start()
         print_banner(
             bridge_url,
             aws_endpoint,
@@ -245,6 +281,7 @@ def main() -> None:
             simulator.stop()
         receiver.stop()
         moto.stop()
+        atomic.close()
         print("fuse-bridge local stack stopped", flush=True)
 
 

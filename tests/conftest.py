@@ -6,15 +6,12 @@ from __future__ import annotations
 import io
 import logging
 import os
-import threading
 from collections.abc import Iterator
-from typing import Any
 
 import boto3
 import pytest
 from chalice.test import Client
 from moto import mock_aws
-from moto.dynamodb.models import DynamoDBBackend
 
 # Never reach real AWS, whatever the developer's shell has configured.
 for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
@@ -33,7 +30,7 @@ from chalicelib.config.dependencies import Dependencies, build_dependencies, set
 from chalicelib.config.settings import load_settings  # noqa: E402
 from chalicelib.logs import SERVICE, logger  # noqa: E402
 from infra.parameters import put_parameters  # noqa: E402
-from local.aws_setup import create_calls_table  # noqa: E402
+from local.aws_setup import atomic_moto_writes, create_calls_table  # noqa: E402
 from local.fuse_sim import FuseSimulator  # noqa: E402
 from tests.helpers import (  # noqa: E402
     CRM_PARAMETERS,
@@ -104,18 +101,7 @@ def bridge_logs() -> Iterator[io.StringIO]:
 
 
 @pytest.fixture
-def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Makes moto's conditional writes atomic, as DynamoDB's are.
-
-    moto checks a condition and then writes without a lock, so two threads can both pass the
-    check; real DynamoDB serialises writes to an item. Concurrency tests need the real guarantee.
-    """
-    lock = threading.Lock()
-    for name in ("put_item", "update_item", "delete_item"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return __original(*args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
+def atomic_dynamodb() -> Iterator[None]:
+    """moto's conditional writes made atomic, as DynamoDB's are (local/aws_setup.py)."""
+    with atomic_moto_writes():
+        yield

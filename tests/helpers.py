@@ -32,6 +32,7 @@ from local.demo import (
     demo_parameters,
 )
 from local.fuse_sim import FuseSimulator
+from local.sqs_poller import poll_once
 
 # The demo values tests use, re-exported so a test imports its helpers from one place.
 __all__ = [
@@ -265,4 +266,18 @@ def broken_client(service: str) -> Any:
         service,
         endpoint_url=f"http://127.0.0.1:{port}",
         config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )
+
+
+def consume(queue_name: str, handler_name: str, batch_size: int = 10) -> int:
+    """One batch of a queue through its deployed handler, as Lambda's event source would
+    (messages to retry stay, the rest are deleted); returns how many it took."""
+    from app import app  # the test's app, imported once the env is set
+
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    handler = app.handler_map[handler_name]
+    return poll_once(
+        sqs, url, arn["Attributes"]["QueueArn"], handler, "us-east-1", batch_size=batch_size
     )

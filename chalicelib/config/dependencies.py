@@ -18,8 +18,8 @@ from botocore.config import Config
 
 from chalicelib.config.parameters import ParameterStore
 from chalicelib.config.settings import Settings, load_settings
-from chalicelib.deliveries.sqs import DeliveryQueue
 from chalicelib.fuse.client import FuseClient
+from chalicelib.queues import SqsQueue
 from chalicelib.results.publisher import ResultPublisher
 from chalicelib.store.calls import CallStore
 
@@ -50,7 +50,8 @@ class Dependencies:
     fuse: FuseClient
     store: CallStore
     publisher: ResultPublisher
-    deliveries: DeliveryQueue = field(default_factory=lambda: DeliveryQueue(None, lambda: None))
+    deliveries: SqsQueue = field(default_factory=lambda: SqsQueue(None, lambda: None))
+    dispatch: SqsQueue = field(default_factory=lambda: SqsQueue(None, lambda: None, "call"))
     clock: Callable[[], float] = time.time
 
     @functools.cached_property
@@ -87,7 +88,8 @@ def build_dependencies(settings: Settings) -> Dependencies:
         fuse=FuseClient(settings.fuse_base_url, settings.fuse_timeout_seconds),
         store=CallStore(settings.calls_table, lazy_aws_client("dynamodb")),
         publisher=ResultPublisher(settings.results_event_bus, lazy_aws_client("events")),
-        deliveries=DeliveryQueue(settings.delivery_queue, lazy_aws_client("sqs")),
+        deliveries=SqsQueue(settings.delivery_queue, lazy_aws_client("sqs")),
+        dispatch=SqsQueue(settings.dispatch_queue, lazy_aws_client("sqs"), "call"),
     )
 
 

@@ -47,11 +47,24 @@ class Settings:
     delivery_max_attempts: int = 37
     # The local stage's own receiver: loopback and plain http allowed (never in a deployed one).
     delivery_private_addresses: bool = False
+    # Dispatch (issue 20): the queue calls wait in when Fuse's single queue must not take them
+    # now (None: no waiting, every call is sent at once, unpaced); how many single queue
+    # requests a second the Fuse account takes; how long a call may wait at most; how long
+    # the budget stays shut after Fuse failed.
+    dispatch_queue: str | None = None
+    fuse_queue_rate: int = 2
+    dispatch_max_wait_seconds: int = 6 * 3600
+    breaker_open_seconds: int = 30
 
     @property
     def fuse_request_seconds(self) -> float:
         """The invocation time one more Fuse request needs, with what surrounds it."""
         return self.fuse_timeout_seconds + START_MARGIN_SECONDS
+
+    @property
+    def dispatching(self) -> bool:
+        """Whether calls are paced: sent alone within the budget, else waiting for a bulk."""
+        return self.dispatch_queue is not None
 
     @property
     def delivery_request_seconds(self) -> float:
@@ -80,9 +93,16 @@ class EventWiring:
     reconcile_rate_minutes: int
     call_requests_queue: str
     sqs_batch_size: int
+    sqs_batch_window_seconds: int  # AWS wants one of at least 1 s for a batch of more than 10
     sqs_maximum_concurrency: int
     call_request_source: str
     delivery_queue: str
+    # The dispatcher's event source: its queue, batch (one bulk per group of a batch), batching
+    # window, and how many run at once (so at most that many bulk_queue requests in flight).
+    dispatch_queue: str
+    dispatch_batch_size: int
+    dispatch_window_seconds: int
+    fuse_bulk_concurrency: int
 
 
 def _reader(environ: Mapping[str, str] | None) -> tuple[Callable[..., str], Callable[..., float]]:
@@ -120,10 +140,15 @@ def load_event_wiring(environ: Mapping[str, str] | None = None) -> EventWiring:
         reconcile_rate_minutes=int(number("RECONCILE_RATE_MINUTES", 15, 1, 1440)),
         call_requests_queue=env.get("CALL_REQUESTS_QUEUE", "").strip()
         or "fuse-bridge-call-requests",
-        sqs_batch_size=int(number("SQS_BATCH_SIZE", 10, 1, 10)),
+        sqs_batch_size=int(number("SQS_BATCH_SIZE", 100, 1, 1000)),
+        sqs_batch_window_seconds=int(number("SQS_BATCH_WINDOW_SECONDS", 1, 1, 300)),
         sqs_maximum_concurrency=int(number("SQS_MAXIMUM_CONCURRENCY", 2, 2, 1000)),
         call_request_source=env.get("CALL_REQUEST_SOURCE", "").strip() or "crm",
         delivery_queue=env.get("DELIVERY_QUEUE", "").strip() or "fuse-bridge-deliveries",
+        dispatch_queue=env.get("DISPATCH_QUEUE", "").strip() or "fuse-bridge-dispatch",
+        dispatch_batch_size=int(number("DISPATCH_BATCH_SIZE", 100, 1, 1000)),
+        dispatch_window_seconds=int(number("DISPATCH_WINDOW_SECONDS", 5, 0, 300)),
+        fuse_bulk_concurrency=int(number("FUSE_BULK_CONCURRENCY", 2, 2, 1000)),
     )
 
 
@@ -152,6 +177,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         delivery_timeout_seconds=number("DELIVERY_TIMEOUT_SECONDS", 10, 0.1, 60),
         delivery_max_attempts=int(number("DELIVERY_MAX_ATTEMPTS", 37, 1, 100)),
         delivery_private_addresses=env.get("DELIVERY_PRIVATE_ADDRESSES", "").strip() == "true",
+        dispatch_queue=env.get("DISPATCH_QUEUE", "").strip() or None,
+        fuse_queue_rate=int(number("FUSE_QUEUE_RATE", 2, 0, 1000)),
+        dispatch_max_wait_seconds=int(number("DISPATCH_MAX_WAIT_SECONDS", 6 * 3600, 60, 7 * 86400)),
+        breaker_open_seconds=int(number("FUSE_BREAKER_SECONDS", 30, 1, 3600)),
     )
 
 

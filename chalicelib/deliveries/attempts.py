@@ -9,8 +9,6 @@ answer (a 4xx, a redirect) fails at once and is kept for a redrive.
 from __future__ import annotations
 
 import json
-import math
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -21,15 +19,14 @@ from chalicelib.deliveries.queueing import deliver_outcome
 from chalicelib.deliveries.sender import ReceiverResponse
 from chalicelib.logs import logger
 from chalicelib.metrics import count
-from chalicelib.records import RETRY
+from chalicelib.queues import JITTER, backoff
+from chalicelib.records import DONE, RETRY
 from chalicelib.store.deliveries import Delivery
 from chalicelib.timestamps import iso
 
-DONE = "done"  # a delivery message's decision: deleted from the queue
 SKIPPED = "skipped"  # an attempt not made: the call is gone, or this outcome was delivered
 RETRYABLE = {408, 429}
 MAX_DELAY_SECONDS = 3600
-JITTER = (0.8, 1.2)
 
 
 @dataclass(frozen=True)
@@ -46,8 +43,7 @@ class DeliveryOutcome:
 def retry_delay(attempt: int, base: float, retry_after: int | None = None) -> int:
     """Seconds before attempt `attempt + 1`: base * 2^(attempt-1), at most an hour, jittered;
     at least what the receiver's Retry-After asks."""
-    delay = min(base * 2 ** (attempt - 1), MAX_DELAY_SECONDS) * random.uniform(*JITTER)  # noqa: S311 - jitter, not a secret
-    return math.ceil(max(delay, retry_after or 0, 1))
+    return backoff(attempt, base, MAX_DELAY_SECONDS, retry_after or 0)
 
 
 def least_retry_span(base: float, attempts: int) -> float:
@@ -137,7 +133,7 @@ def queued_delivery(message: dict[str, Any], now: int, deps: Dependencies) -> De
     if record is None or webhook_id(record.id, record.status) != wanted:
         return None
     deliver_outcome(
-        record, None if record.refused else record.result, now, deps.parameters.get(), deps
+        record, None if record.never_placed else record.result, now, deps.parameters.get(), deps
     )
     return deps.store.deliveries.get(call_id, wanted)
 

@@ -1,6 +1,6 @@
 """What a delivery carries, pure: one per outcome of a call of an integration with a
 `results_url`, a Fuse result (`call.result`) or the bridge's own refusal of an event's request
-(`call.rejected`), and what a call shows of it.
+(`call.rejected`) or expiry while it waited (`call.expired`), and what a call shows of it.
 
 Each outcome's body is built once, when the outcome is stored, with the moment it happened as
 its `timestamp`: every attempt and every redrive sends those very bytes under the same
@@ -19,11 +19,11 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib.config.integrations import DeliveryTarget
-from chalicelib.records import CallRecord
+from chalicelib.records import EXPIRED, CallRecord
 from chalicelib.store.deliveries import Delivery
 from chalicelib.timestamps import iso
 
-CALL_RESULT, CALL_REJECTED = "call.result", "call.rejected"
+CALL_RESULT, CALL_REJECTED, CALL_EXPIRED = "call.result", "call.rejected", "call.expired"
 UNSAFE_IN_ID = re.compile(r"[^A-Za-z0-9_-]")
 # What of a result is told to others: its own words, and Fuse's documented times.
 RESULT_FIELDS = ("status", "attempts", "max_attempts", "duration", "received_at", "source")
@@ -78,8 +78,8 @@ def new_delivery(
     refusal kept on the record (its reply's error)."""
     data = outcome_detail(record, outcome)
     kind = CALL_RESULT
-    if outcome is None:
-        kind = CALL_REJECTED
+    if outcome is None:  # never placed: refused, or expired while it waited
+        kind = CALL_EXPIRED if record.status == EXPIRED else CALL_REJECTED
         data["error"] = (record.reply.body.get("error") if record.reply else None) or None
     if target.include_phone:
         data["phone"] = record.request.get("phone")
@@ -110,7 +110,7 @@ def delivery_view(record: CallRecord, delivering: bool) -> dict[str, Any] | None
     outcome newer than the last attempt shown is pending."""
     shown = dict(record.delivery or {})
     shown_id = shown.pop("webhook_id", None)
-    has_outcome = record.result is not None or record.refused
+    has_outcome = record.result is not None or record.never_placed
     if delivering and has_outcome and shown_id != webhook_id(record.id, record.status):
         return {
             "status": DeliveryState.PENDING.value,

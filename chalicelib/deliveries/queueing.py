@@ -15,9 +15,9 @@ from typing import Any
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.parameters import Parameters
 from chalicelib.deliveries.messages import DeliveryState, delivery_message, new_delivery
-from chalicelib.deliveries.sqs import DeliveryNotQueued
 from chalicelib.errors import DeliveriesUnavailable
 from chalicelib.logs import logger
+from chalicelib.queues import NotQueued
 from chalicelib.records import CallRecord
 from chalicelib.store.deliveries import Delivery
 
@@ -49,7 +49,7 @@ def enqueue(delivery: Delivery, deps: Dependencies) -> bool:
     """Whether SQS took it; if not, the reconciler hands it to the queue again."""
     try:
         deps.deliveries.send(delivery_message(delivery))
-    except DeliveryNotQueued:
+    except NotQueued:
         return False
     return True
 
@@ -97,7 +97,7 @@ def failed_delivery(
     integration = parameters.integrations.get(record.integration) if record else None
     if record is None or integration is None or integration.delivery_target is None:
         return None
-    outcome = None if record.refused else record.result
+    outcome = None if record.never_placed else record.result
     built = new_delivery(record, outcome, integration.delivery_target, record.updated_at or now)
     delivery = replace(built, state=DeliveryState.FAILED.value)
     deps.store.deliveries.add(delivery, record.expires_at, now + QUEUE_GRACE_SECONDS)

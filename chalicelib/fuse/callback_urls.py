@@ -45,3 +45,13 @@ def list_token_subject(list_id: str) -> str:
 def list_callback_url(public_base_url: str, list_id: str, secret: str) -> str:
     token = callback_token(list_token_subject(list_id), secret)
     return f"{public_base_url}/fuse/results/batch/{list_id}?token={token}"
+
+
+def bulk_token_subject(bulk_id: str) -> str:
+    """What a bulk's token signs: neither a call id nor a list's subject."""
+    return f"bulk/{bulk_id}"
+
+
+def bulk_callback_url(public_base_url: str, bulk_id: str, secret: str) -> str:
+    token = callback_token(bulk_token_subject(bulk_id), secret)
+    return f"{public_base_url}/fuse/results/bulk/{bulk_id}?token={token}"

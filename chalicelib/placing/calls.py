@@ -10,7 +10,7 @@ import math
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.integrations import Caller
 from chalicelib.config.parameters import Parameters
-from chalicelib.errors import BridgeError, FuseError, FuseOutcomeUnknown
+from chalicelib.errors import BridgeError, FuseError, FuseOutcomeUnknown, FuseUnavailable
 from chalicelib.fuse.callback_urls import callback_url
 from chalicelib.fuse.form import fuse_form_fields
 from chalicelib.logs import logger
@@ -22,6 +22,7 @@ from chalicelib.placing.idempotency import (
     place_once,
     release,
 )
+from chalicelib.placing.pacing import may_send_now, shut, wait
 from chalicelib.placing.replies import queued_reply, unknown_reply
 from chalicelib.records import QUEUED, UNKNOWN, CallRecord, Kind, Placement
 from chalicelib.validation.call_request import CallRequest, parse_call_request
@@ -41,16 +42,18 @@ def place_call(
     *,
     default_key: str | None = None,
     caller: Caller = DEFAULT_CALLER,
+    alone: bool = True,
 ) -> Placement:
     """The whole of POST /calls after authentication (and of an event's call, whose key
-    defaults to its message's id); raises BridgeError for every refusal."""
+    defaults to its message's id); raises BridgeError for every refusal. A call of a batch
+    (`alone` false: an SQS batch of several) waits for a bulk with the others."""
     body = read_json(raw_body, MAX_BODY_BYTES)
     return place_once(
         Kind.CALL,
         body,
         key_of(key_header, body, default_key),
         parse=parse_call_request,
-        send=dial,
+        send=dial if alone else dial_in_bulk,
         base_url=public_base_url,
         parameters=parameters,
         deps=deps,
@@ -65,7 +68,36 @@ def dial(
     parameters: Parameters,
     deps: Dependencies,
 ) -> Placement:
-    """Asks Fuse for the call whose key is held; its callback URL is on `base_url`."""
+    """Asks Fuse for the call whose key is held, when the budget allows (else it waits for a
+    bulk: pacing.py); its callback URL is on `base_url`."""
+    call_id = record.id
+    if not may_send_now(parameters, deps):
+        return wait(call_id, request.reference, base_url, "budget", deps)
+    return dial_now(record, request, base_url, parameters, deps)
+
+
+def dial_in_bulk(
+    record: CallRecord,
+    request: CallRequest,
+    base_url: str,
+    parameters: Parameters,
+    deps: Dependencies,
+) -> Placement:
+    """A call of a batch: it waits for the dispatcher, which sends the batch's calls in bulks
+    (one per group of shared settings), not one single queue each."""
+    if not deps.settings.dispatching:
+        return dial_now(record, request, base_url, parameters, deps)
+    return wait(record.id, request.reference, base_url, "batch", deps)
+
+
+def dial_now(
+    record: CallRecord,
+    request: CallRequest,
+    base_url: str,
+    parameters: Parameters,
+    deps: Dependencies,
+) -> Placement:
+    """The single queue request, its budget taken."""
     call_id = record.id
     url = callback_url(base_url, call_id, parameters.callback_secret)
     log = {
@@ -84,14 +116,19 @@ def dial(
         )
     except FuseOutcomeUnknown as err:
         count("FuseErrors", code=err.code)
+        shut(parameters, deps)
         reply = unknown_reply(base_url, call_id, err)
         deps.store.settle(call_id, UNKNOWN, reply, now=now)
         logger.warning("call outcome unknown", extra={**log, "outcome": err.code})
         return Placement(call_id, UNKNOWN, reply)
     except FuseError as err:
-        # Fuse certainly queued nothing: free the key so a corrected or later retry may queue.
+        # Fuse certainly queued nothing. Busy: the call waits for a bulk, if calls can wait;
+        # else (or refused for good) the key is freed, so a corrected or later retry may queue.
         logger.warning("call not queued", extra={**log, "outcome": err.code})
         count("FuseErrors", code=err.code)
+        if isinstance(err, FuseUnavailable) and deps.settings.dispatching:
+            shut(parameters, deps)
+            return wait(call_id, request.reference, base_url, "fuse_busy", deps)
         release(call_id, Kind.CALL, deps)
         raise
     except Exception:

@@ -89,9 +89,12 @@ def text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def place_event_call(raw_body: bytes, source_id: str, deps: Dependencies) -> EventOutcome:
+def place_event_call(
+    raw_body: bytes, source_id: str, deps: Dependencies, *, alone: bool = True
+) -> EventOutcome:
     """One message or event: the idempotency key is the body's, else the envelope's id (SNS,
-    EventBridge), else `source_id` (the SQS message id, which stays the message's answer)."""
+    EventBridge), else `source_id` (the SQS message id, which stays the message's answer). One
+    of a batch (`alone` false) waits for a bulk with the batch's others."""
     raw_body, envelope_id = unwrap(raw_body)
     key = envelope_id or source_id
     try:
@@ -101,7 +104,13 @@ def place_event_call(raw_body: bytes, source_id: str, deps: Dependencies) -> Eve
             )
         parameters = deps.parameters.get()
         placed = place_call(
-            raw_body, None, deps.settings.public_base_url, parameters, deps, default_key=key
+            raw_body,
+            None,
+            deps.settings.public_base_url,
+            parameters,
+            deps,
+            default_key=key,
+            alone=alone,
         )
     except PERMANENT as err:
         call_id = store_rejection(raw_body, key, err, deps)
@@ -183,16 +192,19 @@ def decide_batch(
 
     A message is only started while one more Fuse request fits in the invocation's remaining
     time (`time_left`, seconds): an invocation that times out returns its whole batch, placed
-    messages included. Those left unstarted are decided `retry`, untouched.
+    messages included. Those left unstarted are decided `retry`, untouched. A batch of several
+    is placed as one: its calls wait for the dispatcher, which sends them in bulks, one per group
+    of settings (never a single queue each: Plum warns a loop of those fails every call).
     """
     margin = deps.settings.fuse_request_seconds
+    alone = len(messages) == 1
     outcomes = []
     for message_id, body in messages:
         if time_left() < margin:
             outcomes.append(EventOutcome(message_id, RETRY, None, "no_time_left"))
             continue
         try:
-            outcomes.append(place_event_call(body, message_id, deps))
+            outcomes.append(place_event_call(body, message_id, deps, alone=alone))
         except Exception:
             # A bug met by this message alone: retried alone (its key, if placed, stays held).
             logger.exception("call request failed unexpectedly", extra={"source_id": message_id})

@@ -39,8 +39,8 @@ from chalicelib.errors import (
 from chalicelib.logs import logger
 from chalicelib.metrics import count
 from chalicelib.placing.ids import id_for_key, new_id
-from chalicelib.placing.replies import unknown_reply
-from chalicelib.records import PENDING, UNKNOWN, CallRecord, Kind, Placement, Reply
+from chalicelib.placing.replies import state_reply, unknown_reply
+from chalicelib.records import PENDING, UNKNOWN, WAITING, CallRecord, Kind, Placement, Reply
 from chalicelib.store.calls import RecordExists
 from chalicelib.validation.fields import IDEMPOTENCY_KEY
 
@@ -212,6 +212,13 @@ def replay(
         deps.store.settle_stale(earlier, UNKNOWN, reply, math.floor(now))
         logger.warning("stale in-flight call marked unknown", extra=log)
         return Placement(earlier.id, UNKNOWN, reply)
+    if earlier.status == WAITING or earlier.bulk_id is not None:  # it waited: its state now
+        logger.info("idempotent replay", extra=log)
+        now_reply = state_reply(earlier, base_url)
+        headers = {**now_reply.headers, "Idempotent-Replayed": "true"}
+        return Placement(
+            earlier.id, earlier.status, Reply(now_reply.status, now_reply.body, headers)
+        )
     first = deps.store.first_reply(earlier)
     if first is None:  # settled by another path before its reply was stored
         raise IdempotencyInProgress(

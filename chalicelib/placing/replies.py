@@ -1,4 +1,5 @@
-"""The replies placing gives a caller: 202 queued, 504 unknown, and the links in them.
+"""The replies placing gives a caller: 202 queued, 202 waiting, 504 unknown, and the links in
+them; and, for a call that waited, its state now (a replay of it answers that).
 
 Kept whole with each record, so that a replay with the same idempotency key gets the very same
 reply. Links and `Location` are absolute, from the public base URL (with the API's stage):
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.errors import BridgeError
-from chalicelib.records import QUEUED, UNKNOWN, Reply
+from chalicelib.records import QUEUED, UNKNOWN, WAITING, CallRecord, Reply
 
 
 def call_url(base_url: str, call_id: str) -> str:
@@ -34,6 +35,33 @@ def queued_reply(base_url: str, call_id: str, fuse_call_id: str, reference: str 
         "links": call_links(base_url, call_id),
     }
     return Reply(202, body, {"Location": call_url(base_url, call_id)})
+
+
+def waiting_reply(base_url: str, call_id: str, reference: str | None) -> Reply:
+    """Accepted and held: it goes to Fuse in a bulk soon (GET /calls/{id} follows it)."""
+    body = {
+        "id": call_id,
+        "status": WAITING,
+        "reference": reference,
+        "links": call_links(base_url, call_id),
+    }
+    return Reply(202, body, {"Location": call_url(base_url, call_id)})
+
+
+def state_reply(record: CallRecord, base_url: str) -> Reply:
+    """What a replay of a call that waited is told: where it is now (waiting, queued in its
+    bulk, unknown, its outcome, or expired with its reason), always 202: it was accepted."""
+    body: dict[str, Any] = {
+        "id": record.id,
+        "status": record.status,
+        "reference": record.reference,
+        "links": call_links(base_url, record.id),
+    }
+    if record.fuse_call_id is not None or record.bulk_id is not None:
+        body |= {"fuse_call_id": record.fuse_call_id, "bulk_id": record.bulk_id}
+    if record.never_placed and record.reply is not None:
+        body["error"] = record.reply.body.get("error")
+    return Reply(202, body, {"Location": call_url(base_url, record.id)})
 
 
 def unknown_reply(base_url: str, call_id: str, err: BridgeError) -> Reply:

@@ -10,14 +10,13 @@ from chalicelib.deliveries.messages import delivery_view
 from chalicelib.errors import FieldError, NotFound, ValidationFailed
 from chalicelib.placing.replies import call_links
 from chalicelib.reading.cursors import seal, unseal
-from chalicelib.records import CANCEL_REQUESTED, QUEUED, CallRecord
+from chalicelib.records import CANCEL_REQUESTED, MAX_ID_LENGTH, QUEUED, CallRecord
 from chalicelib.store.calls import CallStore
 from chalicelib.timestamps import iso
 from chalicelib.validation.fields import MAX_REFERENCE_LENGTH
 
 DEFAULT_PAGE, MAX_PAGE = 20, 100
 PAGE_SIZE = re.compile(r"[0-9]{1,3}")  # ASCII digits only: "²".isdigit() is True, int("²") fails
-MAX_ID_LENGTH = 64  # longer than any id the bridge gives: not looked up at all
 
 
 def describe_call(
@@ -50,7 +49,9 @@ def describe_call(
         "result": dict(record.result) if record.result else None,
         "links": call_links(base_url, record.id),
     }
-    if record.refused and record.reply is not None:
+    if record.bulk_id is not None:
+        view["bulk_id"] = record.bulk_id  # the bulk_queue request it went to Fuse in
+    if record.never_placed and record.reply is not None:
         view["error"] = record.reply.body.get("error")  # why the bridge never placed it
     delivery = delivery_view(record, record.integration in delivering)
     if delivery is not None:

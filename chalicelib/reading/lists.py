@@ -8,8 +8,8 @@ from typing import Any
 from chalicelib.config.integrations import Caller
 from chalicelib.errors import NotFound
 from chalicelib.placing.replies import list_links
-from chalicelib.reading.calls import MAX_ID_LENGTH, CancelMarkers, describe_call
-from chalicelib.records import Kind, Reply
+from chalicelib.reading.calls import CancelMarkers, describe_call
+from chalicelib.records import MAX_ID_LENGTH, Kind, Reply
 from chalicelib.store.calls import CallStore
 from chalicelib.timestamps import iso
 

@@ -19,11 +19,11 @@ from typing import Any
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.parameters import Parameters
 from chalicelib.errors import NotFound
-from chalicelib.fuse.callback_urls import list_token_subject, require_genuine
+from chalicelib.fuse.callback_urls import bulk_token_subject, list_token_subject, require_genuine
 from chalicelib.logs import logger
 from chalicelib.metrics import count
 from chalicelib.placing.ids import contact_call_id
-from chalicelib.records import PENDING, SOURCE_CALLBACK, Callback, Kind, Reply
+from chalicelib.records import MAX_ID_LENGTH, PENDING, SOURCE_CALLBACK, Callback, Kind, Reply
 from chalicelib.results.announce import announce_outcome
 from chalicelib.results.call_result import UnreadableResult, read_result
 from chalicelib.store.callbacks import StoreOutcome
@@ -166,6 +166,41 @@ def receive_list_callback(
         "list callback matches no contact", extra={"batch_id": list_id, "stored": status}
     )
     return Reply(200, {"status": status, "batch_id": list_id})
+
+
+def receive_bulk_callback(
+    bulk_id: str,
+    token: str | None,
+    raw: bytes,
+    content_type: str,
+    *,
+    parameters: Parameters,
+    deps: Dependencies,
+) -> Reply:
+    """A result Fuse posted to a bulk's callback URL: the bulk's calls are waiting calls sent
+    together (placing/dispatch.py), each found by its phone among the bulk's members, under every
+    reading; one that names none of them, or more than one, is kept beside the bulk."""
+    require_genuine(bulk_token_subject(bulk_id), token, parameters.callback_secret)
+    now = math.floor(deps.clock())
+    kept, outcome = read_callback(bulk_id, SOURCE_CALLBACK, raw, content_type, now)
+    bulk = deps.store.get(bulk_id, Kind.BULK) if len(bulk_id) <= MAX_ID_LENGTH else None
+    if bulk is None:
+        raise NotFound(f"no bulk {bulk_id[:MAX_ID_LENGTH]}")
+    members = bulk.members or {}
+    regions = {deps.settings.default_phone_region, *deps.settings.dial_policy.countries}
+    readings = contact_readings(kept.parsed, sorted(regions - {NON_GEOGRAPHIC}))
+    found = list(dict.fromkeys(members[p] for p in readings if p in members))
+    if len(found) == 1:
+        stored = store_callback(replace(kept, call_id=found[0]), outcome, now, parameters, deps)
+        logger.info(
+            "bulk callback received",
+            extra={"bulk_id": bulk_id, "call_id": found[0], "stored": stored.value},
+        )
+        return Reply(200, {"status": stored.value, "id": found[0]})
+    new = deps.store.callbacks.keep_unmatched(kept, deps.settings.expires_at(now))
+    status = UNMATCHED if new == StoreOutcome.STORED else StoreOutcome.DUPLICATE.value
+    logger.warning("bulk callback matches no call", extra={"bulk_id": bulk_id, "stored": status})
+    return Reply(200, {"status": status, "bulk_id": bulk_id})
 
 
 def contact_of(kept: Callback, parameters: Parameters, deps: Dependencies) -> str | None:

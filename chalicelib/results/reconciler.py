@@ -20,7 +20,9 @@ from chalicelib.deliveries.queueing import requeue
 from chalicelib.errors import BridgeError, FuseCallNotFound
 from chalicelib.logs import logger
 from chalicelib.metrics import count
-from chalicelib.records import PENDING, QUEUED, SOURCE_POLL, UNKNOWN, CallRecord, Kind
+from chalicelib.placing.dispatch import expire, expiry
+from chalicelib.queues import NotQueued
+from chalicelib.records import PENDING, QUEUED, SOURCE_POLL, UNKNOWN, WAITING, CallRecord, Kind
 from chalicelib.results.announce import announce_outcome
 from chalicelib.results.callbacks import match_unmatched, read_callback
 from chalicelib.results.publisher import ResultNotPublished
@@ -59,43 +61,79 @@ def reconcile(
         if time_left() < margin:
             report.stopped_early = "time"
             break
-        if isinstance(record, Delivery):  # not attempted in its time: SQS lost it, or refused it
-            report.requeued += requeue(record, now, deps)
-        elif record.kind == Kind.LIST:  # results kept beside it while its contacts were written
-            try:
-                match_list(deps, parameters, record, now, report)
-            except BridgeError as err:  # the store in trouble: do not hammer it
-                report.failed += 1
-                report.stopped_early = err.code
-                break
-            except Exception:  # a bug met by this list alone: the others are still looked at
-                report.failed += 1
-                logger.exception("list match failed unexpectedly", extra={"batch_id": record.id})
+        try:
+            look_at(deps, parameters, record, now, report)
+        except BridgeError as err:  # Fuse (or the store) in trouble: do not hammer it
+            report.failed += 1
+            report.stopped_early = err.code
+            break
+        except Exception:  # a bug met by this one alone: the others are still looked at
+            report.failed += 1
+            logger.exception(
+                "reconciling failed unexpectedly", extra={"call_id": record_id(record)}
+            )
+            if not isinstance(record, Delivery):
                 with contextlib.suppress(BridgeError):
-                    deps.store.check_again_at(record.id, now + RECHECK_SECONDS, Kind.LIST)
-        elif record.needs_publish and record.result is not None:
-            resend_event(deps, parameters, record, report)
-        elif record.status in (QUEUED, UNKNOWN) and record.fuse_call_id:  # an id learnt late
-            try:
-                poll(deps, parameters, record, now, report)
-            except FuseCallNotFound:
-                report.failed += 1
-                logger.warning("Fuse does not know a queued call", extra={"call_id": record.id})
-                deps.store.check_again_at(record.id, now + RECHECK_SECONDS)
-            except BridgeError as err:  # Fuse (or the store) in trouble: do not hammer it
-                report.failed += 1
-                report.stopped_early = err.code
-                break
-            except Exception:  # a bug met by this call alone: the others are still polled
-                report.failed += 1
-                logger.exception("poll failed unexpectedly", extra={"call_id": record.id})
-                with contextlib.suppress(BridgeError):
-                    deps.store.check_again_at(record.id, now + RECHECK_SECONDS)
-        else:  # settled meanwhile, or nothing to ask Fuse about
-            deps.store.close(record.id)
-            report.closed += 1
+                    deps.store.check_again_at(record.id, now + RECHECK_SECONDS, record.kind)
     logger.info("reconciler run", extra=asdict(report))
     return report
+
+
+def record_id(record: CallRecord | Delivery) -> str:
+    return record.call_id if isinstance(record, Delivery) else record.id
+
+
+def look_at(
+    deps: Dependencies,
+    parameters: Parameters,
+    record: CallRecord | Delivery,
+    now: int,
+    report: ReconcileReport,
+) -> None:
+    """What the reconciler does with one thing due in its index."""
+    if isinstance(record, Delivery):  # not attempted in its time: SQS lost it, or refused it
+        report.requeued += requeue(record, now, deps)
+    elif record.kind == Kind.LIST:  # results kept beside it while its contacts were written
+        match_list(deps, parameters, record, now, report)
+    elif record.status == WAITING:  # its dispatch message was lost, or it was released
+        wait_on(deps, parameters, record, now, report)
+    elif record.needs_publish and record.result is not None:
+        resend_event(deps, parameters, record, report)
+    elif record.status in (QUEUED, UNKNOWN) and record.fuse_call_id:  # an id learnt late
+        try:
+            poll(deps, parameters, record, now, report)
+        except FuseCallNotFound:
+            report.failed += 1
+            logger.warning("Fuse does not know a queued call", extra={"call_id": record.id})
+            deps.store.check_again_at(record.id, now + RECHECK_SECONDS)
+    else:  # settled meanwhile, or nothing to ask Fuse about
+        deps.store.close(record.id)
+        report.closed += 1
+
+
+def wait_on(
+    deps: Dependencies,
+    parameters: Parameters,
+    record: CallRecord,
+    now: int,
+    report: ReconcileReport,
+) -> None:
+    """A waiting call whose message SQS did not take (or that waits again after a bulk Fuse
+    refused): handed to the dispatch queue again, or expired if it can no longer go."""
+    if record.bulk_id is None and (
+        reason := expiry(record, now, deps.settings.dispatch_max_wait_seconds)
+    ):
+        expire(record, reason, now, parameters, deps)
+        deps.store.close(record.id)
+        report.closed += 1
+        return
+    try:
+        deps.dispatch.send({"call_id": record.id})
+    except NotQueued:
+        report.failed += 1
+    else:
+        report.requeued += 1
+    deps.store.check_again_at(record.id, now + RECHECK_SECONDS)
 
 
 def match_list(

@@ -42,8 +42,10 @@ from chalicelib.store.markers import Markers
 from chalicelib.store.table import ConditionFailed, Table
 
 if TYPE_CHECKING:
+    from chalicelib.store.budget import Budget
     from chalicelib.store.callbacks import Callbacks
     from chalicelib.store.deliveries import Deliveries, Delivery
+    from chalicelib.store.dispatch import Dispatch
     from chalicelib.store.lists import Lists
 
 BY_REFERENCE, OPEN_CALLS = "by_reference", "open_calls"
@@ -78,6 +80,20 @@ class CallStore:
         from chalicelib.store.callbacks import Callbacks  # noqa: PLC0415
 
         return Callbacks(self._table)
+
+    @functools.cached_property
+    def budget(self) -> Budget:
+        """Each Fuse account's single-queue budget and breaker."""
+        from chalicelib.store.budget import Budget  # noqa: PLC0415
+
+        return Budget(self._table)
+
+    @functools.cached_property
+    def dispatch(self) -> Dispatch:
+        """Waiting calls claimed for bulks, and settled by them."""
+        from chalicelib.store.dispatch import Dispatch  # noqa: PLC0415
+
+        return Dispatch(self._table)
 
     @functools.cached_property
     def lists(self) -> Lists:

@@ -14,7 +14,7 @@ from typing import Any
 
 from chalicelib.records import DEFAULT_INTEGRATION, Callback, CallRecord, Kind, Reply
 
-SORT_KEYS = {Kind.CALL: "call", Kind.LIST: "batch"}
+SORT_KEYS = {Kind.CALL: "call", Kind.LIST: "batch", Kind.BULK: "bulk"}
 KINDS = {sort_key: kind for kind, sort_key in SORT_KEYS.items()}
 CALLBACK_PREFIX = "result#"
 REPLY_PREFIX = "reply#"
@@ -58,6 +58,8 @@ def record_to_item(record: CallRecord, expires_at: int) -> dict[str, Any]:
         "fuse_call_id": record.fuse_call_id,
         "batch_id": record.list_id,
         "integration": record.integration,
+        "bulk_id": record.bulk_id,
+        "members": compact_json(record.members) if record.members is not None else None,
     }
     item.update({name: {"S": value} for name, value in optional_text.items() if value is not None})
     if record.list_id is not None:
@@ -97,6 +99,8 @@ def record_from_item(item: dict[str, Any]) -> CallRecord:
         integration=text("integration") or DEFAULT_INTEGRATION,  # records from before them
         delivery=json.loads(text("delivery") or "null"),
         expires_at=number("expires_at"),
+        bulk_id=text("bulk_id"),
+        members=json.loads(text("members") or "null"),
     )
 
 

@@ -4,6 +4,7 @@ ConditionFailed, that carries the item as it stood."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,7 @@ from chalicelib.errors import StoreUnavailable
 from chalicelib.logs import logger
 from chalicelib.store.items import attribute_value
 
+ALIASED = re.compile(r"#(\w+)")  # a name a condition writes as #name (reserved words)
 WRITERS = 4  # BatchWriteItem requests in flight at once (boto3 clients are thread-safe)
 BATCH_ITEMS = 25  # DynamoDB's most per BatchWriteItem
 
@@ -147,6 +149,7 @@ def update_request(
     request: dict[str, Any] = {"UpdateExpression": expression, "ExpressionAttributeNames": names}
     if condition is not None:
         request["ConditionExpression"] = condition
+        names.update({f"#{name}": name for name in ALIASED.findall(condition)})
         all_values.update(values or {})
     if all_values:
         request["ExpressionAttributeValues"] = all_values

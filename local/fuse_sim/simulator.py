@@ -52,6 +52,7 @@ class Received:
     files: tuple[str, ...] = ()
     client_port: int = 0  # one port for many requests means the client kept its connection
     uploads: dict[str, str] = field(default_factory=dict)  # file parts, as text
+    at: float = 0.0  # when it arrived (time.time())
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,6 +84,10 @@ class FuseSimulator:
     outcome: str = "completed"  # completed | failed | canceled | rejected
     lose_callbacks: bool = False  # never POST the result: only the status API has it
     duplicate_callbacks: bool = False  # POST each result twice
+    # Plum: looping the single queue API "can cause DDoS, which will result in all calls
+    # failing". With a limit, single queue requests past that many in one second (of the clock)
+    # are refused 500, as an overloaded Fuse would; 0 is no limit.
+    queue_rate_limit: int = 0
     received: list[Received] = field(default_factory=list)
     queued: dict[str, dict[str, str]] = field(default_factory=dict)
     callbacks: list[dict[str, Any]] = field(default_factory=list)  # what was POSTed, and answers
@@ -101,6 +106,10 @@ class FuseSimulator:
         self._due_order = itertools.count()
         self._wake = threading.Condition(self._lock)
         self._ender: threading.Thread | None = None
+        self._singles: dict[int, int] = {}  # single queue requests by second
+        self._bulks_in_flight = 0
+        self.most_bulks_in_flight = 0
+        self.answers: list[tuple[str, float, int]] = []  # (path, when, status) of each answer
 
     # --- lifecycle -------------------------------------------------------------------------
     @property
@@ -142,6 +151,10 @@ class FuseSimulator:
             self.fail_with = None
             self.callback_delay, self.callback_encoding, self.outcome = 2.0, "json", "completed"
             self.lose_callbacks = self.duplicate_callbacks = False
+            self.queue_rate_limit = 0
+            self._singles.clear()
+            self.most_bulks_in_flight = 0
+            self.answers.clear()
             self._ids = itertools.count(1001)
             self.received.clear()
             self.queued.clear()
@@ -169,19 +182,74 @@ class FuseSimulator:
                 for name, upload in request.files.items()
             },
             client_port=int(request.environ.get("REMOTE_PORT") or 0),
+            at=time.time(),
         )
         with self._lock:
             self.received.append(received)
             mode = self.mode
         if match := QUEUE_PATH.match(request.path):
-            return self.queue(request, received, match.group(1), match.group(2), mode)
+            answer = self.queue(request, received, match.group(1), match.group(2), mode)
+            return self.answered(received, answer)
         if match := BULK_PATH.match(request.path):
-            return self.bulk_queue(request, received, match.group(1), match.group(2), mode)
+            with self._lock:
+                self._bulks_in_flight += 1
+                self.most_bulks_in_flight = max(self.most_bulks_in_flight, self._bulks_in_flight)
+            try:
+                answer = self.bulk_queue(request, received, match.group(1), match.group(2), mode)
+            finally:
+                with self._lock:
+                    self._bulks_in_flight -= 1
+            return self.answered(received, answer)
         if match := CANCEL_PATH.match(request.path):
             return self.cancel(request, received, match.group(1), match.group(2))
         if match := STATUS_PATH.match(request.path):
             return self.status(request, received, match.group(1))
         return error(404, "Not found.")
+
+    def answered(self, received: Received, answer: Response) -> Response:
+        with self._lock:
+            self.answers.append((received.path, received.at, answer.status_code))
+        return answer
+
+    def over_rate(self, received: Received) -> bool:
+        """Whether this single queue request is one too many for its second."""
+        if not self.queue_rate_limit:
+            return False
+        second = int(received.at)
+        with self._lock:
+            self._singles[second] = self._singles.get(second, 0) + 1
+            return self._singles[second] > self.queue_rate_limit
+
+    def stats(self) -> dict[str, Any]:
+        """What a burst did to Fuse (`GET /_sim/stats`): single queue requests, the most in
+        one second, those refused for coming too fast, bulk requests and the most at once, and
+        how many calls each phone got."""
+        with self._lock:
+            singles = [a for a in self.answers if QUEUE_PATH.match(a[0])]
+            bulks = [a for a in self.answers if BULK_PATH.match(a[0])]
+            per_second: dict[int, int] = {}
+            for _, at, _ in singles:
+                per_second[int(at)] = per_second.get(int(at), 0) + 1
+            phones: dict[str, int] = {}
+            for form in self.queued.values():
+                phones[form.get("phone_number", "")] = (
+                    phones.get(form.get("phone_number", ""), 0) + 1
+                )
+            return {
+                "single_queues": len(singles),
+                "most_single_queues_in_a_second": max(per_second.values(), default=0),
+                "single_queues_refused": sum(1 for a in singles if a[2] >= 400),
+                "refused_for_rate": sum(
+                    max(0, n - self.queue_rate_limit) for n in self._singles.values()
+                )
+                if self.queue_rate_limit
+                else 0,
+                "bulk_queues": len(bulks),
+                "bulk_queues_refused": sum(1 for a in bulks if a[2] >= 400),
+                "most_bulks_in_flight": self.most_bulks_in_flight,
+                "calls": len(self.queued),
+                "calls_by_phone": phones,
+            }
 
     def authorised(self, received: Received) -> bool:
         return received.auth == (self.email, self.developer_key)
@@ -232,6 +300,8 @@ class FuseSimulator:
             return error(400, "Content-type must be multipart/form-data.")
         if problem := field_problem(received.form):
             return error(400, problem)
+        if self.over_rate(received):
+            return error(500, "Too many requests: all calls are failing.")
         if mode == "hang":
             # Fuse got it and queues it, but answers too late: exactly the "unknown" case.
             self._stopping.wait(self.hang_seconds)
@@ -345,6 +415,8 @@ class FuseSimulator:
             with self._lock:
                 body = [r.to_json() for r in self.received]
             return Response(json.dumps(body), 200, mimetype="application/json")
+        if request.path == "/_sim/stats":
+            return Response(json.dumps(self.stats()), 200, mimetype="application/json")
         if request.path == "/_sim/callbacks":
             with self._lock:
                 body = list(self.callbacks)
@@ -359,7 +431,7 @@ class FuseSimulator:
 
     def configure(self, settings: dict[str, Any]) -> Response:
         """`POST /_sim/config` with any of: mode, callback_delay, callback_encoding, outcome,
-        lose_callbacks, duplicate_callbacks."""
+        lose_callbacks, duplicate_callbacks, queue_rate_limit."""
         rules = {
             "mode": lambda v: v in MODES,
             "callback_delay": lambda v: isinstance(v, int | float) and 0 <= v <= 3600,
@@ -367,6 +439,7 @@ class FuseSimulator:
             "outcome": lambda v: v in OUTCOMES,
             "lose_callbacks": lambda v: isinstance(v, bool),
             "duplicate_callbacks": lambda v: isinstance(v, bool),
+            "queue_rate_limit": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
         }
         for name, value in settings.items():
             if name not in rules or not rules[name](value):

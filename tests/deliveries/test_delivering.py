@@ -22,7 +22,7 @@ from chalicelib.config.dependencies import Dependencies, build_dependencies, set
 from chalicelib.config.settings import load_settings
 from chalicelib.deliveries.attempts import least_retry_span, retry_delay
 from chalicelib.deliveries.queueing import QUEUE_GRACE_SECONDS
-from chalicelib.deliveries.sqs import DeliveryNotQueued
+from chalicelib.queues import NotQueued
 from chalicelib.timestamps import iso
 from infra.parameters import put_parameters
 from local.aws_setup import create_delivery_queue
@@ -367,7 +367,7 @@ def test_an_outcome_sqs_did_not_take_is_queued_again_whatever_its_kind(
     assert len(receiver.received) == 1
 
     def refused(message: Any) -> None:
-        raise DeliveryNotQueued
+        raise NotQueued
 
     monkeypatch.setattr(deps.deliveries, "send", refused)
     outcome_of(client, call_id, "completed")

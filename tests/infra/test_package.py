@@ -31,7 +31,14 @@ CHECKOV = ROOT / ".venv" / "checkov" / "bin" / "checkov"
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 PYC = f"cpython-{RUNTIME[0]}{RUNTIME[1]}"  # the bytecode files' tag
-FUNCTIONS = {"APIHandler", "CallRequests", "CallRequested", "ReconcileCalls", "DeliverResults"}
+FUNCTIONS = {
+    "APIHandler",
+    "CallRequests",
+    "CallRequested",
+    "ReconcileCalls",
+    "DeliverResults",
+    "DispatchCalls",
+}
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +142,7 @@ def test_resources_follow_the_stage_naming_convention(
         "CallsTable": ("TableName", env["CALLS_TABLE"]),
         "CallRequestsQueue": ("QueueName", env["CALL_REQUESTS_QUEUE"]),
         "DeliveriesQueue": ("QueueName", env["DELIVERY_QUEUE"]),
+        "DispatchQueue": ("QueueName", env["DISPATCH_QUEUE"]),
         "ResultsBus": ("Name", env["RESULTS_EVENT_BUS"]),
     }
     for resource, (prop, configured) in names.items():
@@ -170,6 +178,22 @@ def test_resources_follow_the_stage_naming_convention(
     attempts = load_settings({**env, "BRIDGE_SSM_PREFIX": "/x", "CALLS_TABLE": "t"})
     assert deliveries["RedrivePolicy"]["maxReceiveCount"] == attempts.delivery_max_attempts
     assert {f"{fn}ErrorsAlarm" for fn in FUNCTIONS} <= alarms
+    # Waiting calls: their queue outlives the longest backoff, a stuck one is seen, and the
+    # dispatcher runs FUSE_BULK_CONCURRENCY at once: so many bulk_queue requests in flight.
+    dispatch = resources["DispatchQueue"]["Properties"]
+    assert dispatch["VisibilityTimeout"] >= 6 * CONFIG["lambda_timeout"]
+    assert {"DispatchDeadLetterQueueNotEmptyAlarm", "DispatchBacklogAlarm"} <= alarms
+    backlog = resources["DispatchBacklogAlarm"]["Properties"]
+    assert backlog["MetricName"] == "ApproximateAgeOfOldestMessage"
+    source = resources["DispatchCalls"]["Properties"]["Events"]["DispatchCallsSqsEventSource"]
+    assert source["Properties"]["Queue"] == {"Fn::Sub": "${DispatchQueue.Arn}"}
+    assert source["Properties"]["ScalingConfig"]["MaximumConcurrency"] == int(
+        env["FUSE_BULK_CONCURRENCY"]
+    )
+    assert source["Properties"]["BatchSize"] == int(env["DISPATCH_BATCH_SIZE"])
+    assert source["Properties"]["MaximumBatchingWindowInSeconds"] == int(
+        env["DISPATCH_WINDOW_SECONDS"]
+    )
 
 
 @pytest.mark.slow
@@ -252,6 +276,7 @@ def test_terraform_packaging_names_the_same_resources(packaged: dict[str, Path])
     assert set(mappings) == {
         stage_env("prod")["CALL_REQUESTS_QUEUE"],
         "fuse-bridge-prod-deliveries",
+        stage_env("prod")["DISPATCH_QUEUE"],
     }
     requests = mappings[stage_env("prod")["CALL_REQUESTS_QUEUE"]]
     assert requests["scaling_config"] == {"maximum_concurrency": 2}
@@ -431,10 +456,15 @@ def test_a_dashboard_shows_what_on_call_looks_at(packaged: dict[str, Path]) -> N
         "ApproximateNumberOfMessagesVisible",
         "Errors",
         "Duration",
+        "CallsWaiting",
+        "CallsDispatched",
+        "BulksSent",
+        "DispatchLag",
+        "ApproximateAgeOfOldestMessage",
     ):
         assert metric in shown, metric
     for function in FUNCTIONS:
         assert f'"{function}"' in shown, function
-    for queue in ("CallRequestsDeadLetterQueue", "DeliveriesDeadLetterQueue"):
+    for queue in ("CallRequestsDeadLetterQueue", "DeliveriesDeadLetterQueue", "DispatchQueue"):
         assert f"{queue}.QueueName" in shown
     assert "${Dashboard}" in sam["Outputs"]["DashboardUrl"]["Value"]["Fn::Sub"]

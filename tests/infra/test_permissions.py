@@ -25,7 +25,7 @@ from chalicelib.config.settings import load_settings
 from chalicelib.fuse.callback_urls import callback_token, list_token_subject
 from infra import permissions
 from infra.parameters import put_parameters
-from local.aws_setup import create_call_requests_queue, create_delivery_queue
+from local.aws_setup import create_call_requests_queue, create_delivery_queue, create_dispatch_queue
 from local.fuse_sim import FuseSimulator
 from local.receiver import DemoReceiver
 from local.sqs_poller import poll_once
@@ -40,6 +40,7 @@ from tests.helpers import (
     Aws,
     bridge_environment,
     later,
+    list_requests,
 )
 
 SECRET = "whsec_" + "cGVybWlzc2lvbnMtdGVzdC1yZWNlaXZlci1zZWNyZXQ="
@@ -102,10 +103,13 @@ def deps(aws: Aws, fuse: FuseSimulator, calls: list[str]) -> Iterator[Dependenci
     boto3.client("events").create_event_bus(Name="fuse-bridge-test-results")
     create_call_requests_queue(boto3.client("sqs"), "fuse-bridge-test-call-requests")
     create_delivery_queue(boto3.client("sqs"), "fuse-bridge-test-deliveries")
+    create_dispatch_queue(boto3.client("sqs"), "fuse-bridge-test-dispatch")
     environment = bridge_environment(
         fuse.url,
         RESULTS_EVENT_BUS="fuse-bridge-test-results",
         DELIVERY_QUEUE="fuse-bridge-test-deliveries",
+        DISPATCH_QUEUE="fuse-bridge-test-dispatch",
+        FUSE_QUEUE_RATE="1000",  # calls go alone, but for the one Fuse refuses below
         DELIVERY_PRIVATE_ADDRESSES="true",  # the receiver is on 127.0.0.1
     )
     dependencies = build_dependencies(load_settings(environment))
@@ -169,7 +173,7 @@ def test_each_function_calls_only_what_its_policy_grants(
     client.http.get("/calls?reference=perm", headers=AUTH)
     client.http.post("/hooks/default", headers=AUTH, body=json.dumps({"phone": PHONE}))
     fuse.mode = "error500"
-    client.http.post("/calls", headers=AUTH, body=json.dumps({"phone": PHONE}))  # key freed
+    client.http.post("/calls", headers=AUTH, body=json.dumps({"phone": PHONE}))  # it waits
     fuse.mode = "normal"
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     client.http.delete("/campaigns/default/pending", headers=admin)
@@ -189,6 +193,16 @@ def test_each_function_calls_only_what_its_policy_grants(
     client.lambda_.invoke("call_requested", event)
     as_function("call_requested")
 
+    # The dispatcher, once Fuse's breaker has closed again: the waiting call in a bulk.
+    later(deps, deps.settings.breaker_open_seconds + 1)
+    sqs = boto3.client("sqs")
+    waiting = sqs.get_queue_url(QueueName="fuse-bridge-test-dispatch")["QueueUrl"]
+    waiting_arn = sqs.get_queue_attributes(QueueUrl=waiting, AttributeNames=["QueueArn"])
+    dispatcher = app.handler_map["dispatch_calls"]
+    poll_once(sqs, waiting, waiting_arn["Attributes"]["QueueArn"], dispatcher, "us-east-1")
+    as_function("dispatch_calls")
+    assert [r for r in list_requests(fuse) if "/results/bulk/" in r.form["result_url"]]
+
     # The reconciler, once a call's result is overdue; and the deliveries queued so far.
     later(deps, 7 * 86400)
     client.lambda_.invoke(
@@ -198,7 +212,6 @@ def test_each_function_calls_only_what_its_policy_grants(
         ),
     )
     as_function("reconcile_calls")
-    sqs = boto3.client("sqs")
     url = sqs.get_queue_url(QueueName="fuse-bridge-test-deliveries")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
     handler = app.handler_map["deliver_results"]

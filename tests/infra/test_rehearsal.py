@@ -50,6 +50,8 @@ from local.receiver import DemoReceiver
 from local.sqs_poller import sqs_event
 from tests.helpers import API_TOKEN, FUSE_EXAMPLE, PHONE, ROOT, chalice_package
 
+OTHER_PHONE = "+16175551299"
+
 pytestmark = [pytest.mark.slow, pytest.mark.rehearse, pytest.mark.timeout(600)]
 AWS_CLI = Path(sys.executable).parent / "aws"
 STAGE = "dev"
@@ -244,9 +246,8 @@ def test_the_stack_is_created_and_only_what_moto_cannot_create_is_left_out(
     assert set(deployed.resources) == set(deployed.template["Resources"])
     assert {r["ResourceStatus"] for r in deployed.resources.values()} == {"CREATE_COMPLETE"}
     assert {r["Type"] for r in deployed.left_out.values()} == set(NOT_IN_MOTO)  # named, no more
-    assert {"app", "call_requests", "call_requested", "reconcile_calls", "deliver_results"} == set(
-        deployed.environment
-    )
+    functions = {"call_requests", "call_requested", "reconcile_calls", "deliver_results"}
+    assert {"app", "dispatch_calls", *functions} == set(deployed.environment)
     # Powertools: the stack resolved the public parameter to the layer, and every function takes
     # it. (moto's CloudFormation does not pass a function's Layers on to its Lambda, so they are
     # read in the template the stack was made from.)
@@ -330,11 +331,20 @@ def test_each_deployed_handler_works_from_its_own_environment(
             use("call_requests")
             sqs = boto3.client("sqs")
             queue = sqs.get_queue_url(QueueName=api_env["CALL_REQUESTS_QUEUE"])["QueueUrl"]
-            sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"phone": PHONE}))
-            event, arn = received(sqs, queue)
+            for phone in (PHONE, OTHER_PHONE):  # a batch of two: they wait for one bulk
+                sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"phone": phone}))
+            event, arn = received(sqs, queue, 2)
             outcome = app.handler_map["call_requests"](sqs_event(event, arn, "us-east-1"), context)
             assert outcome == {"batchItemFailures": []}
-            assert len(fuse.queue_requests()) == 2
+            assert len(fuse.queue_requests()) == 1  # the API's call alone; the batch's wait
+
+            use("dispatch_calls")
+            dispatch = deployed.environment["dispatch_calls"]["DISPATCH_QUEUE"]
+            event, arn = received(sqs, sqs.get_queue_url(QueueName=dispatch)["QueueUrl"], 2)
+            outcome = app.handler_map["dispatch_calls"](sqs_event(event, arn, "us-east-1"), context)
+            assert outcome == {"batchItemFailures": []}
+            [bulk] = [r for r in fuse.received if r.path.endswith("/bulk_queue")]
+            assert bulk.uploads["csv"].count("\n") == 3  # its header and the two calls
 
             use("deliver_results")
             deliveries = sqs.get_queue_url(QueueName=api_env["DELIVERY_QUEUE"])["QueueUrl"]
@@ -350,12 +360,18 @@ def test_each_deployed_handler_works_from_its_own_environment(
             set_dependencies(None)
 
 
-def received(sqs: Any, url: str) -> tuple[list[dict[str, Any]], str]:
-    answer = sqs.receive_message(
-        QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=2, AttributeNames=["All"]
-    )
+def received(sqs: Any, url: str, count: int = 1) -> tuple[list[dict[str, Any]], str]:
+    """At least `count` messages of a queue, in at most five receives."""
+    messages: list[dict[str, Any]] = []
+    for _ in range(5):
+        answer = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=2, AttributeNames=["All"]
+        )
+        messages += answer.get("Messages", [])
+        if len(messages) >= count:
+            break
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-    return answer["Messages"], arn["Attributes"]["QueueArn"]
+    return messages, arn["Attributes"]["QueueArn"]
 
 
 def api_gateway_post(path: str, body: dict[str, Any], query: dict | None = None) -> dict:

@@ -184,7 +184,12 @@ def test_the_event_sources_are_wired_as_configured() -> None:
     sqs = sources["call_requests"]
     assert sqs.queue == "fuse-bridge-call-requests"  # CALL_REQUESTS_QUEUE, set per stage
     assert sqs.maximum_concurrency == 2
-    assert sqs.batch_size == 10
+    assert sqs.batch_size == 100  # a batch's calls go to Fuse in bulks: the bigger, the fewer
+    assert sqs.maximum_batching_window_in_seconds == 1  # AWS's least for a batch over ten
+    dispatcher = sources["dispatch_calls"]
+    assert dispatcher.queue == "fuse-bridge-dispatch"
+    assert (dispatcher.batch_size, dispatcher.maximum_batching_window_in_seconds) == (100, 5)
+    assert dispatcher.maximum_concurrency == 2  # FUSE_BULK_CONCURRENCY: bulks in flight
     pattern = sources["call_requested"].event_pattern
     assert pattern == {"detail-type": ["Fuse Call Requested"], "source": ["crm"]}
 

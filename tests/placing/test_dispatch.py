@@ -1,0 +1,561 @@
+"""Bursts (issue 20): single queues within the budget, the rest waiting and sent in bulks.
+
+Classes of input, not examples: the grouping is a property over any mix of settings and phones,
+the budget is taken by many threads as many containers would, and Fuse fails mid-burst. Every
+test counts what reached the simulator: each call at Fuse exactly once, none lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import pytest
+from chalice.test import Client
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chalicelib.config.dependencies import Dependencies, build_dependencies, set_dependencies
+from chalicelib.config.settings import load_settings
+from chalicelib.errors import FuseRejectedRequest, StoreUnavailable
+from chalicelib.fuse.bulk_form import bulk_csv
+from chalicelib.fuse.callback_urls import bulk_token_subject, callback_token
+from chalicelib.fuse.form import fuse_phone_number, schedule_fields
+from chalicelib.placing.bulks import bulk_key, plan_bulks, shared_settings
+from chalicelib.placing.calls import place_call
+from chalicelib.placing.dispatch import Waiting, dispatch
+from chalicelib.records import WAITING, CallRecord
+from chalicelib.store.budget import Budget
+from chalicelib.store.table import Table
+from infra.parameters import put_parameters
+from local.aws_setup import create_delivery_queue, create_dispatch_queue
+from local.fuse_sim import FuseSimulator
+from local.receiver import DemoReceiver
+from tests.helpers import (
+    CALLBACK_SECRET,
+    FUSE_EXAMPLE,
+    PREFIX,
+    PUBLIC_BASE_URL,
+    TABLE,
+    Aws,
+    bridge_environment,
+    consume,
+    list_requests,
+    post_call,
+    read_call,
+    run_batch,
+    run_reconciler,
+)
+
+DISPATCH = "fuse-bridge-test-dispatch"
+DELIVERIES = "fuse-bridge-test-deliveries"
+SECRET = "whsec_" + "cmVzdWx0cy1yZWNlaXZlci1zZWNyZXQtZm9yLXRlc3Rz"
+T0 = 1_900_000_000  # a fixed second: every request of a burst lands in it
+
+
+def phone(n: int) -> str:
+    return f"+1617555{n:04d}"
+
+
+@pytest.fixture
+def receiver() -> Iterator[DemoReceiver]:
+    with DemoReceiver(SECRET) as server:
+        yield server
+
+
+@pytest.fixture
+def deps(aws: Aws, fuse: FuseSimulator, receiver: DemoReceiver) -> Iterator[Dependencies]:
+    """The bridge paced as deployed (a dispatch queue, 2 single queues a second), its default
+    integration delivering outcomes to the receiver, its clock stopped at T0."""
+    put_parameters(
+        aws.ssm,
+        PREFIX,
+        {
+            "integrations/default/results_url": receiver.url,
+            "integrations/default/results_secret": SECRET,
+        },
+    )
+    sqs = boto3.client("sqs")
+    create_dispatch_queue(sqs, DISPATCH)
+    create_delivery_queue(sqs, DELIVERIES, max_attempts=3)
+    environment = bridge_environment(
+        fuse.url,
+        DISPATCH_QUEUE=DISPATCH,
+        FUSE_QUEUE_RATE="2",
+        DELIVERY_QUEUE=DELIVERIES,
+        DELIVERY_PRIVATE_ADDRESSES="true",
+    )
+    dependencies = build_dependencies(load_settings(environment))
+    dependencies.clock = lambda: T0 + 0.5
+    set_dependencies(dependencies)
+    yield dependencies
+    set_dependencies(None)
+
+
+def at(deps: Dependencies, second: float) -> None:
+    deps.clock = lambda: second
+
+
+def dispatch_all() -> int:
+    """The dispatcher over everything waiting, as its event source hands it over."""
+    return consume(DISPATCH, "dispatch_calls", batch_size=100)
+
+
+def calls_by_phone(fuse: FuseSimulator) -> Counter[str]:
+    """How many calls Fuse has for each phone, whether they came alone or in a bulk."""
+    return Counter(form["phone_number"].split(";")[0] for form in fuse.queued.values())
+
+
+def bulk_rows(request: Any) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(request.uploads["csv"])))
+
+
+def post_bulk_result(client: Client, bulk_id: str, result: dict[str, Any]) -> Any:
+    token = callback_token(bulk_token_subject(bulk_id), CALLBACK_SECRET)
+    return client.http.post(
+        f"/fuse/results/bulk/{bulk_id}?token={token}",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps(result),
+    )
+
+
+# --- grouping, as a property ----------------------------------------------------------------
+
+SETTINGS = st.fixed_dictionaries(
+    {
+        "campaign": st.sampled_from(["default", "reminders"]),
+        "caller_id": st.sampled_from(["+16175550100", "+16175550199"]),
+        "start_at": st.sampled_from([None, T0 - 60, T0 + 3600]),
+        "end_at": st.sampled_from([None, T0 + 7200]),
+        "attempts": st.sampled_from([1, 3]),
+        "retry_delay": st.sampled_from([None, 600]),
+        "pci": st.sampled_from([None, True, False]),
+        "dtmf": st.sampled_from([None, "1234#"]),
+        "variables": st.dictionaries(
+            st.sampled_from(["name", "slot", "vip"]),
+            st.one_of(st.text(max_size=12), st.integers(), st.booleans(), st.none()),
+            max_size=3,
+        ),
+    }
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    calls=st.lists(st.tuples(st.integers(0, 6), SETTINGS), max_size=60),
+    max_size=st.integers(1, 8),
+)
+def test_every_call_goes_in_exactly_one_bulk_of_its_own_settings(
+    calls: list[tuple[int, dict[str, Any]]], max_size: int
+) -> None:
+    records = [
+        CallRecord(
+            id=f"c{n}",
+            status=WAITING,
+            request_hash="",
+            created_at=T0,
+            lock_until=0,
+            request={"phone": phone(p), **fields},
+            campaign=fields["campaign"],
+        )
+        for n, (p, fields) in enumerate(calls)
+    ]
+    bulks = plan_bulks(records, max_size, T0)
+    placed = [c.id for bulk in bulks for c in bulk]
+    assert sorted(placed) == sorted(r.id for r in records)  # each exactly once
+    url = "https://bridge.example.test/api/fuse/results/bulk/b"
+    for bulk in bulks:
+        assert 1 <= len(bulk) <= max_size
+        phones = [c.request["phone"] for c in bulk]
+        assert len(set(phones)) == len(phones)  # never one phone twice in a request
+        # What the request applies to the whole list is each of its calls' own.
+        shared = schedule_fields(shared_settings(bulk[0], T0), url)
+        assert all(schedule_fields(shared_settings(c, T0), url) == shared for c in bulk)
+        assert len({c.campaign for c in bulk}) == 1
+        # And each row keeps its own caller id, DTMF and variables, through the CSV.
+        rows = [
+            (
+                fuse_phone_number(c.request["phone"], c.request["caller_id"], c.request["dtmf"]),
+                c.request["variables"],
+            )
+            for c in bulk
+        ]
+        read = list(csv.DictReader(io.StringIO(bulk_csv(rows).decode())))
+        for row, call in zip(read, bulk, strict=True):
+            assert row["destination"] == fuse_phone_number(
+                call.request["phone"], call.request["caller_id"], call.request["dtmf"]
+            )
+            for name, value in call.request["variables"].items():
+                expected = {None: "", True: "true", False: "false"}.get(value, str(value))
+                if isinstance(value, bool) or value is None:
+                    assert row[name] == expected
+                else:
+                    assert row[name] == str(value)
+    # No more bulks than needed: a group needs as many as its size or its most repeated phone
+    # make it, and first fit opens at most that many.
+    groups = Counter(bulk_key(r, T0) for r in records)
+    for group, size in groups.items():
+        in_group = [b for b in bulks if bulk_key(b[0], T0) == group]
+        repeats = Counter(c.request["phone"] for b in in_group for c in b).most_common(1)
+        assert len(in_group) <= size // max_size + repeats[0][1]
+
+
+# --- the budget, across containers ----------------------------------------------------------
+
+
+@pytest.mark.usefixtures("atomic_dynamodb")
+def test_the_budget_never_gives_more_than_the_rate_across_containers(aws: Aws) -> None:
+    """Sixteen threads, each with its own client as a container has, ask for the budget at the
+    same moments, every 100 ms for four seconds: each slot goes to exactly one of them, slots
+    are 1/rate apart, and no second of the clock holds more than the rate."""
+    rate, threads, steps = 3, 16, 40
+    moments = [T0 + step / 10 for step in range(steps)]
+    start = threading.Barrier(threads)
+    granted: list[float] = []
+    lock = threading.Lock()
+
+    def container() -> None:
+        client = boto3.client("dynamodb")
+        budget = Budget(Table(TABLE, lambda: client))
+        for moment in moments:
+            start.wait()  # all at the same moment, as containers of a burst are
+            if budget.take("fuse@example.com", moment, rate):
+                with lock:
+                    granted.append(moment)
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(lambda _: container(), range(threads)))
+    expected, next_slot = [], 0.0
+    for moment in moments:  # the rule, played alone: a slot is taken when it has come
+        if moment >= next_slot - 1e-9:
+            expected.append(moment)
+            next_slot = moment + 1 / rate
+    assert sorted(granted) == expected  # one container each, never two
+    assert max(Counter(int(m) for m in granted).values()) <= rate
+
+
+def test_a_shut_budget_gives_nothing_until_its_time(aws: Aws) -> None:
+    budget = Budget(Table(TABLE, lambda: aws.dynamodb))
+    assert budget.take("a", T0, 2)
+    assert not budget.take("a", T0 + 0.4, 2)  # the next slot is half a second on
+    assert budget.take("a", T0 + 0.5, 2)
+    budget.shut("a", T0 + 30)
+    budget.shut("a", T0 + 10)  # an earlier end never shortens the pause
+    assert budget.shut_until("a") == T0 + 30
+    assert not any(budget.take("a", T0 + s, 2) for s in (0, 1, 29))
+    assert budget.take("b", T0 + 1, 2)  # another Fuse account has its own
+    assert budget.take("a", T0 + 30, 2)  # then the probe goes, at the rate
+    assert not budget.take("a", T0 + 30, 0)  # a rate of 0: never alone
+
+
+# --- a burst, end to end --------------------------------------------------------------------
+
+
+def test_a_burst_waits_and_goes_in_one_bulk_each_call_its_own(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    fuse.queue_rate_limit = 2
+    answers = [post_call(client, {"phone": phone(n)}, key=f"burst-{n}") for n in range(30)]
+    assert {a.status_code for a in answers} == {202}  # every caller accepted, first try
+    bodies = [json.loads(a.body) for a in answers]
+    statuses = Counter(b["status"] for b in bodies)
+    assert statuses == {"queued": 1, "waiting": 29}  # one slot in the half second: the rest wait
+    assert len(fuse.queue_requests()) == 1
+    waiting = [(n, b) for n, b in enumerate(bodies) if b["status"] == "waiting"]
+    n, first = waiting[0]
+    assert answers[n].headers["Location"].endswith(f"/calls/{first['id']}")
+    assert read_call(client, first["id"])["status"] == "waiting"
+    again = post_call(client, {"phone": phone(n)}, key=f"burst-{n}")
+    assert again.status_code == 202
+    assert json.loads(again.body)["status"] == "waiting"
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+    assert dispatch_all() == 29
+    [bulk] = list_requests(fuse)
+    rows = bulk_rows(bulk)
+    assert len(rows) == 29
+    assert "/fuse/results/bulk/" in bulk.form["result_url"]
+    assert calls_by_phone(fuse) == Counter({fuse_phone(n): 1 for n in range(30)})
+    assert fuse.stats()["single_queues_refused"] == 0
+    seen = read_call(client, first["id"])
+    assert seen["status"] == "queued"
+    assert seen["fuse_call_id"]
+    bulk_id = seen["bulk_id"]
+    replay = json.loads(post_call(client, {"phone": phone(n)}, key=f"burst-{n}").body)
+    assert (replay["status"], replay["bulk_id"]) == ("queued", bulk_id)
+    assert dispatch_all() == 0  # nothing left, nothing sent twice
+    assert len(list_requests(fuse)) == 1
+
+    # Fuse reports each call of the bulk to the bulk's URL, naming its phone: each is its own.
+    for m, body in waiting[:3]:
+        result = {**FUSE_EXAMPLE, "phone_number": f"'{phone(m)[2:]}'", "duration": m}
+        answer = post_bulk_result(client, bulk_id, result)
+        assert json.loads(answer.body) == {"status": "stored", "id": body["id"]}
+        assert read_call(client, body["id"])["result"]["duration"] == m
+    assert read_call(client, waiting[3][1]["id"])["result"] is None
+
+
+def fuse_has(fuse: FuseSimulator, calls: int, within: float = 10) -> None:
+    """Waits (bounded) until the simulator holds `calls` calls: a hung answer queues late."""
+    deadline = time.monotonic() + within
+    while len(fuse.queued) < calls:
+        assert time.monotonic() < deadline, f"{len(fuse.queued)} of {calls} calls at Fuse"
+        time.sleep(0.05)
+
+
+def fuse_phone(n: int) -> str:
+    """The phone as Fuse has it in its form or its CSV row (tel:, before ;ani=)."""
+    return f"tel:{phone(n)}"
+
+
+def test_a_batch_of_queue_messages_goes_in_bulks_not_single_queues(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    messages = [(f"m-{n}", {"phone": phone(n), "campaign": "default"}) for n in range(12)]
+    reminders = {"campaign": "reminders", "caller_id": "+16175550199"}
+    messages += [(f"r-{n}", {"phone": phone(n), **reminders}) for n in range(3)]
+    assert run_batch(client, messages) == []
+    assert fuse.queue_requests() == []
+    assert dispatch_all() == 15
+    sizes = sorted(len(bulk_rows(r)) for r in list_requests(fuse))
+    assert sizes == [3, 12]  # one bulk per campaign
+    assert sum(calls_by_phone(fuse).values()) == 15
+    # A batch of one is a call alone, within the budget, as POST /calls is.
+    assert run_batch(client, [("m-alone", {"phone": phone(99)})]) == []
+    assert len(fuse.queue_requests()) == 1
+
+
+def test_the_same_phone_twice_goes_in_two_bulks(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    messages = [(f"m-{n}", {"phone": phone(7), "reference": f"r{n}"}) for n in range(3)]
+    messages.append(("m-other", {"phone": phone(8)}))
+    assert run_batch(client, messages) == []
+    dispatch_all()
+    bulks = list_requests(fuse)
+    assert len(bulks) == 3
+    for request in bulks:
+        phones = [r["destination"] for r in bulk_rows(request)]
+        assert len(set(phones)) == len(phones)
+    assert calls_by_phone(fuse)[fuse_phone(7)] == 3
+
+
+# --- backpressure ---------------------------------------------------------------------------
+
+
+def test_fuse_failing_opens_the_breaker_and_callers_still_get_202(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    fuse.mode = "error500"
+    first = post_call(client, {"phone": phone(1)}, key="b-1")
+    assert first.status_code == 202  # not 503: the call can wait
+    assert json.loads(first.body)["status"] == "waiting"
+    fuse.mode = "normal"
+    at(deps, T0 + 5)  # a later second, budget to spare, but the breaker is open
+    second = post_call(client, {"phone": phone(2)}, key="b-2")
+    assert json.loads(second.body)["status"] == "waiting"
+    assert len(fuse.queue_requests()) == 1  # only the request that failed
+    waiting = [
+        Waiting(f"m{n}", "r", json.loads(a.body)["id"], 1) for n, a in enumerate((first, second))
+    ]
+    retry = dispatch(waiting, deps, time_left=lambda: 30.0)
+    assert set(retry) == {w.call_id for w in waiting}
+    assert min(retry.values()) >= 25  # they wait out the breaker (30 s from T0)
+    assert list_requests(fuse) == []
+    at(deps, T0 + 31)  # closed again: the probe is the bulk, and it goes
+    assert dispatch(waiting, deps, time_left=lambda: 30.0) == {}
+    assert len(list_requests(fuse)) == 1
+    assert {read_call(client, w.call_id)["status"] for w in waiting} == {"queued"}
+
+
+def test_fuse_failing_mid_burst_loses_none_and_sends_none_twice(
+    client: Client, deps: Dependencies, fuse: FuseSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three groups' bulks (pci unset, on, off): the first goes, Fuse fails the second (500),
+    and the third is not even tried while the breaker is open; after it, the two left go. Each
+    call reaches Fuse once."""
+    pci = [None, True, False]
+    ids = [
+        json.loads(post_call(client, {"phone": phone(n), "pci": pci[n % 3]}).body)["id"]
+        for n in range(20)
+    ]
+    waiting = [Waiting(f"m{n}", "r", call_id, 1) for n, call_id in enumerate(ids[1:])]
+    answers = iter(["normal", "error500"])
+    real = deps.fuse.bulk_queue
+
+    def failing_second(*args: Any, **kwargs: Any) -> Any:
+        fuse.mode = next(answers, "normal")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(deps.fuse, "bulk_queue", failing_second)
+    retry = dispatch(waiting, deps, time_left=lambda: 30.0)
+    assert len(list_requests(fuse)) == 2
+    statuses = Counter(read_call(client, i)["status"] for i in ids[1:])
+    assert statuses == {"queued": 7, "waiting": 12}
+    assert set(retry) == {i for i in ids[1:] if read_call(client, i)["status"] == "waiting"}
+    at(deps, T0 + 60)
+    assert dispatch(waiting, deps, time_left=lambda: 30.0) == {}
+    assert calls_by_phone(fuse) == Counter({fuse_phone(n): 1 for n in range(20)})
+    assert {read_call(client, i)["status"] for i in ids} == {"queued"}
+
+
+def test_a_bulk_whose_answer_is_lost_is_never_sent_again(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    ids = [json.loads(post_call(client, {"phone": phone(n)}).body)["id"] for n in range(6)]
+    fuse.mode = "hang"  # Fuse queues the bulk and answers after the bridge gave up
+    waiting = [Waiting(f"m{n}", "r", call_id, 1) for n, call_id in enumerate(ids[1:])]
+    assert dispatch(waiting, deps, time_left=lambda: 30.0) == {}
+    fuse.mode = "normal"
+    statuses = {read_call(client, i)["status"] for i in ids[1:]}
+    assert statuses == {"unknown"}
+    fuse_has(fuse, 6)  # it answers late, but it has them
+    bulk_id = read_call(client, ids[1])["bulk_id"]
+    at(deps, T0 + 3600)
+    assert dispatch(waiting, deps, time_left=lambda: 30.0) == {}  # redelivered: nothing sent
+    assert len(list_requests(fuse)) == 1
+    assert calls_by_phone(fuse) == Counter({fuse_phone(n): 1 for n in range(6)})
+    # Its results still find each call, by phone, within the bulk.
+    result = {**FUSE_EXAMPLE, "phone_number": f"'{phone(3)[2:]}'"}
+    assert json.loads(post_bulk_result(client, bulk_id, result).body)["id"] == ids[3]
+    assert read_call(client, ids[3])["status"] == "completed"
+
+
+def test_a_dispatcher_dying_after_fuse_took_the_bulk_sends_nothing_again(
+    client: Client, deps: Dependencies, fuse: FuseSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [json.loads(post_call(client, {"phone": phone(n)}).body)["id"] for n in range(5)]
+    waiting = [Waiting(f"m{n}", "r", call_id, 1) for n, call_id in enumerate(ids[1:])]
+
+    def store_down(*args: Any, **kwargs: Any) -> None:
+        raise StoreUnavailable("the bridge cannot reach its call store; retry later")
+
+    monkeypatch.setattr(deps.store.dispatch, "settle", store_down)
+    with pytest.raises(StoreUnavailable):
+        dispatch(waiting, deps, time_left=lambda: 30.0)
+    monkeypatch.undo()
+    assert len(list_requests(fuse)) == 1
+    assert dispatch(waiting, deps, time_left=lambda: 30.0)  # its claim still holds: later
+    at(deps, T0 + 3600)  # the claim lapsed: the bulk may have gone, so the calls are unknown
+    assert dispatch(waiting, deps, time_left=lambda: 30.0) == {}
+    assert len(list_requests(fuse)) == 1
+    assert {read_call(client, i)["status"] for i in ids[1:]} == {"unknown"}
+
+
+def test_a_bulk_fuse_refuses_is_halved_until_the_bad_call_stands_alone(
+    client: Client, deps: Dependencies, fuse: FuseSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [json.loads(post_call(client, {"phone": phone(n)}).body)["id"] for n in range(10)]
+    waiting = [Waiting(f"m{n}", "r", call_id, 1) for n, call_id in enumerate(ids[1:])]
+    real = deps.fuse.bulk_queue
+
+    def refuses_one(*args: Any, csv_file: bytes, **kwargs: Any) -> Any:
+        if phone(6).encode() in csv_file:
+            raise FuseRejectedRequest("Fuse refused the request: Row 3: Invalid number.")
+        return real(*args, csv_file=csv_file, **kwargs)
+
+    monkeypatch.setattr(deps.fuse, "bulk_queue", refuses_one)
+    assert dispatch(waiting, deps, time_left=lambda: 30.0) == {}
+    statuses = {n: read_call(client, ids[n])["status"] for n in range(1, 10)}
+    assert statuses == {n: "rejected" if n == 6 else "queued" for n in range(1, 10)}
+    assert read_call(client, ids[6])["error"]["code"] == "fuse_rejected_request"
+    assert calls_by_phone(fuse) == Counter({fuse_phone(n): 1 for n in range(10) if n != 6})
+
+
+# --- expiry ---------------------------------------------------------------------------------
+
+
+def test_a_call_that_cannot_ring_before_its_end_expires_and_is_delivered(
+    client: Client, deps: Dependencies, fuse: FuseSimulator, receiver: DemoReceiver
+) -> None:
+    post_call(client, {"phone": phone(0)})  # the moment's slot, taken
+    end = T0 + 600
+    answer = json.loads(post_call(client, {"phone": phone(5), "end_at": end}).body)
+    assert answer["status"] == "waiting"
+    at(deps, end - 30)  # too close to its end to ring
+    assert dispatch_all() == 1
+    seen = read_call(client, answer["id"])
+    assert seen["status"] == "expired"
+    assert seen["error"]["code"] == "call_expired"
+    assert "end_at" in seen["error"]["message"]
+    consume(DELIVERIES, "deliver_results")
+    expired = [r.json for r in receiver.received if r.json["type"] == "call.expired"]
+    assert [e["data"]["id"] for e in expired] == [answer["id"]]
+    assert calls_by_phone(fuse)[fuse_phone(5)] == 0
+
+
+def test_a_waiting_call_whose_message_is_lost_is_found_by_the_reconciler(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    post_call(client, {"phone": phone(0)})  # the moment's slot, taken
+    call_id = json.loads(post_call(client, {"phone": phone(4)}).body)["id"]
+    sqs = boto3.client("sqs")
+    sqs.purge_queue(QueueUrl=sqs.get_queue_url(QueueName=DISPATCH)["QueueUrl"])  # lost
+    at(deps, T0 + 7200)
+    report = run_reconciler(client)
+    assert report["requeued"] >= 1
+    assert dispatch_all() == 1
+    assert read_call(client, call_id)["status"] == "queued"
+    assert calls_by_phone(fuse)[fuse_phone(4)] == 1
+
+
+def test_a_call_waiting_longer_than_the_most_expires(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    post_call(client, {"phone": phone(0)})  # the moment's slot, taken
+    call_id = json.loads(post_call(client, {"phone": phone(4)}).body)["id"]
+    at(deps, T0 + deps.settings.dispatch_max_wait_seconds + 60)
+    run_reconciler(client)
+    seen = read_call(client, call_id)
+    assert seen["status"] == "expired"
+    assert "DISPATCH_MAX_WAIT_SECONDS" in seen["error"]["message"]
+    assert dispatch_all() == 1  # its message, still queued, finds it settled: nothing sent
+    assert calls_by_phone(fuse)[fuse_phone(4)] == 0
+
+
+# --- the simulator's rate limit, and the bridge under it -----------------------------------
+
+
+def test_the_simulator_refuses_single_queues_past_its_rate(
+    client: Client, fuse: FuseSimulator, aws: Aws
+) -> None:
+    """Without pacing (no dispatch queue) a loop of single queues trips it, as Plum warns."""
+    environment = bridge_environment(fuse.url)
+    set_dependencies(build_dependencies(load_settings(environment)))
+    fuse.queue_rate_limit = 2
+    time.sleep(1 - time.time() % 1)  # the start of a second: the loop fits in it
+    codes = [post_call(client, {"phone": phone(n)}).status_code for n in range(5)]
+    assert codes.count(503) == 3
+    assert fuse.stats()["single_queues_refused"] == 3
+
+
+def test_a_paced_bridge_never_trips_the_rate(deps: Dependencies, fuse: FuseSimulator) -> None:
+    """Real time: forty callers from eight threads at once (as eight containers: placing
+    itself, since one Chalice app serves one request at a time), against a Fuse that fails
+    single queues past three a second. None is refused, every caller gets 202, each call
+    reaches Fuse once."""
+    deps.clock = time.time
+    fuse.queue_rate_limit = 3  # Fuse's limit, above FUSE_QUEUE_RATE (2), as configured
+    parameters = deps.parameters.get()
+
+    def caller(n: int) -> int:
+        raw = json.dumps({"phone": phone(n)}).encode()
+        return place_call(raw, f"k-{n}", PUBLIC_BASE_URL, parameters, deps).reply.status
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(caller, range(40)))
+    assert set(codes) == {202}
+    while dispatch_all():
+        pass
+    stats = fuse.stats()
+    assert stats["single_queues_refused"] == 0
+    assert 1 <= stats["most_single_queues_in_a_second"] <= 2
+    assert calls_by_phone(fuse) == Counter({fuse_phone(n): 1 for n in range(40)})
