@@ -77,11 +77,21 @@ def deliver(
     parameters = deps.parameters.get()
     integration = parameters.integrations.get(delivery.integration) if delivery else None
     target = integration.delivery_target if integration else None
-    if delivery is None or target is None:  # gone (expired), or deliveries turned off since
+    if delivery is None:  # gone (expired with its call)
         logger.info("delivery dropped", extra={"call_id": message.get("call_id") or None})
         return DeliveryOutcome(message_id, DONE, SKIPPED)
     if delivery.state == DeliveryState.DELIVERED:
         return DeliveryOutcome(message_id, DONE, SKIPPED)  # a copy of one delivered outcome
+    if target is None:  # its integration delivers no more: failed, for a redrive once it does
+        unsent = replace(
+            delivery,
+            state=DeliveryState.FAILED.value,
+            last_attempt_at=now,
+            last_error="its integration has no results_url now",
+        )
+        record_attempt(delivery, unsent, now, deps)
+        logger.warning("delivery not sent", extra={"call_id": delivery.call_id})
+        return DeliveryOutcome(message_id, DONE, DeliveryState.FAILED)
     headers = signed_headers(target, delivery.webhook_id, delivery.body, now)
     result = deps.sender.post(target.url, delivery.body, headers)
     status = classify(result)
@@ -140,8 +150,10 @@ def queued_delivery(message: dict[str, Any], now: int, deps: Dependencies) -> De
 
 def record_attempt(before: Delivery, after: Delivery, now: int, deps: Dependencies) -> None:
     """The attempt on the delivery's item and, as its newest outcome's, on the call; a failure
-    marked for a redrive, and a redriven one's mark cleared by its success."""
-    deps.store.deliveries.record_attempt(after)
+    marked for a redrive, and a redriven one's mark cleared by its success. Nothing, when a
+    copy of its message delivered it meanwhile: delivered stays delivered."""
+    if not deps.store.deliveries.record_attempt(after):
+        return
     view = {
         "webhook_id": after.webhook_id,
         "status": after.state,

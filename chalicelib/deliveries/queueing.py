@@ -66,7 +66,9 @@ def requeue(delivery: Delivery, now: int, deps: Dependencies) -> bool:
 
 def redrive(integration: str, deps: Dependencies) -> int:
     """Every failed delivery of the integration back on the queue, each once; how many. One
-    delivered since (a copy's later success) is not sent again."""
+    delivered since (a copy's later success) is not sent again. Its mark is cleared before it
+    is queued, so that failing again at once marks it again (and one cleared but not queued is
+    pending in the reconciler's index, which queues it)."""
     now = int(deps.clock())
     requeued = 0
     for call_id, marker in deps.store.deliveries.failed(integration, now):
@@ -74,13 +76,17 @@ def redrive(integration: str, deps: Dependencies) -> int:
         failed = DeliveryState.FAILED.value
         reopened = delivery is not None and delivery.state == failed
         if reopened and deps.store.deliveries.reopen(delivery, failed, now + QUEUE_GRACE_SECONDS):
+            deps.store.deliveries.forget_failed(integration, marker or call_id)
             if not enqueue(delivery, deps):
                 deps.store.deliveries.fail_again(delivery)
+                expires_at = delivery.expires_at or deps.settings.expires_at(now)
+                deps.store.deliveries.mark_failed(delivery, now, expires_at)
                 raise DeliveriesUnavailable(
                     f"the delivery queue took {requeued} of them; redrive again later"
                 )
             requeued += 1
-        deps.store.deliveries.forget_failed(integration, marker or call_id)
+        else:  # delivered since, or gone: nothing to send
+            deps.store.deliveries.forget_failed(integration, marker or call_id)
     logger.info("deliveries redriven", extra={"integration": integration, "requeued": requeued})
     return requeued
 
@@ -97,6 +103,8 @@ def failed_delivery(
     integration = parameters.integrations.get(record.integration) if record else None
     if record is None or integration is None or integration.delivery_target is None:
         return None
+    if (record.delivery or {}).get("status") == DeliveryState.DELIVERED.value:
+        return None  # its newest outcome was delivered since it failed
     outcome = None if record.never_placed else record.result
     built = new_delivery(record, outcome, integration.delivery_target, record.updated_at or now)
     delivery = replace(built, state=DeliveryState.FAILED.value)

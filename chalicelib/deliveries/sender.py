@@ -11,7 +11,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from chalicelib.http.addresses import AddressRefused, Resolver, check_receiver
+from chalicelib.http.addresses import AddressRefused, NameNotResolved, Resolver, check_receiver
 from chalicelib.http.client import HttpClient, NoAnswer, NotSent
 from chalicelib.http.deadlines import DeadlinePassed
 
@@ -50,6 +50,8 @@ class DeliverySender:
             response = self._http.request("POST", url, headers, body=body)
         except AddressRefused as err:
             return ReceiverResponse(None, str(err), refused=True)
+        except NameNotResolved as err:  # DNS may answer later: retried
+            return ReceiverResponse(None, str(err))
         except DeadlinePassed:
             return ReceiverResponse(None, f"no answer within {self._timeout:g} s")
         except NotSent as err:

@@ -7,6 +7,10 @@ what the Lambda can: its runtime API on 127.0.0.1, the metadata address 169.254.
 VPC's private ranges. Every address a name resolves to must be public, in any spelling
 (`2130706433`, `0x7f.1`, `[::ffff:127.0.0.1]` are loopback too: the resolver reads them so). The
 local stage (`make local`, the tests) allows loopback and plain http, for its demo receiver.
+
+A name that does not resolve now may resolve later (DNS fails for a while): that is no refusal,
+the attempt is retried. A name with several addresses is tried at each in turn (IPv4 first, in
+the resolver's order: a Lambda outside a VPC has no IPv6 route), all of them checked first.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ class AddressRefused(Exception):
     """The receiver's address is not one the bridge sends to; the message says why (no URL)."""
 
 
+class NameNotResolved(Exception):
+    """The receiver's name did not resolve now: the attempt is retried later."""
+
+
 @dataclass(frozen=True)
 class Receiver:
     """A checked destination: connect to `address`, present `host` (TLS name, Host header)."""
@@ -34,8 +42,17 @@ class Receiver:
     scheme: str
     host: str
     port: int
-    address: str
+    addresses: tuple[str, ...]  # each checked; tried in this order
     path: str
+
+    @property
+    def address(self) -> str:
+        return self.addresses[0]
+
+
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # a NAT64 gateway turns these into IPv4
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated, still routed by some stacks
+SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")  # deprecated private range ipaddress calls global
 
 
 def is_public(text: str) -> bool:
@@ -43,8 +60,13 @@ def is_public(text: str) -> bool:
         address = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in SITE_LOCAL:
+            return False
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif address in NAT64 or address in IPV4_COMPATIBLE:
+            address = ipaddress.IPv4Address(address.packed[12:])
     return address.is_global and not address.is_multicast
 
 
@@ -65,11 +87,14 @@ def check_receiver(url: str, *, private_allowed: bool, resolve: Resolver | None 
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
         found = resolve(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        raise AddressRefused("the receiver's name does not resolve") from None
-    addresses = sorted({str(info[4][0]) for info in found})
+    except UnicodeError:
+        raise AddressRefused("the receiver's name is not a valid host name") from None
+    except OSError:
+        raise NameNotResolved("the receiver's name did not resolve") from None
+    ordered = list(dict.fromkeys(str(info[4][0]) for info in found))
+    addresses = tuple(sorted(ordered, key=lambda a: ":" in a))  # IPv4 first, order kept
     if not addresses:
-        raise AddressRefused("the receiver's name does not resolve")
+        raise NameNotResolved("the receiver's name did not resolve")
     if not private_allowed and not all(map(is_public, addresses)):
         raise AddressRefused("the receiver's address is not on the public internet")
-    return Receiver(parsed.scheme, host, port, addresses[0], parsed.request_uri or "/")
+    return Receiver(parsed.scheme, host, port, addresses, parsed.request_uri or "/")

@@ -150,24 +150,31 @@ class HttpClient:
     def _send_checked(
         self, method: str, to: Receiver, headers: Mapping[str, str], body: bytes | None
     ) -> Any:
-        """To the address checked, presenting the receiver's name (TLS SNI and certificate
-        check, Host), so what was checked is where it goes."""
+        """To an address checked, presenting the receiver's name (TLS SNI and certificate
+        check, Host), so what was checked is where it goes. An address that takes no
+        connection (nothing was sent) gives way to the next; the deadline bounds them all."""
         tls = {"server_hostname": to.host, "assert_hostname": to.host}
-        pool = self._pool.connection_from_host(
-            to.address, to.port, to.scheme, pool_kwargs=tls if to.scheme == "https" else None
-        )
         name = f"[{to.host}]" if ":" in to.host else to.host
         default = 443 if to.scheme == "https" else 80
         host = name if to.port == default else f"{name}:{to.port}"
-        return pool.urlopen(
-            method,
-            to.path,
-            body=body,
-            headers={**headers, "Host": host},
-            redirect=False,
-            preload_content=False,
-            assert_same_host=False,
-        )
+        for number, address in enumerate(to.addresses, start=1):
+            pool = self._pool.connection_from_host(
+                address, to.port, to.scheme, pool_kwargs=tls if to.scheme == "https" else None
+            )
+            try:
+                return pool.urlopen(
+                    method,
+                    to.path,
+                    body=body,
+                    headers={**headers, "Host": host},
+                    redirect=False,
+                    preload_content=False,
+                    assert_same_host=False,
+                )
+            except ConnectTimeoutError:  # urllib3's NewConnectionError is one too
+                if number == len(to.addresses):
+                    raise
+        raise NotSent("no address to send to")
 
 
 def basic_auth(user: str, password: str) -> dict[str, str]:

@@ -21,10 +21,13 @@ WHSEC = "whsec_"
 TOLERANCE_SECONDS = 300  # a signed timestamp further from now than this is refused
 MAX_SIGNATURES = 10  # entries of a webhook-signature header looked at
 # Read exactly as the specification writes them: the timestamp a plain integer of seconds (no
-# leading zero, no sign), the id printable ASCII with no `.` (the signed string's separator), so
-# no two (id, timestamp, body) sign the same string.
+# leading zero, no sign), the id printable ASCII, so that no two (id, timestamp, body) sign the
+# same string. An id may hold the separator `.` (some senders' do): `a.b` with timestamp `t`
+# could then be read as id `a`, timestamp `b` only for a body that itself starts `t.`, which is
+# refused with such an id.
 SECONDS = re.compile(r"[1-9][0-9]{0,15}")
-MESSAGE_ID = re.compile(r"[\x21-\x2d\x2f-\x7e]{1,255}")
+MESSAGE_ID = re.compile(r"[\x21-\x7e]{1,255}")
+READS_TWO_WAYS = re.compile(rb"[1-9][0-9]{0,15}\.")
 
 
 def secret_key(secret: str) -> bytes | None:
@@ -89,6 +92,8 @@ class StandardWebhooks:
         message_id = headers.get("webhook-id", "")
         timestamp = headers.get("webhook-timestamp", "")
         if not MESSAGE_ID.fullmatch(message_id) or not SECONDS.fullmatch(timestamp):
+            return False
+        if "." in message_id and READS_TWO_WAYS.match(body):
             return False
         if not is_recent(int(timestamp), now):
             return False

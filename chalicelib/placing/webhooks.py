@@ -52,7 +52,7 @@ from chalicelib.placing.idempotency import counted_as_rejected, key_of, place_on
 from chalicelib.placing.ids import SEPARATOR, id_for_key
 from chalicelib.records import PENDING, UNKNOWN, Kind, Placement, Reply
 from chalicelib.validation.call_request import parse_call_request
-from chalicelib.validation.form_body import nest_php_keys
+from chalicelib.validation.form_body import OverwrittenField, nest_php_keys
 from chalicelib.validation.json_body import read_json
 
 FORM = "application/x-www-form-urlencoded"
@@ -148,7 +148,10 @@ def read_body(raw: bytes, content_type: str) -> Any:
     if repeated := sorted(name for name, seen in names.items() if seen > 1):
         shown = ", ".join(name[:64] for name in repeated[:10])
         raise InvalidForm(f"form fields given more than once: {shown}")
-    return nest_php_keys(pairs)
+    try:
+        return nest_php_keys(pairs, strict=True)
+    except OverwrittenField as err:
+        raise InvalidForm(f"form fields name one field twice: {err.key[:64]}") from None
 
 
 def apply_mapping(mapping: tuple[FieldMapping, ...], body: Any) -> tuple[dict[str, Any], dict]:

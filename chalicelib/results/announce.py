@@ -1,7 +1,8 @@
 """Telling others of a newly stored outcome: its delivery kept and queued to the call's
 integration (when it has a results_url) and its event published (when RESULTS_EVENT_BUS is set).
 When either fails, the reconciler does it again (a delivery stays in its index until its first
-attempt; an event's call is marked); the outcome itself is stored.
+attempt; a call whose delivery could not be kept, or whose event was not taken, is marked); the
+outcome itself is stored, and Fuse is answered that it was.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.parameters import Parameters
 from chalicelib.deliveries.messages import outcome_detail
 from chalicelib.deliveries.queueing import deliver_outcome
+from chalicelib.errors import BridgeError
+from chalicelib.logs import logger
 from chalicelib.records import CallRecord
 from chalicelib.results.publisher import ResultNotPublished
 
@@ -36,7 +39,15 @@ def announce_outcome(
     if record is None:  # it was stored a moment ago; only its expiry could have removed it
         return False
     if delivering:
-        deliver_outcome(record, outcome, now, parameters, deps)
+        try:
+            deliver_outcome(record, outcome, now, parameters, deps)
+        except BridgeError:  # the delivery could not be kept: the reconciler announces again
+            logger.warning("outcome's delivery not kept", extra={"call_id": call_id})
+            try:
+                deps.store.mark_publish_pending(call_id, now)
+            except BridgeError:  # the store is down: the outcome is kept, its delivery is not
+                logger.error("outcome's delivery not kept nor marked", extra={"call_id": call_id})
+            return False
     if not deps.publisher.enabled:
         return False
     try:

@@ -3,8 +3,9 @@
 Fuse documents the shape but types its own example loosely: numbers as strings, the phone in
 quotes (docs/fuse-contract.md). So numbers are read as numbers or digit strings, stray quotes
 are stripped, and nothing unknown is thrown away. The view kept is bounded by construction:
-MAX_PARSED_BYTES as JSON at the most (a DynamoDB item holds 400 KB; the raw body, at most
-256 KiB, sits beside it), with no NaN or Infinity anywhere (they are not JSON). Pure.
+MAX_PARSED_BYTES as JSON at the most for `details` (a DynamoDB item holds 400 KB; the raw body,
+at most 256 KiB, sits beside it), and the rest small by construction (MAX_EVENTS events, each
+name MAX_WORD characters), with no NaN or Infinity anywhere (they are not JSON). Pure.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ KNOWN = frozenset({"status", "events", *NUMBERS})
 MAX_TEXT = 1024
 MAX_FIELDS = 64
 MAX_EVENTS = 100
+MAX_WORD = 64  # a status or an event's name: Fuse's are single words
 MAX_NESTING = 4  # levels of `details` kept; deeper values are kept as their JSON text, cut
 MAX_PARSED_BYTES = 64 * 1024
 INTEGER = re.compile(r"-?[0-9]{1,18}")  # at most 18 digits: a 5,000-digit string is no number
@@ -119,7 +121,7 @@ def normalise(fields: Mapping[str, Any]) -> CallResult:
     if isinstance(details, dict):
         fields = {**{k: v for k, v in fields.items() if k != "call_details"}, **details}
     status = fields.get("status")
-    status = clean(str(status)).lower()[:64] if isinstance(status, str | int) else None
+    status = clean(str(status)).lower()[:MAX_WORD] if isinstance(status, str | int) else None
     events = []
     raw_events = fields.get("events")
     if isinstance(raw_events, dict):  # a form may give {"0": {...}} when keys are sparse
@@ -129,7 +131,7 @@ def normalise(fields: Mapping[str, Any]) -> CallResult:
             name = event.get("event")
             events.append(
                 {
-                    "event": clean(name) if isinstance(name, str) else None,
+                    "event": clean(name)[:MAX_WORD] if isinstance(name, str) else None,
                     "at": to_iso(event.get("timestamp")),
                 }
             )

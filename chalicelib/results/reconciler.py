@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.parameters import Parameters
 from chalicelib.deliveries.messages import outcome_detail
-from chalicelib.deliveries.queueing import requeue
+from chalicelib.deliveries.queueing import deliver_outcome, requeue
 from chalicelib.errors import BridgeError, FuseCallNotFound
 from chalicelib.logs import logger
 from chalicelib.metrics import count
@@ -98,7 +98,7 @@ def look_at(
     elif record.status == WAITING:  # its dispatch message was lost, or it was released
         wait_on(deps, parameters, record, now, report)
     elif record.needs_publish and record.result is not None:
-        resend_event(deps, parameters, record, report)
+        announce_again(deps, parameters, record, now, report)
     elif record.status in (QUEUED, UNKNOWN) and record.fuse_call_id:  # an id learnt late
         try:
             poll(deps, parameters, record, now, report)
@@ -192,10 +192,17 @@ def poll(
         report.closed += 1
 
 
-def resend_event(
-    deps: Dependencies, parameters: Parameters, record: CallRecord, report: ReconcileReport
+def announce_again(
+    deps: Dependencies,
+    parameters: Parameters,
+    record: CallRecord,
+    now: int,
+    report: ReconcileReport,
 ) -> None:
-    """The event its outcome's announcement could not send (an event may come twice)."""
+    """What its outcome's announcement could not do: its delivery kept and queued (a second
+    copy of one outcome keeps the first) and its event sent (an event may come twice)."""
+    if deps.deliveries.enabled and parameters.delivering:
+        deliver_outcome(record, record.result, now, parameters, deps)
     if deps.publisher.enabled:
         try:
             deps.publisher.publish(record.id, outcome_detail(record, record.result or {}))

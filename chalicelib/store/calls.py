@@ -140,15 +140,18 @@ class CallStore:
     def _forget_earlier_life(self, record: CallRecord) -> None:
         """Deletes the items an expired record left beside its id: a list's reply in parts
         (more parts than the new reply's would corrupt its replay), the callbacks it received
-        or kept (a list's kept results would be matched to the new list's contacts). A list's
-        earlier contacts are not read again either: `list_contacts` takes only those written
-        since the list was created. If this fails, the key is freed again and nothing placed."""
+        or kept (a list's kept results would be matched to the new list's contacts), its
+        deliveries and their marks for a redrive (the new life's outcome, of the same status,
+        would find its delivery "kept already" and never go). A list's earlier contacts are not
+        read again either: `list_contacts` takes only those written since the list was created.
+        If this fails, the key is freed again and nothing placed."""
         try:
             stale = [
                 {"pk": item["pk"], "sk": item["sk"]}
                 for prefix in (REPLY_PREFIX, CALLBACK_PREFIX)
                 for item in self._table.beside(record.id, prefix)
             ]
+            stale += self.deliveries.left_by(record.id)
             self._table.delete_all(stale)
         except StoreUnavailable:
             self.release(record.id, record.kind)

@@ -102,9 +102,22 @@ class Deliveries:
     def of_call(self, call_id: str) -> list[Delivery]:
         return [delivery_from_item(i) for i in self._table.beside(call_id, DELIVERY_PREFIX)]
 
-    def record_attempt(self, delivery: Delivery) -> None:
+    def left_by(self, call_id: str) -> list[dict[str, Any]]:
+        """The keys of what an earlier life of this call id left: its deliveries, and their
+        marks for a redrive."""
+        keys = []
+        for item in self._table.beside(call_id, DELIVERY_PREFIX):
+            keys.append({"pk": item["pk"], "sk": item["sk"]})
+            if "integration" in item and "webhook_id" in item:
+                integration = item["integration"]["S"]
+                keys.append(_failed_key(integration, item["webhook_id"]["S"]))
+                keys.append(_failed_key(integration, call_id))  # a mark from before, by call
+        return list({(k["pk"]["S"], k["sk"]["S"]): k for k in keys}.values())
+
+    def record_attempt(self, delivery: Delivery) -> bool:
         """An attempt's result (its state, attempts, time, error): the delivery was handed to
-        the queue and tried, so it leaves the reconciler's index."""
+        the queue and tried, so it leaves the reconciler's index. Never over a delivered one (a
+        copy of its message delivered it meanwhile): False then."""
         sets: dict[str, Any] = {
             "state": delivery.state,
             "attempts": delivery.attempts,
@@ -112,7 +125,7 @@ class Deliveries:
             "last_error": delivery.last_error,
         }
         cleared = ("last_error",) if delivery.last_error is None else ()
-        self._update(delivery, sets, (*IN_OPEN_CALLS, *cleared))
+        return self._update(delivery, sets, (*IN_OPEN_CALLS, *cleared), unless="delivered")
 
     def reopen(self, delivery: Delivery, was: str, open_until: int) -> bool:
         """Pending, in the reconciler's index until its next attempt, if it is still `was`
@@ -130,18 +143,22 @@ class Deliveries:
         sets: dict[str, Any],
         remove: tuple[str, ...],
         was: str | None = None,
+        unless: str | None = None,
     ) -> bool:
-        condition, values = "attribute_exists(pk)", None
+        condition, values = "attribute_exists(pk)", {}
         if was is not None:
             condition += " AND #state = :was"
-            values = {":was": {"S": was}}
+            values[":was"] = {"S": was}
+        if unless is not None:
+            condition += " AND #state <> :unless"
+            values[":unless"] = {"S": unless}
         try:
             self._table.update(
                 key_of_delivery(delivery.call_id, delivery.webhook_id),
                 sets,
                 remove,
                 condition=condition,
-                values=values,
+                values=values or None,
             )
         except ConditionFailed:  # gone with its call, or changed meanwhile
             return False

@@ -17,10 +17,21 @@ DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII only: "²".isdigit() is True, and in
 MAX_KEY_DEPTH = 8
 
 
-def nest_php_keys(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+class OverwrittenField(ValueError):
+    """Two keys of a form name one field (`phone` and `phone[x]`, `tags[]` and `tags[0]`)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"form field {key[:64]!r} names a field another key already gave")
+        self.key = key
+
+
+def nest_php_keys(pairs: Iterable[tuple[str, str]], *, strict: bool = False) -> dict[str, Any]:
     """`events[0][event]=dialing` -> {"events": [{"event": "dialing"}]}, as PHP reads forms.
 
-    A key nested deeper than MAX_KEY_DEPTH is kept whole, as a flat name."""
+    A key nested deeper than MAX_KEY_DEPTH is kept whole, as a flat name. PHP lets a later key
+    overwrite what an earlier one gave (`phone=1&phone[x]=2`, `a[]=x&a[0]=y`); tolerant of
+    Fuse, a caller's form is `strict`: such a pair raises OverwrittenField, since which value
+    was meant cannot be known."""
     root: dict[str, Any] = {}
     appended: dict[int, int] = {}  # per node: the next number `a[]=` takes (linear, not N^2)
     for key, value in pairs:
@@ -36,10 +47,14 @@ def nest_php_keys(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
             if DIGITS.fullmatch(name):
                 appended[id(node)] = max(appended.get(id(node), 0), int(name) + 1)
             if index == len(path) - 1:
+                if strict and name in node:
+                    raise OverwrittenField(key)
                 node[name] = value
             else:
                 child = node.get(name)
                 if not isinstance(child, dict):
+                    if strict and child is not None:
+                        raise OverwrittenField(key)
                     child = node[name] = {}
                 node = child
     # The top level stays an object whatever its names: only what is under a name can be a list.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -22,6 +23,7 @@ from chalicelib.config.dependencies import Dependencies, build_dependencies, set
 from chalicelib.config.settings import load_settings
 from chalicelib.deliveries.attempts import least_retry_span, retry_delay
 from chalicelib.deliveries.queueing import QUEUE_GRACE_SECONDS
+from chalicelib.errors import StoreUnavailable
 from chalicelib.queues import NotQueued
 from chalicelib.timestamps import iso
 from infra.parameters import put_parameters
@@ -500,3 +502,80 @@ def test_no_phone_in_any_field_of_fuses_result_leaves_the_bridge(
     for value in (*extra.values(), PHONE, FUSE_EXAMPLE["phone_number"].strip("'")):
         assert value.lstrip("+") not in sent
     assert got.json["data"]["result"]["status"] == "completed"
+
+
+def test_an_outcome_whose_delivery_cannot_be_kept_is_announced_again(
+    client: Client, deps: Dependencies, receiver: DemoReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DynamoDB fails between storing the outcome and keeping its delivery: Fuse is still told
+    the result was stored (a retry of it would be a duplicate, announcing nothing), and the
+    reconciler keeps and queues the delivery."""
+    call_id = new_call(client)
+    real_add = deps.store.deliveries.add
+
+    def store_down(*args: Any, **kwargs: Any) -> bool:
+        raise StoreUnavailable("the bridge cannot reach its call store; retry later")
+
+    monkeypatch.setattr(deps.store.deliveries, "add", store_down)
+    stored = post_callback(client, call_id, FUSE_EXAMPLE)
+    assert (stored.status_code, json.loads(stored.body)["status"]) == (200, "stored")
+    monkeypatch.setattr(deps.store.deliveries, "add", real_add)
+    assert run_deliveries() == 0  # nothing was queued
+    run_reconciler(client)
+    deliver_until(receiver, 1)
+    [got] = receiver.received
+    assert (got.json["type"], got.json["data"]["id"]) == ("call.result", call_id)
+    run_reconciler(client)  # announced once: nothing more
+    assert run_deliveries() == 0
+
+
+def test_a_key_reused_after_retention_delivers_its_new_outcome(
+    client: Client, deps: Dependencies, receiver: DemoReceiver
+) -> None:
+    """The earlier life's delivery (same call id, same status) must not make the new life's
+    look "kept already", nor its mark for a redrive send the new one."""
+    body = {"phone": PHONE, "reference": "r-1"}
+    receiver.script((410, 0))
+    first = json.loads(post_call(client, body, key="yearly", token=TOKEN).body)["id"]
+    outcome_of(client, first, "completed")
+    run_deliveries()  # refused: failed, marked for a redrive
+    later(deps, deps.settings.retention_days * 86400 + 60)
+    again = json.loads(
+        post_call(client, {**body, "reference": "r-2"}, key="yearly", token=TOKEN).body
+    )
+    assert again["id"] == first  # the same derived id, a new life
+    deps.clock = time.time  # the receiver checks each signature's time against its own clock
+    outcome_of(client, first, "completed")
+    deliver_until(receiver, 2)
+    assert [r.answered for r in receiver.received] == [410, 200]
+    assert deps.store.deliveries.failed("crm-r", int(deps.clock())) == []  # its mark went too
+
+
+def test_a_delivery_whose_integration_stopped_delivering_fails_once_not_forever(
+    aws: Aws, client: Client, deps: Dependencies, receiver: DemoReceiver
+) -> None:
+    call_id = queued_and_completed(client)
+    aws.ssm.delete_parameter(Name=f"{PREFIX}/integrations/crm-r/results_url")
+    deps.parameters._fetched_at = -3600.0  # the cache's time is up: it reads SSM again
+    assert deps.parameters.get().integrations["crm-r"].delivery_target is None
+    run_deliveries()
+    assert receiver.received == []
+    assert delivery_of(client, call_id)["status"] == "failed"
+    later(deps, 3600)  # its first attempt was made: not in the reconciler's index any more
+    assert run_reconciler(client)["requeued"] == 0
+    assert run_deliveries() == 0
+
+
+def test_a_copy_failing_after_another_delivered_leaves_it_delivered(
+    client: Client, deps: Dependencies, receiver: DemoReceiver
+) -> None:
+    call_id = queued_and_completed(client)
+    [delivery] = deps.store.deliveries.of_call(call_id)
+    run_deliveries()  # delivered
+    receiver.script((410, 0))
+    deps.deliveries.send({"call_id": call_id, "webhook_id": delivery.webhook_id})
+    run_deliveries()  # a copy: skipped, since it is delivered
+    assert [r.answered for r in receiver.received] == [200]
+    after = replace(delivery, state="failed", attempts=2, last_error="HTTP 410")
+    assert not deps.store.deliveries.record_attempt(after)  # never over a delivered one
+    assert deps.store.deliveries.get(call_id, delivery.webhook_id).state == "delivered"

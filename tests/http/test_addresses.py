@@ -34,6 +34,13 @@ NOT_PUBLIC = [
     "::ffff:127.0.0.1",
     "::ffff:169.254.169.254",
     "::",
+    # IPv6 spellings of IPv4 that ipaddress calls global: NAT64's prefix, the deprecated
+    # IPv4-compatible form, the deprecated site-local range.
+    "64:ff9b::7f00:1",
+    "64:ff9b::a9fe:a9fe",
+    "::7f00:1",
+    "::169.254.169.254",
+    "fec0::1",
 ]
 # How a URL can spell a loopback or private address without looking like one: the resolver
 # reads them all the same way.
@@ -55,6 +62,7 @@ def test_no_address_off_the_public_internet_is_public(address: str) -> None:
 def test_public_addresses_are() -> None:
     assert is_public("93.184.216.34")
     assert is_public("2606:2800:220:1:248:1893:25c8:1946")
+    assert is_public("64:ff9b::808:808")  # NAT64 of a public address
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
@@ -107,6 +115,31 @@ def test_the_checked_address_is_the_one_connected_to() -> None:
         assert answered.status == 401  # the receiver's own answer: unsigned
         [got] = receiver.received
         assert got.headers["host"] == f"crm.example.test:{port}"
+
+
+def test_a_name_that_does_not_resolve_now_is_retried_not_refused() -> None:
+    def failing(host: str, port: int, **_: Any) -> list[tuple[Any, ...]]:
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    answered = DeliverySender(2, resolve=failing).post("https://crm.example.test/r", b"{}", {})
+    assert not answered.refused  # pending: its backoff brings it back
+    assert (answered.status, answered.error) == (None, "the receiver's name did not resolve")
+    too_long = "https://" + "a" * 70 + ".test/"  # a label no resolver could ever take
+    assert DeliverySender(2).post(too_long, b"{}", {}).refused
+
+
+def test_an_address_that_takes_no_connection_gives_way_to_the_next() -> None:
+    """IPv4 first, in the resolver's order; one refusing connections (nothing listens on
+    127.0.0.2 at the receiver's port) is passed over: nothing was sent to it."""
+    with DemoReceiver(SECRET) as receiver:
+        port = int(receiver.url.rsplit(":", 1)[1].split("/", 1)[0])
+        resolve = resolving_to("::1", "127.0.0.2", "127.0.0.1")
+        url = f"http://crm.example.test:{port}/results"
+        checked = check_receiver(url, private_allowed=True, resolve=resolve)
+        assert checked.addresses == ("127.0.0.2", "127.0.0.1", "::1")
+        answered = DeliverySender(2, private_allowed=True, resolve=resolve).post(url, b"{}", {})
+        assert answered.status == 401  # the receiver's own answer, through the second address
+        assert len(receiver.received) == 1
 
 
 def test_a_refused_address_is_a_final_failure_not_a_retry() -> None:

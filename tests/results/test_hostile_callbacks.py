@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.results.bodies import UnreadableResult
-from chalicelib.results.call_result import read_result
-from tests.helpers import FUSE_EXAMPLE, TABLE, Aws, post_callback, queue
+from chalicelib.results.call_result import MAX_EVENTS, MAX_PARSED_BYTES, read_result
+from tests.helpers import FUSE_EXAMPLE, TABLE, Aws, post_callback, queue, read_call
 
 PROPERTY = settings(
     max_examples=120,
@@ -117,6 +117,23 @@ def test_a_too_large_readable_result_keeps_its_outcome_without_its_details() -> 
     result = read_result(body.encode(), "application/json")
     assert result.status == "completed"
     assert result.details == {"omitted": "details too large to keep"}
+
+
+def test_the_largest_readable_result_fits_beside_its_largest_body(client: Client) -> None:
+    """Every part of a result at its most (events and their names, the status, the details
+    just under their limit) with a body of nearly 256 KiB: one item each, stored, 200 (not a
+    503 from an item over DynamoDB's 400 KB)."""
+    word = "é" * 5000  # escaped in JSON, six bytes a character
+    events = [{"event": word, "timestamp": 1475095892 + n} for n in range(MAX_EVENTS + 50)]
+    details = {f"k{i}": "v" * (MAX_PARSED_BYTES // 80) for i in range(60)}
+    body = json.dumps({"status": word, "events": events, **details})
+    body += " " * (250 * 1024 - len(body.encode()))  # padding: the raw body is stored whole
+    call_id = queue(client)
+    answer = post_callback(client, call_id, body)
+    assert (answer.status_code, json.loads(answer.body)["status"]) == (200, "stored")
+    kept = read_call(client, call_id)["result"]
+    assert len(kept["events"]) == MAX_EVENTS
+    assert len(json.dumps(kept)) < 100_000
 
 
 def test_events_sent_as_a_json_string_in_a_form_are_read() -> None:
