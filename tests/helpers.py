@@ -281,3 +281,23 @@ def consume(queue_name: str, handler_name: str, batch_size: int = 10) -> int:
     return poll_once(
         sqs, url, arn["Attributes"]["QueueArn"], handler, "us-east-1", batch_size=batch_size
     )
+
+
+@dataclass
+class Clock:
+    """A stopped clock for the bridge (its `clock` and its `sleep`): time moves only when the
+    test says, or when the bridge pauses (the dispatcher waiting for a bulk's slot)."""
+
+    now: float
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def stop_clock(deps: Dependencies, at: float) -> Clock:
+    clock = Clock(at)
+    deps.clock, deps.sleep = clock, clock.sleep
+    return clock

@@ -53,6 +53,7 @@ class Dependencies:
     deliveries: SqsQueue = field(default_factory=lambda: SqsQueue(None, lambda: None))
     dispatch: SqsQueue = field(default_factory=lambda: SqsQueue(None, lambda: None, "call"))
     clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep  # the dispatcher's pause for a bulk's slot
 
     @functools.cached_property
     def sender(self) -> DeliverySender:

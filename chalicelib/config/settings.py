@@ -53,6 +53,7 @@ class Settings:
     # the budget stays shut after Fuse failed.
     dispatch_queue: str | None = None
     fuse_queue_rate: int = 2
+    fuse_bulk_rate: float = 1.0  # bulk_queue requests a second per Fuse account
     dispatch_max_wait_seconds: int = 6 * 3600
     breaker_open_seconds: int = 30
 
@@ -146,8 +147,9 @@ def load_event_wiring(environ: Mapping[str, str] | None = None) -> EventWiring:
         call_request_source=env.get("CALL_REQUEST_SOURCE", "").strip() or "crm",
         delivery_queue=env.get("DELIVERY_QUEUE", "").strip() or "fuse-bridge-deliveries",
         dispatch_queue=env.get("DISPATCH_QUEUE", "").strip() or "fuse-bridge-dispatch",
-        dispatch_batch_size=int(number("DISPATCH_BATCH_SIZE", 100, 1, 1000)),
-        dispatch_window_seconds=int(number("DISPATCH_WINDOW_SECONDS", 5, 0, 300)),
+        dispatch_batch_size=int(number("DISPATCH_BATCH_SIZE", 100, 1, 500)),
+        # AWS wants a window of at least 1 s for a batch of more than 10.
+        dispatch_window_seconds=int(number("DISPATCH_WINDOW_SECONDS", 5, 1, 300)),
         fuse_bulk_concurrency=int(number("FUSE_BULK_CONCURRENCY", 2, 2, 1000)),
     )
 
@@ -179,7 +181,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         delivery_private_addresses=env.get("DELIVERY_PRIVATE_ADDRESSES", "").strip() == "true",
         dispatch_queue=env.get("DISPATCH_QUEUE", "").strip() or None,
         fuse_queue_rate=int(number("FUSE_QUEUE_RATE", 2, 0, 1000)),
-        dispatch_max_wait_seconds=int(number("DISPATCH_MAX_WAIT_SECONDS", 6 * 3600, 60, 7 * 86400)),
+        fuse_bulk_rate=number("FUSE_BULK_RATE", 1, 0.1, 100),
+        # At most 3 days: the dispatch queue keeps a message 4 (then it is gone, not dead-lettered).
+        dispatch_max_wait_seconds=int(number("DISPATCH_MAX_WAIT_SECONDS", 6 * 3600, 60, 3 * 86400)),
         breaker_open_seconds=int(number("FUSE_BREAKER_SECONDS", 30, 1, 3600)),
     )
 

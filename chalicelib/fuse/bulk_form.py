@@ -11,8 +11,8 @@ import io
 from collections.abc import Mapping
 
 from chalicelib.fuse.form import fuse_phone_number, schedule_fields
-from chalicelib.validation.fields import Scalar
-from chalicelib.validation.list_request import DESTINATION, ListRequest
+from chalicelib.validation.fields import DESTINATION, Scalar
+from chalicelib.validation.list_request import ListRequest
 
 
 def bulk_form_fields(request: ListRequest, callback_url: str) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """How waiting calls are grouped into bulk_queue requests, pure: what a bulk applies to its
-whole list (campaign, schedule, attempts, retry wait, pci) its calls share; what each row keeps
-of its own (caller id, DTMF, variables); and never one phone twice in one request, since Fuse's
-results name the phone and two rows of one could not be told apart.
+whole list (campaign, schedule, attempts, retry wait, pci) its calls share, as do their
+integration (one CRM's calls never share a request, nor its results, with another's); what each
+row keeps of its own (caller id, DTMF, variables); and never one phone twice in one request,
+since Fuse's results name the phone and two rows of one could not be told apart.
 """
 
 from __future__ import annotations
@@ -12,16 +13,33 @@ from chalicelib.records import CallRecord
 from chalicelib.validation.call_settings import CallSettings
 
 # What bulk_queue applies to a whole list: calls differing in any of these go in different bulks.
-BULK_SETTINGS = ("campaign", "start_at", "end_at", "attempts", "retry_delay", "pci")
+BULK_SETTINGS = ("campaign", "attempts", "retry_delay", "pci")
 MAX_BULK_CALLS = 1000  # rows of one bulk_queue request, at most
+MINUTE = 60
+
+
+def window(request: Any, now: float) -> tuple[int | None, int | None]:
+    """A call's start and end as its bulk sends them. A start already past is now (None). The
+    start is rounded up and the end down to the minute, so that calls asked for a few seconds
+    apart ("two hours from enrolment") share a bulk, none starting before nor ending after what
+    it asked; unless that would leave it no window: then its own."""
+    start, end = request.get("start_at"), request.get("end_at")
+    start = start if start is not None and start > now else None
+    early = -(-start // MINUTE) * MINUTE if start is not None else None
+    late = end // MINUTE * MINUTE if end is not None else None
+    if late is not None and late <= (early if early is not None else now):
+        return start, end
+    return early, late
 
 
 def bulk_key(record: CallRecord, now: float) -> tuple[Any, ...]:
-    """What a call's bulk must share with it. A start already past is now."""
+    """What a call's bulk must share with it."""
     request = record.request
-    start = request.get("start_at")
-    values = {**request, "start_at": start if start is not None and start > now else None}
-    return tuple(values.get(name) for name in BULK_SETTINGS)
+    return (
+        record.integration,
+        *window(request, now),
+        *(request.get(name) for name in BULK_SETTINGS),
+    )
 
 
 def plan_bulks(calls: list[CallRecord], max_size: int, now: float) -> list[list[CallRecord]]:
@@ -48,13 +66,13 @@ def plan_bulks(calls: list[CallRecord], max_size: int, now: float) -> list[list[
 def shared_settings(call: CallRecord, now: float) -> CallSettings:
     """The bulk-wide settings its calls share (their own caller id and DTMF go in their rows)."""
     request = call.request
-    start = request.get("start_at")
+    start, end = window(request, now)
     return CallSettings(
         caller_id=str(request["caller_id"]),
         campaign=str(request["campaign"]),
         attempts=int(request.get("attempts") or 1),
         retry_delay=request.get("retry_delay"),
-        start_at=start if start is not None and start > now else None,
-        end_at=request.get("end_at"),
+        start_at=start,
+        end_at=end,
         pci=request.get("pci"),
     )

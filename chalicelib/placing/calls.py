@@ -72,7 +72,7 @@ def dial(
     bulk: pacing.py); its callback URL is on `base_url`."""
     call_id = record.id
     if not may_send_now(parameters, deps):
-        return wait(call_id, request.reference, base_url, "budget", deps)
+        return wait(call_id, request, base_url, "budget", deps)
     return dial_now(record, request, base_url, parameters, deps)
 
 
@@ -87,7 +87,7 @@ def dial_in_bulk(
     (one per group of shared settings), not one single queue each."""
     if not deps.settings.dispatching:
         return dial_now(record, request, base_url, parameters, deps)
-    return wait(record.id, request.reference, base_url, "batch", deps)
+    return wait(record.id, request, base_url, "batch", deps)
 
 
 def dial_now(
@@ -128,7 +128,7 @@ def dial_now(
         count("FuseErrors", code=err.code)
         if isinstance(err, FuseUnavailable) and deps.settings.dispatching:
             shut(parameters, deps)
-            return wait(call_id, request.reference, base_url, "fuse_busy", deps)
+            return wait(call_id, request, base_url, "fuse_busy", deps)
         release(call_id, Kind.CALL, deps)
         raise
     except Exception:

@@ -2,16 +2,17 @@
 
 Its event source hands it a batch of the dispatch queue (DISPATCH_BATCH_SIZE messages, gathered
 for up to DISPATCH_WINDOW_SECONDS), and at most FUSE_BULK_CONCURRENCY run at once: so at most
-that many bulk_queue requests are in flight, however many calls wait. A batch's calls are grouped
-by what bulk_queue applies to its whole list (campaign, schedule, attempts, retry wait, pci: each
-row keeps its own caller id, DTMF and variables), never the same phone twice in one request.
+that many bulk_queue requests are in flight, however many calls wait, and each takes a slot of
+the account's bulk budget (bulk_requests.py). A batch's calls are grouped (bulks.py) by what
+bulk_queue applies to its whole list, never the same phone twice in one request.
 
 Every promise of a single call holds: each call is claimed for one bulk by a conditional write
 (so a message seen twice sends nothing twice), a bulk whose answer is lost makes its calls
 `unknown` and is never sent again, one Fuse certainly refused goes back to wait with a backoff,
-and each call keeps its own result (the bulk's callback URL finds it by its phone), outcome,
-event and delivery. A call that cannot ring before its own `end_at`, or that has waited
-DISPATCH_MAX_WAIT_SECONDS, is settled `expired`, with its reason, and delivered.
+a claim its dispatcher never settled is settled by its bulk's status, and each call keeps its
+own result (the bulk's callback URL finds it by its phone), outcome, event and delivery. A call
+that cannot ring before its own `end_at`, or that has waited DISPATCH_MAX_WAIT_SECONDS, is
+settled `expired`, with its reason, and delivered.
 """
 
 from __future__ import annotations
@@ -25,29 +26,18 @@ from typing import Any
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.parameters import Parameters
 from chalicelib.deliveries.queueing import deliver_outcome
-from chalicelib.errors import (
-    BridgeError,
-    ConfigurationIncomplete,
-    FuseError,
-    FuseOutcomeUnknown,
-    FuseRejectedRequest,
-    FuseUnavailable,
-)
-from chalicelib.fuse.bulk_form import bulk_csv
-from chalicelib.fuse.callback_urls import bulk_callback_url
-from chalicelib.fuse.form import fuse_phone_number, schedule_fields
+from chalicelib.errors import BridgeError, ConfigurationIncomplete
 from chalicelib.logs import logger
-from chalicelib.metrics import count, seconds
-from chalicelib.placing.bulks import MAX_BULK_CALLS, plan_bulks, shared_settings
-from chalicelib.placing.ids import new_id
-from chalicelib.placing.pacing import shut
+from chalicelib.metrics import count
+from chalicelib.placing.bulk_requests import net_at, place_bulk
+from chalicelib.placing.bulks import MAX_BULK_CALLS, plan_bulks
+from chalicelib.placing.pacing import MIN_RING_SECONDS
 from chalicelib.queues import backoff
 from chalicelib.records import (
     DONE,
     EXPIRED,
     PENDING,
     QUEUED,
-    REJECTED,
     RETRY,
     UNKNOWN,
     WAITING,
@@ -57,8 +47,6 @@ from chalicelib.records import (
 )
 
 BACKOFF_BASE_SECONDS, BACKOFF_MAX_SECONDS = 15, 900
-BULK_MARGIN_SECONDS = 5  # beyond the bulk request itself: its claims and settlements
-MIN_RING_SECONDS = 60  # a call whose end_at is closer than this can no longer ring
 
 
 @dataclass(frozen=True)
@@ -152,27 +140,35 @@ def dispatch(
         if record.bulk_id is not None:
             if record.lock_until > now:
                 retry[record.id] = record.lock_until - now  # its bulk is being sent now
-            else:  # its dispatcher died after claiming it: its bulk may have gone
-                deps.store.dispatch.settle(record.id, record.bulk_id, UNKNOWN, now)
+            elif settle_stale_claim(record, now, deps):
+                retry[record.id] = 0  # free again: the next invocation sends it
             continue
         if reason := expiry(record, now, deps.settings.dispatch_max_wait_seconds):
             expire(record, reason, now, parameters, deps)
             continue
         ready.append(record)
     for n, bulk in enumerate(plan_bulks(ready, MAX_BULK_CALLS, now)):
-        if not time_for_a_bulk(deps, time_left):
-            retry.update({c.id: 0 for c in bulk})  # untouched: the next invocation sends it
-            continue
         if n and (shut_until := deps.store.budget.shut_until(parameters.fuse_email)) > now:
             retry.update({c.id: shut_until - now for c in bulk})  # Fuse failed meanwhile
             continue
-        retry.update(send_bulk(bulk, parameters, deps, time_left))
+        retry.update(place_bulk(bulk, parameters, deps, time_left))
     return retry
 
 
-def time_for_a_bulk(deps: Dependencies, time_left: Callable[[], float]) -> bool:
-    """Whether one more bulk_queue request, and what surrounds it, fits in the invocation."""
-    return time_left() >= deps.settings.fuse_request_seconds + BULK_MARGIN_SECONDS
+def settle_stale_claim(record: CallRecord, now: int, deps: Dependencies) -> bool:
+    """A call claimed by a dispatcher that never settled it (it died, or the store failed it).
+    Its bulk says what happened: queued, the call was too; pending (its request may have been
+    in flight), unknown, never sent again; never sent, or refused: the call is free again
+    (True)."""
+    bulk = deps.store.get(str(record.bulk_id), Kind.BULK)
+    if bulk is not None and bulk.status in (PENDING, QUEUED, UNKNOWN):
+        status = QUEUED if bulk.status == QUEUED else UNKNOWN
+        deps.store.dispatch.settle(record.id, str(record.bulk_id), status, now)
+        logger.warning("stale claim settled", extra={"call_id": record.id, "outcome": status})
+        return False
+    deps.store.dispatch.release(record.id, str(record.bulk_id), net_at(record, deps))
+    logger.warning("stale claim freed", extra={"call_id": record.id, "bulk_id": record.bulk_id})
+    return True
 
 
 def expiry(record: CallRecord, now: int, max_wait: int) -> str | None:
@@ -187,147 +183,14 @@ def expiry(record: CallRecord, now: int, max_wait: int) -> str | None:
 
 def expire(
     record: CallRecord, reason: str, now: int, parameters: Parameters, deps: Dependencies
-) -> None:
-    """Settled `expired`, never sent: readable with its reason, and delivered (call.expired)."""
+) -> bool:
+    """Settled `expired`, never sent: readable with its reason, and delivered (call.expired).
+    False when it left the wait meanwhile (claimed for a bulk)."""
     error = {"code": "call_expired", "message": f"the call was never sent: {reason}"}
     reply = Reply(202, {"error": {**error, "details": []}, "id": record.id, "status": EXPIRED})
     if not deps.store.dispatch.expire(record.id, reply, now):
-        return
+        return False
     count("CallsExpired")
     logger.warning("call expired", extra={"call_id": record.id, "outcome": "call_expired"})
     deliver_outcome(replace(record, status=EXPIRED, reply=reply), None, now, parameters, deps)
-
-
-def send_bulk(
-    calls: list[CallRecord],
-    parameters: Parameters,
-    deps: Dependencies,
-    time_left: Callable[[], float],
-) -> dict[str, int]:
-    """One bulk_queue request of these calls (those still free to claim); returns those to
-    retry. A bulk Fuse refuses as a request (400) is halved, so one bad row fails alone."""
-    now = math.floor(deps.clock())
-    bulk_id = new_id()
-    until = now + math.ceil(deps.settings.in_flight_seconds)
-    claimed = [c for c in calls if deps.store.dispatch.claim(c.id, bulk_id, until)]
-    if not claimed:
-        return {}
-    first = claimed[0]
-    campaign = parameters.campaigns.get(str(first.campaign))
-    if campaign is None or campaign.problem:  # removed or half-written since it was accepted
-        release_all(claimed, bulk_id, now, deps)
-        logger.error("bulk's campaign is not configured", extra={"campaign": first.campaign})
-        return {c.id: BACKOFF_MAX_SECONDS for c in claimed}
-    deps.store.create(bulk_record(claimed, bulk_id, now, until), deps.settings.expires_at(now), now)
-    rows = [
-        (
-            fuse_phone_number(c.request["phone"], c.request["caller_id"], c.request.get("dtmf")),
-            c.request.get("variables") or {},
-        )
-        for c in claimed
-    ]
-    url = bulk_callback_url(deps.settings.public_base_url, bulk_id, parameters.callback_secret)
-    log = {"bulk_id": bulk_id, "campaign": first.campaign, "calls": len(claimed)}
-    try:
-        sent = deps.fuse.bulk_queue(
-            parameters.fuse_credentials,
-            campaign,
-            csv_file=bulk_csv(rows),
-            fields=schedule_fields(shared_settings(first, now), url),
-            rows=len(rows),
-        )
-    except FuseOutcomeUnknown as err:  # Fuse may have them all: never sent again
-        shut(parameters, deps)
-        for call in claimed:
-            deps.store.dispatch.settle(call.id, bulk_id, UNKNOWN, now)
-        deps.store.settle(bulk_id, UNKNOWN, None, now=now, kind=Kind.BULK)
-        count("BulksSent", outcome=UNKNOWN)
-        logger.warning("bulk outcome unknown", extra={**log, "outcome": err.code})
-        return {}
-    except FuseError as err:  # Fuse certainly took nothing: the calls wait again
-        release_all(claimed, bulk_id, now, deps)
-        deps.store.settle(bulk_id, err.code, None, now=now, kind=Kind.BULK)
-        count("BulksSent", outcome=err.code)
-        logger.warning("bulk not queued", extra={**log, "outcome": err.code})
-        if isinstance(err, FuseRejectedRequest):
-            return halve(claimed, err, now, parameters, deps, time_left=time_left)
-        if isinstance(err, FuseUnavailable):
-            shut(parameters, deps)
-        return {c.id: 0 for c in claimed}
-    for row, call in enumerate(claimed):
-        fuse_call_id = sent.call_ids[row] if sent.call_ids else None
-        poll_at = shared_settings(call, now).check_after(now, deps.settings.reconcile_after_seconds)
-        deps.store.dispatch.settle(
-            call.id,
-            bulk_id,
-            QUEUED,
-            now,
-            fuse_call_id=fuse_call_id,
-            check_after=poll_at if fuse_call_id else None,
-        )
-    deps.store.settle(bulk_id, QUEUED, None, now=now, kind=Kind.BULK, fuse_response=sent.body)
-    count("BulksSent", outcome=QUEUED)
-    count("CallsDispatched", len(claimed))
-    seconds("DispatchLag", now - min(c.created_at for c in claimed))
-    logger.info(
-        "bulk queued", extra={**log, "outcome": QUEUED, "fuse_call_ids": bool(sent.call_ids)}
-    )
-    return {}
-
-
-def bulk_record(claimed: list[CallRecord], bulk_id: str, now: int, until: int) -> CallRecord:
-    """The bulk, kept so that its results find their calls: each phone and its call."""
-    return CallRecord(
-        id=bulk_id,
-        kind=Kind.BULK,
-        status=PENDING,
-        request_hash="",
-        created_at=now,
-        lock_until=until,
-        request={"calls": len(claimed)},
-        campaign=claimed[0].campaign,
-        members={str(c.request["phone"]): c.id for c in claimed},
-    )
-
-
-def release_all(claimed: list[CallRecord], bulk_id: str, now: int, deps: Dependencies) -> None:
-    for call in claimed:
-        deps.store.dispatch.release(call.id, bulk_id, now + BACKOFF_MAX_SECONDS)
-
-
-def halve(
-    claimed: list[CallRecord],
-    err: FuseError,
-    now: int,
-    parameters: Parameters,
-    deps: Dependencies,
-    *,
-    time_left: Callable[[], float],
-) -> dict[str, int]:
-    """A bulk Fuse refused as a request: each half is sent alone, until the call Fuse refuses
-    stands alone and is rejected (the others go). Halves left for lack of time wait again."""
-    if len(claimed) == 1:
-        reject(claimed[0], err, now, parameters, deps)
-        return {}
-    retry = {}
-    half = len(claimed) // 2
-    for part in (claimed[:half], claimed[half:]):
-        if time_for_a_bulk(deps, time_left):
-            retry.update(send_bulk(part, parameters, deps, time_left))
-        else:
-            retry.update({c.id: 0 for c in part})
-    return retry
-
-
-def reject(
-    call: CallRecord, err: FuseError, now: int, parameters: Parameters, deps: Dependencies
-) -> None:
-    """A call Fuse refused as a request (400), alone in its bulk: settled `rejected` with Fuse's
-    words, never sent again, and delivered (call.rejected)."""
-    bulk_id = new_id()
-    if not deps.store.dispatch.claim(call.id, bulk_id, now):
-        return
-    reply = Reply(err.status, {**err.body(), "id": call.id, "status": REJECTED})
-    deps.store.dispatch.settle(call.id, bulk_id, REJECTED, now, reply=reply)
-    count("CallsRejected", reason=err.code)
-    deliver_outcome(replace(call, status=REJECTED, reply=reply), None, now, parameters, deps)
+    return True

@@ -13,45 +13,78 @@ import math
 
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.parameters import Parameters
+from chalicelib.errors import BridgeError
 from chalicelib.logs import logger
 from chalicelib.metrics import count
+from chalicelib.placing.idempotency import release
 from chalicelib.placing.replies import waiting_reply
 from chalicelib.queues import NotQueued
-from chalicelib.records import WAITING, Placement
+from chalicelib.records import WAITING, Kind, Placement
+from chalicelib.validation.call_request import CallRequest
 
 LOST_MESSAGE_RECHECK_SECONDS = 60  # a wait SQS did not take: the reconciler queues it again
-# A waiting call is in the reconciler's index too, from this long on: if its message is lost (or
-# ends in the dead-letter queue), the reconciler hands it to the queue again or expires it.
-WAITING_RECHECK_SECONDS = 1800
+MIN_RING_SECONDS = 60  # a call whose end_at is closer than this can no longer ring
+NET_MARGIN_SECONDS = 60
 
 
 def may_send_now(parameters: Parameters, deps: Dependencies) -> bool:
-    """Whether this call may go to Fuse alone now: one request of this second's budget."""
+    """Whether this call may go to Fuse alone now: one slot of the account's budget. A budget
+    that cannot be read (DynamoDB throttling its one item in a burst) is no slot: the call
+    waits, rather than risk the flood the budget is there to stop."""
     if not deps.settings.dispatching:
         return True
-    budget = deps.store.budget
-    return budget.take(parameters.fuse_email, deps.clock(), deps.settings.fuse_queue_rate)
+    try:
+        return deps.store.budget.take(
+            parameters.fuse_email, deps.clock(), deps.settings.fuse_queue_rate
+        )
+    except BridgeError as err:
+        logger.warning("budget not read: the call waits", extra={"outcome": err.code})
+        return False
 
 
 def shut(parameters: Parameters, deps: Dependencies) -> None:
-    """Fuse is in trouble: no single queue request (and no bulk) until the breaker's time."""
-    if deps.settings.dispatching:
-        until = math.ceil(deps.clock()) + deps.settings.breaker_open_seconds
+    """Fuse is in trouble: no single queue request (and no bulk) until the breaker's time. A
+    breaker that cannot be written is left as it is: the budget still paces."""
+    if not deps.settings.dispatching:
+        return
+    until = math.ceil(deps.clock()) + deps.settings.breaker_open_seconds
+    try:
         deps.store.budget.shut(parameters.fuse_email, until)
+    except BridgeError as err:
+        logger.warning("breaker not shut", extra={"outcome": err.code})
+
+
+def give_up_at(end_at: int | None, created_at: int, max_wait: int) -> int:
+    """When a waiting call can no longer go: MIN_RING_SECONDS before its end_at, or when it
+    has waited DISPATCH_MAX_WAIT_SECONDS."""
+    latest = created_at + max_wait
+    return latest if end_at is None else min(latest, end_at - MIN_RING_SECONDS)
 
 
 def wait(
-    call_id: str, reference: str | None, base_url: str, reason: str, deps: Dependencies
+    call_id: str, request: CallRequest, base_url: str, reason: str, deps: Dependencies
 ) -> Placement:
     """The call waits for a bulk: 202 `waiting`, its key held, its message on the dispatch
-    queue (if SQS does not take it, or its message is lost, the reconciler hands it over)."""
+    queue. It is in the reconciler's index from when it can no longer go on (its message lost
+    or dead-lettered: the reconciler expires it), or a minute on if SQS did not take the
+    message (the reconciler hands it over). If the wait cannot be recorded, the key is freed
+    (nothing went to Fuse) and the caller may retry."""
     now = math.floor(deps.clock())
-    reply = waiting_reply(base_url, call_id, reference)
-    deps.store.settle(call_id, WAITING, reply, now=now, check_after=now + WAITING_RECHECK_SECONDS)
+    reply = waiting_reply(base_url, call_id, request.reference)
+    max_wait = deps.settings.dispatch_max_wait_seconds
+    net = give_up_at(request.settings.end_at, now, max_wait) + NET_MARGIN_SECONDS
+    try:
+        deps.store.settle(call_id, WAITING, reply, now=now, check_after=net)
+    except BridgeError:
+        release(call_id, Kind.CALL, deps)
+        raise
     try:
         deps.dispatch.send({"call_id": call_id})
     except NotQueued:
-        deps.store.open_for_check(call_id, now + LOST_MESSAGE_RECHECK_SECONDS)
+        try:
+            deps.store.open_for_check(call_id, now + LOST_MESSAGE_RECHECK_SECONDS)
+        except BridgeError:  # neither SQS nor DynamoDB: it waits for the reconciler's net
+            logger.error("waiting call not handed over", extra={"call_id": call_id})
     count("CallsWaiting", reason=reason)
     logger.info("call waiting", extra={"call_id": call_id, "outcome": WAITING, "reason": reason})
     return Placement(call_id, WAITING, reply)

@@ -196,7 +196,8 @@ def receive_bulk_callback(
             "bulk callback received",
             extra={"bulk_id": bulk_id, "call_id": found[0], "stored": stored.value},
         )
-        return Reply(200, {"status": stored.value, "id": found[0]})
+        if stored != StoreOutcome.UNKNOWN_CALL:  # its call gone (expired): kept beside the bulk
+            return Reply(200, {"status": stored.value, "id": found[0]})
     new = deps.store.callbacks.keep_unmatched(kept, deps.settings.expires_at(now))
     status = UNMATCHED if new == StoreOutcome.STORED else StoreOutcome.DUPLICATE.value
     logger.warning("bulk callback matches no call", extra={"bulk_id": bulk_id, "stored": status})

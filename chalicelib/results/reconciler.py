@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.parameters import Parameters
@@ -20,7 +20,8 @@ from chalicelib.deliveries.queueing import deliver_outcome, requeue
 from chalicelib.errors import BridgeError, FuseCallNotFound
 from chalicelib.logs import logger
 from chalicelib.metrics import count
-from chalicelib.placing.dispatch import expire, expiry
+from chalicelib.placing.bulk_requests import net_at
+from chalicelib.placing.dispatch import expire, expiry, settle_stale_claim
 from chalicelib.queues import NotQueued
 from chalicelib.records import PENDING, QUEUED, SOURCE_POLL, UNKNOWN, WAITING, CallRecord, Kind
 from chalicelib.results.announce import announce_outcome
@@ -118,22 +119,27 @@ def wait_on(
     now: int,
     report: ReconcileReport,
 ) -> None:
-    """A waiting call whose message SQS did not take (or that waits again after a bulk Fuse
-    refused): handed to the dispatch queue again, or expired if it can no longer go."""
-    if record.bulk_id is None and (
-        reason := expiry(record, now, deps.settings.dispatch_max_wait_seconds)
-    ):
-        expire(record, reason, now, parameters, deps)
-        deps.store.close(record.id)
-        report.closed += 1
+    """A waiting call whose message SQS did not take, or was lost (it is here when it can no
+    longer go): expired, or handed to the dispatch queue again while it can still go. A claim
+    its dispatcher left is settled by its bulk's status."""
+    if record.bulk_id is not None:
+        if record.lock_until > now or not settle_stale_claim(record, now, deps):
+            deps.store.check_again_at(record.id, now + RECHECK_SECONDS)  # its bulk's, or settled
+            return
+        record = replace(record, bulk_id=None)  # free again
+    if reason := expiry(record, now, deps.settings.dispatch_max_wait_seconds):
+        if expire(record, reason, now, parameters, deps):
+            deps.store.close(record.id)
+            report.closed += 1
         return
     try:
         deps.dispatch.send({"call_id": record.id})
     except NotQueued:
         report.failed += 1
-    else:
-        report.requeued += 1
-    deps.store.check_again_at(record.id, now + RECHECK_SECONDS)
+        deps.store.check_again_at(record.id, now + RECHECK_SECONDS)
+        return
+    report.requeued += 1
+    deps.store.check_again_at(record.id, net_at(record, deps))
 
 
 def match_list(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from chalicelib.errors import StoreUnavailable
 from chalicelib.records import EXPIRED, WAITING, CallRecord, Reply
 from chalicelib.store.items import IN_OPEN_CALLS, OPEN, key, record_from_item, reply_to_json
 from chalicelib.store.table import ConditionFailed, Table
@@ -33,6 +34,8 @@ class Dispatch:
                 request = answer.get("UnprocessedKeys") or {}
                 if not request:
                     break
+            if request:  # still throttled: the whole batch comes back, none taken for gone
+                raise StoreUnavailable("the call store is throttling; retry later")
         return found
 
     def claim(self, call_id: str, bulk_id: str, until: int) -> bool:

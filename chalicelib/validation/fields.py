@@ -16,6 +16,7 @@ from chalicelib.errors import FieldError, ValidationFailed
 from chalicelib.validation.phones import DialPolicy, InvalidPhone, parse_phone, read_phone
 
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+DESTINATION = "destination"  # Fuse's CSV name for the number; no variable may take it
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
 UNIX_SECONDS = re.compile(r"[0-9]{1,12}")  # ASCII digits only: "²".isdigit() is True
 MAX_VARIABLES_BYTES = 4096
@@ -141,6 +142,8 @@ def check_variables(body: dict, errors: Errors) -> dict[str, Scalar]:
             errors.append(FieldError(f"variables.{key}", message))
         elif isinstance(value, float) and not math.isfinite(value):  # 1e400 parses as infinity
             errors.append(FieldError(f"variables.{key}", "must be a finite number"))
+        elif key.lower() == DESTINATION:  # a call that waits goes in a bulk's CSV
+            errors.append(FieldError(f"variables.{key}", "is Fuse's name for the phone column"))
     size = len(json.dumps(variables, separators=(",", ":"), ensure_ascii=False).encode())
     if size > MAX_VARIABLES_BYTES:
         message = f"is {size} bytes as JSON; at most {MAX_VARIABLES_BYTES} are allowed"

@@ -30,7 +30,6 @@ from chalicelib.validation.phones import DialPolicy
 LIST_FIELDS = ("contacts", *SETTINGS_FIELDS, "skip_invalid")
 CONTACT_FIELDS = ("phone", "variables", "reference")
 MAX_CONTACTS = 10_000
-DESTINATION = "destination"  # Fuse's CSV name for the number; no variable may take it
 SKIPPED_WITH_DETAILS, MAX_DETAILS_EACH = 100, 5
 MAX_FIELD_NAME, MAX_MESSAGE = 100, 300
 
@@ -153,9 +152,6 @@ def check_contact(
     problems += unknown_fields(item, CONTACT_FIELDS)
     phone = check_destination(item, region, policy, problems)
     variables = check_variables(item, problems)
-    for name in variables:
-        if name.lower() == DESTINATION:
-            problems.append(FieldError(f"variables.{name}", "is Fuse's name for the phone column"))
     reference = check_reference(item, problems)
     if problems or phone is None:
         return None

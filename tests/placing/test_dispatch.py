@@ -31,7 +31,8 @@ from chalicelib.fuse.callback_urls import bulk_token_subject, callback_token
 from chalicelib.fuse.form import fuse_phone_number, schedule_fields
 from chalicelib.placing.bulks import bulk_key, plan_bulks, shared_settings
 from chalicelib.placing.calls import place_call
-from chalicelib.placing.dispatch import Waiting, dispatch
+from chalicelib.placing.dispatch import Waiting, dispatch, dispatch_batch
+from chalicelib.queues import NotQueued
 from chalicelib.records import WAITING, CallRecord
 from chalicelib.store.budget import Budget
 from chalicelib.store.table import Table
@@ -46,13 +47,16 @@ from tests.helpers import (
     PUBLIC_BASE_URL,
     TABLE,
     Aws,
+    Clock,
     bridge_environment,
     consume,
+    error_of,
     list_requests,
     post_call,
     read_call,
     run_batch,
     run_reconciler,
+    stop_clock,
 )
 
 DISPATCH = "fuse-bridge-test-dispatch"
@@ -94,14 +98,15 @@ def deps(aws: Aws, fuse: FuseSimulator, receiver: DemoReceiver) -> Iterator[Depe
         DELIVERY_PRIVATE_ADDRESSES="true",
     )
     dependencies = build_dependencies(load_settings(environment))
-    dependencies.clock = lambda: T0 + 0.5
+    stop_clock(dependencies, T0 + 0.5)
     set_dependencies(dependencies)
     yield dependencies
     set_dependencies(None)
 
 
 def at(deps: Dependencies, second: float) -> None:
-    deps.clock = lambda: second
+    assert isinstance(deps.clock, Clock)
+    deps.clock.now = second
 
 
 def dispatch_all() -> int:
@@ -133,8 +138,8 @@ SETTINGS = st.fixed_dictionaries(
     {
         "campaign": st.sampled_from(["default", "reminders"]),
         "caller_id": st.sampled_from(["+16175550100", "+16175550199"]),
-        "start_at": st.sampled_from([None, T0 - 60, T0 + 3600]),
-        "end_at": st.sampled_from([None, T0 + 7200]),
+        "start_at": st.one_of(st.none(), st.just(T0 - 60), st.integers(T0 + 1, T0 + 7200)),
+        "end_at": st.one_of(st.none(), st.integers(T0 + 7201, T0 + 9000)),
         "attempts": st.sampled_from([1, 3]),
         "retry_delay": st.sampled_from([None, 600]),
         "pci": st.sampled_from([None, True, False]),
@@ -150,11 +155,14 @@ SETTINGS = st.fixed_dictionaries(
 
 @settings(max_examples=150, deadline=None)
 @given(
-    calls=st.lists(st.tuples(st.integers(0, 6), SETTINGS), max_size=60),
+    calls=st.lists(
+        st.tuples(st.integers(0, 6), SETTINGS, st.sampled_from(["default", "crm-a"])),
+        max_size=60,
+    ),
     max_size=st.integers(1, 8),
 )
 def test_every_call_goes_in_exactly_one_bulk_of_its_own_settings(
-    calls: list[tuple[int, dict[str, Any]]], max_size: int
+    calls: list[tuple[int, dict[str, Any], str]], max_size: int
 ) -> None:
     records = [
         CallRecord(
@@ -165,8 +173,9 @@ def test_every_call_goes_in_exactly_one_bulk_of_its_own_settings(
             lock_until=0,
             request={"phone": phone(p), **fields},
             campaign=fields["campaign"],
+            integration=integration,
         )
-        for n, (p, fields) in enumerate(calls)
+        for n, (p, fields, integration) in enumerate(calls)
     ]
     bulks = plan_bulks(records, max_size, T0)
     placed = [c.id for bulk in bulks for c in bulk]
@@ -180,6 +189,18 @@ def test_every_call_goes_in_exactly_one_bulk_of_its_own_settings(
         shared = schedule_fields(shared_settings(bulk[0], T0), url)
         assert all(schedule_fields(shared_settings(c, T0), url) == shared for c in bulk)
         assert len({c.campaign for c in bulk}) == 1
+        assert len({c.integration for c in bulk}) == 1  # one CRM's calls, never another's
+        # Its window is within each call's own: never starting before, nor ending after.
+        start, end = shared_settings(bulk[0], T0).start_at, shared_settings(bulk[0], T0).end_at
+        for call in bulk:
+            asked_start, asked_end = call.request["start_at"], call.request["end_at"]
+            if asked_start is not None and asked_start > T0:
+                assert start is not None
+                assert asked_start <= start
+            if asked_end is not None:
+                assert end is not None
+                assert end <= asked_end
+                assert end > (start or T0)
         # And each row keeps its own caller id, DTMF and variables, through the CSV.
         rows = [
             (
@@ -444,10 +465,10 @@ def test_a_dispatcher_dying_after_fuse_took_the_bulk_sends_nothing_again(
     monkeypatch.undo()
     assert len(list_requests(fuse)) == 1
     assert dispatch(waiting, deps, time_left=lambda: 30.0)  # its claim still holds: later
-    at(deps, T0 + 3600)  # the claim lapsed: the bulk may have gone, so the calls are unknown
+    at(deps, T0 + 3600)  # the claim lapsed: its bulk says it went, so the calls did
     assert dispatch(waiting, deps, time_left=lambda: 30.0) == {}
     assert len(list_requests(fuse)) == 1
-    assert {read_call(client, i)["status"] for i in ids[1:]} == {"unknown"}
+    assert {read_call(client, i)["status"] for i in ids[1:]} == {"queued"}
 
 
 def test_a_bulk_fuse_refuses_is_halved_until_the_bad_call_stands_alone(
@@ -492,19 +513,46 @@ def test_a_call_that_cannot_ring_before_its_end_expires_and_is_delivered(
     assert calls_by_phone(fuse)[fuse_phone(5)] == 0
 
 
-def test_a_waiting_call_whose_message_is_lost_is_found_by_the_reconciler(
-    client: Client, deps: Dependencies, fuse: FuseSimulator
+def test_a_wait_sqs_did_not_take_is_handed_over_by_the_reconciler(
+    client: Client, deps: Dependencies, fuse: FuseSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     post_call(client, {"phone": phone(0)})  # the moment's slot, taken
-    call_id = json.loads(post_call(client, {"phone": phone(4)}).body)["id"]
-    sqs = boto3.client("sqs")
-    sqs.purge_queue(QueueUrl=sqs.get_queue_url(QueueName=DISPATCH)["QueueUrl"])  # lost
-    at(deps, T0 + 7200)
-    report = run_reconciler(client)
-    assert report["requeued"] >= 1
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise NotQueued
+
+    monkeypatch.setattr(deps.dispatch, "send", refused)
+    answer = post_call(client, {"phone": phone(4)})
+    assert (answer.status_code, json.loads(answer.body)["status"]) == (202, "waiting")
+    call_id = json.loads(answer.body)["id"]
+    monkeypatch.undo()
+    assert dispatch_all() == 0  # no message: only the reconciler knows
+    at(deps, T0 + 90)
+    assert run_reconciler(client)["requeued"] == 1
     assert dispatch_all() == 1
     assert read_call(client, call_id)["status"] == "queued"
     assert calls_by_phone(fuse)[fuse_phone(4)] == 1
+
+
+def test_a_waiting_call_whose_message_is_lost_expires_when_it_can_no_longer_go(
+    client: Client, deps: Dependencies, fuse: FuseSimulator, receiver: DemoReceiver
+) -> None:
+    """Its message (taken by SQS, then lost, or dead-lettered after a hundred receipts) is the
+    only way it goes; the reconciler's index holds it from when it can no longer go: it is
+    expired then, and its integration told, never left waiting."""
+    post_call(client, {"phone": phone(0)})
+    call_id = json.loads(post_call(client, {"phone": phone(4), "end_at": T0 + 3600}).body)["id"]
+    sqs = boto3.client("sqs")
+    sqs.purge_queue(QueueUrl=sqs.get_queue_url(QueueName=DISPATCH)["QueueUrl"])  # lost
+    at(deps, T0 + 1800)
+    run_reconciler(client)
+    assert read_call(client, call_id)["status"] == "waiting"  # not the reconciler's yet
+    at(deps, T0 + 3600)
+    run_reconciler(client)
+    assert read_call(client, call_id)["status"] == "expired"
+    consume(DELIVERIES, "deliver_results")
+    assert [r.json["type"] for r in receiver.received].count("call.expired") == 1
+    assert calls_by_phone(fuse)[fuse_phone(4)] == 0
 
 
 def test_a_call_waiting_longer_than_the_most_expires(
@@ -542,7 +590,7 @@ def test_a_paced_bridge_never_trips_the_rate(deps: Dependencies, fuse: FuseSimul
     itself, since one Chalice app serves one request at a time), against a Fuse that fails
     single queues past three a second. None is refused, every caller gets 202, each call
     reaches Fuse once."""
-    deps.clock = time.time
+    deps.clock, deps.sleep = time.time, time.sleep
     fuse.queue_rate_limit = 3  # Fuse's limit, above FUSE_QUEUE_RATE (2), as configured
     parameters = deps.parameters.get()
 
@@ -559,3 +607,143 @@ def test_a_paced_bridge_never_trips_the_rate(deps: Dependencies, fuse: FuseSimul
     assert stats["single_queues_refused"] == 0
     assert 1 <= stats["most_single_queues_in_a_second"] <= 2
     assert calls_by_phone(fuse) == Counter({fuse_phone(n): 1 for n in range(40)})
+
+
+# --- what review found (issue 20's adversarial pass) ----------------------------------------
+
+
+def test_a_store_failure_among_the_claims_frees_them_and_they_go_later(
+    client: Client, deps: Dependencies, fuse: FuseSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DynamoDB throttles the third claim: nothing went to Fuse, so the two claimed are freed
+    (not left to turn `unknown` when their claim lapses), and all go with the next try."""
+    post_call(client, {"phone": phone(900)})
+    ids = [json.loads(post_call(client, {"phone": phone(n)}).body)["id"] for n in range(5)]
+    waiting = [Waiting(f"m{n}", "r", c, 1) for n, c in enumerate(ids)]
+    real, claims = deps.store.dispatch.claim, []
+
+    def throttled_third(*args: Any, **kwargs: Any) -> bool:
+        claims.append(1)
+        if len(claims) == 3:
+            raise StoreUnavailable("the bridge cannot reach its call store; retry later")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(deps.store.dispatch, "claim", throttled_third)
+    with pytest.raises(StoreUnavailable):
+        dispatch(waiting, deps, time_left=lambda: 30.0)
+    monkeypatch.undo()
+    assert list_requests(fuse) == []
+    assert {read_call(client, i)["status"] for i in ids} == {"waiting"}
+    assert dispatch(waiting, deps, time_left=lambda: 30.0) == {}
+    assert {read_call(client, i)["status"] for i in ids} == {"queued"}
+    assert calls_by_phone(fuse) == Counter({fuse_phone(n): 1 for n in [*range(5), 900]})
+
+
+def test_a_claim_left_by_a_crash_before_the_request_is_freed_not_unknown(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    post_call(client, {"phone": phone(900)})
+    call_id = json.loads(post_call(client, {"phone": phone(1)}).body)["id"]
+    assert deps.store.dispatch.claim(call_id, "bulk-of-a-dead-dispatcher", T0 + 30)  # then died
+    waiting = [Waiting("m", "r", call_id, 1)]
+    assert dispatch(waiting, deps, time_left=lambda: 30.0) == {call_id: 30}  # its claim holds
+    at(deps, T0 + 60)
+    assert dispatch(waiting, deps, time_left=lambda: 30.0) == {call_id: 0}  # freed: no bulk
+    assert dispatch(waiting, deps, time_left=lambda: 30.0) == {}
+    assert read_call(client, call_id)["status"] == "queued"
+    assert calls_by_phone(fuse)[fuse_phone(1)] == 1
+
+
+def test_a_budget_the_store_cannot_give_makes_the_call_wait_not_fail(
+    client: Client, deps: Dependencies, fuse: FuseSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def throttled(*args: Any, **kwargs: Any) -> bool:
+        raise StoreUnavailable("the bridge cannot reach its call store; retry later")
+
+    monkeypatch.setattr(deps.store.budget, "take", throttled)
+    answer = post_call(client, {"phone": phone(1)}, key="k-1")
+    assert (answer.status_code, json.loads(answer.body)["status"]) == (202, "waiting")
+    monkeypatch.undo()
+    # And a wait that cannot be recorded frees the key: the caller's retry places the call.
+    monkeypatch.setattr(deps.store.budget, "take", lambda *args, **kwargs: False)
+    monkeypatch.setattr(deps.store, "settle", throttled)
+    failed = post_call(client, {"phone": phone(2)}, key="k-2")
+    assert (failed.status_code, error_of(failed)["code"]) == (503, "store_unavailable")
+    monkeypatch.undo()
+    at(deps, T0 + 5)
+    again = post_call(client, {"phone": phone(2)}, key="k-2")
+    assert (again.status_code, json.loads(again.body)["status"]) == (202, "queued")
+    assert fuse.queue_requests()[-1].form["phone_number"].startswith(fuse_phone(2))
+
+
+def test_no_call_variable_may_take_the_csvs_phone_column(
+    client: Client, deps: Dependencies
+) -> None:
+    """A call that waits goes in a bulk's CSV, whose `destination` column is the phone: a
+    variable of that name would be dialled (or refused) instead."""
+    for name in ("destination", "Destination", "DESTINATION"):
+        answer = post_call(client, {"phone": phone(1), "variables": {name: "+16175559999"}})
+        assert answer.status_code == 422
+        [detail] = error_of(answer)["details"]
+        assert detail["field"] == f"variables.{name}"
+
+
+def test_calls_asked_seconds_apart_share_a_bulk_and_bulks_are_paced(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    """ "Two hours from enrolment", enrolled over a burst: the same minute is one bulk; five
+    minutes are five bulks, one a second (FUSE_BULK_RATE), however fast Fuse answers."""
+    post_call(client, {"phone": phone(900)})
+    end = (T0 // 60 + 120) * 60  # the start of a minute, two hours on
+    for n in range(20):
+        post_call(client, {"phone": phone(n), "end_at": end + n})  # one minute
+    for n in range(20, 25):
+        post_call(client, {"phone": phone(n), "end_at": end + 60 * (n - 19)})  # five more
+    started = deps.clock()
+    assert dispatch_all() == 25
+    bulks = list_requests(fuse)
+    assert sorted(len(bulk_rows(b)) for b in bulks) == [1, 1, 1, 1, 1, 20]
+    assert {b.form["end_timestamp"] for b in bulks} == {str(end + 60 * k) for k in range(6)}
+    assert deps.clock() - started >= 5  # six bulks, a slot a second: five pauses
+    answers = sorted(at for path, at, _ in fuse.answers if path.endswith("/bulk_queue"))
+    assert len(answers) == 6
+
+
+def test_a_refusal_of_the_request_itself_costs_three_requests_not_all_of_them(
+    client: Client, deps: Dependencies, fuse: FuseSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    post_call(client, {"phone": phone(900)})
+    ids = [json.loads(post_call(client, {"phone": phone(n)}).body)["id"] for n in range(16)]
+    waiting = [Waiting(f"m{n}", "r", c, 1) for n, c in enumerate(ids)]
+    sent = []
+
+    def refuses_all(*args: Any, **kwargs: Any) -> Any:
+        sent.append(1)
+        raise FuseRejectedRequest("Fuse refused the request: is_pci is not allowed")
+
+    monkeypatch.setattr(deps.fuse, "bulk_queue", refuses_all)
+    assert dispatch(waiting, deps, time_left=lambda: 30.0) == {}
+    assert len(sent) == 3  # the bulk, then both halves: the request, not a row
+    assert {read_call(client, i)["status"] for i in ids} == {"rejected"}
+
+
+def test_keys_dynamodb_leaves_unprocessed_bring_the_batch_back(
+    client: Client, deps: Dependencies, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    post_call(client, {"phone": phone(900)})
+    ids = [json.loads(post_call(client, {"phone": phone(n)}).body)["id"] for n in range(3)]
+    table = deps.store.dispatch._table
+    real = table.request
+
+    def throttled(operation: str, **kwargs: Any) -> Any:
+        if operation == "batch_get_item":
+            return {"Responses": {table.name: []}, "UnprocessedKeys": kwargs["RequestItems"]}
+        return real(operation, **kwargs)
+
+    monkeypatch.setattr(table, "request", throttled)
+    records = [
+        {"messageId": f"m{n}", "receiptHandle": "r", "body": json.dumps({"call_id": c})}
+        for n, c in enumerate(ids)
+    ]
+    outcomes = dispatch_batch(records, deps, time_left=lambda: 30.0)
+    assert {o.decision for o in outcomes} == {"retry"}  # none taken for gone
