@@ -18,7 +18,10 @@ from aws_lambda_powertools import Logger
 
 SERVICE = "fuse-bridge"
 # Runs of 7+ digits, with the separators numbers are written with.
-DIGIT_RUN = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+DIGIT_RUN = re.compile(r"\+?\d[\d\s()./_-]{5,}\d")
+# A date (and its hour) is such a run too, and no one's number: kept readable.
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2})?")
+LONGEST_SAFE_NUMBER = 999_999  # a number of more digits is logged masked, as a string
 SAFE_KEYS = frozenset(
     {
         "timestamp",
@@ -37,14 +40,23 @@ SAFE_KEYS = frozenset(
 
 def mask_digit_runs(text: str) -> str:
     """`call 6175551234 now` -> `call 61…34 now`: enough to tell two apart, not to dial."""
-    return DIGIT_RUN.sub(lambda m: m.group()[:2] + "…" + m.group()[-2:], text)
+    return DIGIT_RUN.sub(_mask, text)
+
+
+def _mask(run: re.Match[str]) -> str:
+    text = run.group()
+    return text if DATE.fullmatch(text) else text[:2] + "…" + text[-2:]
 
 
 def masked(value: Any, key: str = "") -> Any:
-    if key in SAFE_KEYS:
-        return value
+    """Every string (and long number) masked, but the values of SAFE_KEYS, the bridge's and
+    AWS's own ids; what is nested under one is masked as anywhere else."""
     if isinstance(value, str):
+        if key in SAFE_KEYS:
+            return value
         return mask_digit_runs(value) if DIGIT_RUN.search(value) else value
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > LONGEST_SAFE_NUMBER:
+        return value if key in SAFE_KEYS else mask_digit_runs(str(value))
     if isinstance(value, dict):
         return {k: masked(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):

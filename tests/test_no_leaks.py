@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.fuse.callback_urls import callback_token
+from chalicelib.logs import serialize
 from chalicelib.placing.ids import id_for_key
 from local.demo import (
     HUBSPOT_SAMPLE,
@@ -129,8 +130,32 @@ WRITTEN = st.sampled_from(
         lambda d: f"1-{d[:3]}-{d[3:6]}-{d[6:]}",
         lambda d: f"({d[:3]}) {d[3:6]}.{d[6:]}",
         lambda d: f"lead {d} of 3",
+        lambda d: f"{d[:3]}/{d[3:6]}/{d[6:]}",
+        lambda d: f"lead_{d[:3]}_{d[3:6]}_{d[6:]}",
     ]
 )
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(digits=NATIONAL, written=WRITTEN)
+def test_the_log_serializer_masks_a_phone_however_it_is_carried(digits: str, written: Any) -> None:
+    """As text in any field, as a number, under a list, or nested under an id's own key: a
+    phone is masked wherever it sits; an id is whole, and a date stays readable."""
+    text = written(digits)
+    line = serialize(
+        {
+            "message": f"refused {text}",
+            "reference": text,
+            "number": int(digits),
+            "numbers": [text, int(digits)],
+            "call_id": {"nested": text},  # an id's key shields its own value, not what is under
+            "fuse_call_id": "6175551234",  # Fuse's id: whole
+            "at": "on 2026-12-01 22:04:40",
+        }
+    )
+    assert digits[3:] not in line
+    assert '"fuse_call_id":"6175551234"' in line
+    assert "2026-12-01 22:04:40" in line
 
 
 @settings(

@@ -160,6 +160,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     required, number = _reader(env)
     prefix = "/" + required("BRIDGE_SSM_PREFIX").strip("/")
     region = (env.get("DEFAULT_PHONE_REGION") or "US").strip().upper()
+    dedup_window = int(number("DEDUP_WINDOW_SECONDS", 7 * 86400, 60, 30 * 86400))
+    # A record kept less long than the dedup window would let a keyless webhook's retry within
+    # the window find its call gone and place it again: retention is at least the window.
+    retention_days = max(int(number("RETENTION_DAYS", 90, 1, 3650)), -(-dedup_window // 86400))
     return Settings(
         ssm_prefix=prefix,
         calls_table=required("CALLS_TABLE"),
@@ -168,12 +172,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         public_base_url=env.get("PUBLIC_BASE_URL", "").strip().rstrip("/"),
         default_phone_region=region,
         parameters_ttl_seconds=number("SECRETS_TTL_SECONDS", 300, 0, 86400),
-        retention_days=int(number("RETENTION_DAYS", 90, 1, 3650)),
+        retention_days=retention_days,
         results_event_bus=env.get("RESULTS_EVENT_BUS", "").strip() or None,
         reconcile_after_seconds=int(number("RECONCILE_AFTER_SECONDS", 3600, 60, 7 * 86400)),
         reconcile_per_run=int(number("RECONCILE_BATCH", 50, 1, 1000)),
         dial_policy=dial_policy(env, region),
-        dedup_window_seconds=int(number("DEDUP_WINDOW_SECONDS", 7 * 86400, 60, 30 * 86400)),
+        dedup_window_seconds=dedup_window,
         delivery_queue=env.get("DELIVERY_QUEUE", "").strip() or None,
         delivery_retry_base_seconds=number("DELIVERY_RETRY_BASE_SECONDS", 30, 1, 3600),
         delivery_timeout_seconds=number("DELIVERY_TIMEOUT_SECONDS", 10, 0.1, 60),

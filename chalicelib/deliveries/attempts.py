@@ -142,9 +142,8 @@ def queued_delivery(message: dict[str, Any], now: int, deps: Dependencies) -> De
     record = deps.store.get(call_id)
     if record is None or webhook_id(record.id, record.status) != wanted:
         return None
-    deliver_outcome(
-        record, None if record.never_placed else record.result, now, deps.parameters.get(), deps
-    )
+    outcome = None if record.never_placed else record.result
+    deliver_outcome(record, outcome, now, deps.parameters.get(), deps, queue=False)  # this one
     return deps.store.deliveries.get(call_id, wanted)
 
 

@@ -30,10 +30,13 @@ def deliver_outcome(
     now: int,
     parameters: Parameters,
     deps: Dependencies,
+    *,
+    queue: bool = True,
 ) -> bool | None:
     """Keeps the delivery of a newly stored outcome (`outcome`; None: the record's refusal) and
-    enqueues it: None when the call's integration has no results_url (or deliveries are off),
-    else whether SQS took it now. A second copy of one outcome keeps the first."""
+    enqueues it (unless `queue` is false: the message at hand will send it): None when the
+    call's integration has no results_url (or deliveries are off), else whether SQS took it
+    now. A second copy of one outcome keeps the first."""
     integration = parameters.integrations.get(record.integration)
     target = integration.delivery_target if integration else None
     if target is None or not deps.deliveries.enabled:
@@ -42,7 +45,7 @@ def deliver_outcome(
     expires_at = record.expires_at or deps.settings.expires_at(now)
     if not deps.store.deliveries.add(delivery, expires_at, now + QUEUE_GRACE_SECONDS):
         return None  # this outcome's delivery is kept (and queued) already
-    return enqueue(delivery, deps)
+    return enqueue(delivery, deps) if queue else None
 
 
 def enqueue(delivery: Delivery, deps: Dependencies) -> bool:

@@ -27,7 +27,8 @@ class Markers:
         """When a body with this digest was first seen, if within `window`, or if the call that
         sighting named is still open (`still_open(first_seen)`: pending or unknown, and so not
         to be placed again); else now, which starts a new window. One item per digest, kept as
-        long as the call it names (`expires_at`), so no TTL deletes it while that call is open."""
+        long as the call it names (`expires_at`), so no TTL deletes it while that call is open
+        (settings.py keeps a call at least as long as the window)."""
         item = {
             **_dedup_key(digest),
             "first_seen": {"N": str(now)},

@@ -22,6 +22,7 @@ from app import app
 from chalicelib.config.dependencies import Dependencies, build_dependencies, set_dependencies
 from chalicelib.config.settings import load_settings
 from chalicelib.deliveries.attempts import least_retry_span, retry_delay
+from chalicelib.deliveries.messages import webhook_id
 from chalicelib.deliveries.queueing import QUEUE_GRACE_SECONDS
 from chalicelib.errors import StoreUnavailable
 from chalicelib.queues import NotQueued
@@ -579,3 +580,25 @@ def test_a_copy_failing_after_another_delivered_leaves_it_delivered(
     after = replace(delivery, state="failed", attempts=2, last_error="HTTP 410")
     assert not deps.store.deliveries.record_attempt(after)  # never over a delivered one
     assert deps.store.deliveries.get(call_id, delivery.webhook_id).state == "delivered"
+
+
+def test_a_message_from_before_deliveries_were_kept_is_sent_once_not_queued_again(
+    client: Client, deps: Dependencies, receiver: DemoReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A queue message of the old shape (its `kind`, no delivery kept) keeps its delivery now
+    and sends it; it does not also queue a second message for it."""
+    monkeypatch.setattr(deps.deliveries, "queue_name", None)  # stored as before deliveries
+    call_id = queued_and_completed(client)
+    monkeypatch.undo()
+    status = delivery_status(client, call_id)
+    deps.deliveries.send(
+        {"call_id": call_id, "webhook_id": webhook_id(call_id, status), "kind": "call.result"}
+    )
+    assert run_deliveries() == 1
+    assert [r.answered for r in receiver.received] == [200]
+    assert waiting() == (0, 0)  # nothing more on the queue
+
+
+def delivery_status(client: Client, call_id: str) -> str:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    return json.loads(client.http.get(f"/calls/{call_id}", headers=auth).body)["status"]

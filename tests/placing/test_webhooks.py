@@ -251,6 +251,9 @@ def test_a_keyless_webhook_whose_call_is_unknown_is_never_placed_again(
 def test_the_dedup_window_covers_the_senders_retry_horizons() -> None:
     settings_ = load_settings(bridge_environment("http://127.0.0.1:1"))
     assert settings_.dedup_window_seconds >= 3 * 86400  # HubSpot retries for three days
+    # A call kept less long than the window would be gone for a retry within it: placed again.
+    short = load_settings(bridge_environment("http://127.0.0.1:1", RETENTION_DAYS="1"))
+    assert short.retention_days * 86400 >= short.dedup_window_seconds
 
 
 @pytest.mark.usefixtures("crm")
