@@ -21,7 +21,10 @@ SERVICE = "fuse-bridge"
 DIGIT_RUN = re.compile(r"\+?\d[\d\s()./_-]{5,}\d")
 # A date (and its hour) is such a run too, and no one's number: kept readable.
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2})?")
-LONGEST_SAFE_NUMBER = 999_999  # a number of more digits is logged masked, as a string
+# A whole number of a phone's length (10 to 15 digits) is logged masked, as text, but under a
+# name that says it is a time (epoch seconds and milliseconds are that long too).
+PHONE_LENGTH = range(10, 16)
+TIMES = ("_at", "_ms", "_s", "_seconds", "_until", "timestamp", "second")
 SAFE_KEYS = frozenset(
     {
         "timestamp",
@@ -30,6 +33,7 @@ SAFE_KEYS = frozenset(
         "function_request_id",
         "call_id",
         "batch_id",
+        "bulk_id",
         "fuse_call_id",
         "source_id",
         "message_id",
@@ -55,10 +59,16 @@ def masked(value: Any, key: str = "") -> Any:
         if key in SAFE_KEYS:
             return value
         return mask_digit_runs(value) if DIGIT_RUN.search(value) else value
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > LONGEST_SAFE_NUMBER:
-        return value if key in SAFE_KEYS else mask_digit_runs(str(value))
-    if isinstance(value, dict):
-        return {k: masked(v, str(k)) for k, v in value.items()}
+    if isinstance(value, int) and not isinstance(value, bool):
+        if (
+            len(str(abs(value))) in PHONE_LENGTH
+            and key not in SAFE_KEYS
+            and not key.endswith(TIMES)
+        ):
+            return mask_digit_runs(str(value))
+        return value
+    if isinstance(value, dict):  # its names too: a map of phones to anything
+        return {masked(str(k)): masked(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [masked(v) for v in value]
     return value

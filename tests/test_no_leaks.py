@@ -150,12 +150,21 @@ def test_the_log_serializer_masks_a_phone_however_it_is_carried(digits: str, wri
             "numbers": [text, int(digits)],
             "call_id": {"nested": text},  # an id's key shields its own value, not what is under
             "fuse_call_id": "6175551234",  # Fuse's id: whole
+            "bulk_id": "ab2345672345ab",  # and the bridge's own ids
             "at": "on 2026-12-01 22:04:40",
+            "members": {text: "a call id"},  # a map's names are logged too
+            "next_slot_ms": 1796161310778,  # times stay numbers
+            "created_at": 1900000000,
+            "calls": 400,
         }
     )
     assert digits[3:] not in line
     assert '"fuse_call_id":"6175551234"' in line
+    assert '"bulk_id":"ab2345672345ab"' in line
     assert "2026-12-01 22:04:40" in line
+    assert '"next_slot_ms":1796161310778' in line
+    assert '"created_at":1900000000' in line
+    assert '"calls":400' in line
 
 
 @settings(

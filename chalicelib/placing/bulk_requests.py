@@ -14,9 +14,10 @@ refused: then the request itself is what Fuse refuses, and every call of it is r
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 
+from chalicelib.campaigns import Campaign
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.parameters import Parameters
 from chalicelib.deliveries.queueing import deliver_outcome
@@ -29,6 +30,7 @@ from chalicelib.errors import (
 )
 from chalicelib.fuse.bulk_form import bulk_csv
 from chalicelib.fuse.callback_urls import bulk_callback_url
+from chalicelib.fuse.client import FuseCredentials
 from chalicelib.fuse.form import fuse_phone_number, schedule_fields
 from chalicelib.logs import logger
 from chalicelib.metrics import count, seconds
@@ -40,6 +42,8 @@ from chalicelib.records import PENDING, QUEUED, REJECTED, UNKNOWN, CallRecord, K
 BULK_MARGIN_SECONDS = 5  # beyond the bulk request itself
 PER_CALL_SECONDS = 0.03  # a call's claim and settlement (two conditional writes)
 MAX_SLOT_WAITS = 30  # pauses for a bulk slot before its calls go back to the queue
+MAX_SPLIT_REQUESTS = 12  # halves sent for one refused bulk in an invocation, at most
+BACKOFF_SECONDS = 60  # halves left for a later invocation come back after this
 CAMPAIGN_RETRY_SECONDS = 900  # a campaign removed since its calls were accepted: fixed by then?
 NOT_SENT = "not_sent"  # a bulk's status when it failed before its request went
 
@@ -92,50 +96,64 @@ def never_sent(claimed: list[CallRecord], bulk_id: str, status: str, deps: Depen
         logger.warning("bulk's calls not freed", extra={"bulk_id": bulk_id, "outcome": err.code})
 
 
+@dataclass(frozen=True)
+class BulkRequest:
+    """What one bulk_queue request sends, made before anything is claimed or kept, so that
+    nothing failing after the claims can leave them with a bulk that never went."""
+
+    bulk_id: str
+    credentials: FuseCredentials
+    campaign: Campaign
+    csv_file: bytes
+    fields: Mapping[str, str]
+    rows: int
+
+
 def place_bulk(
     calls: list[CallRecord],
+    planned_at: int,
     parameters: Parameters,
     deps: Dependencies,
     time_left: Callable[[], float],
 ) -> dict[str, int]:
-    """These calls in bulk_queue requests (a 400 split until the bad call stands alone);
-    returns those to retry, each with the least delay before its message comes back."""
-    retry, refused = send_bulk(calls, parameters, deps, time_left)
+    """These calls in bulk_queue requests, planned at `planned_at` (their shared window is of
+    then); returns those to retry, each with the least delay before its message comes back. A
+    400 is split in halves until the call Fuse refuses stands alone (rejected), the others
+    going; at most MAX_SPLIT_REQUESTS an invocation, the rest waiting for the next."""
+    budget = [MAX_SPLIT_REQUESTS]
+    return send_or_split(calls, planned_at, parameters, deps, time_left=time_left, budget=budget)
+
+
+def send_or_split(
+    calls: list[CallRecord],
+    planned_at: int,
+    parameters: Parameters,
+    deps: Dependencies,
+    *,
+    time_left: Callable[[], float],
+    budget: list[int],
+) -> dict[str, int]:
+    retry, refused = send_bulk(calls, planned_at, parameters, deps, time_left)
     if refused is None:
         return retry
-    return {**retry, **split(calls, refused, parameters, deps, time_left)}
-
-
-def split(
-    calls: list[CallRecord],
-    refused: FuseRejectedRequest,
-    parameters: Parameters,
-    deps: Dependencies,
-    time_left: Callable[[], float],
-) -> dict[str, int]:
     if len(calls) == 1:
         reject(calls[0], refused, parameters, deps)
-        return {}
-    half = len(calls) // 2
-    retry: dict[str, int] = {}
-    answers: list[tuple[list[CallRecord], FuseRejectedRequest]] = []
-    for part in (calls[:half], calls[half:]):
-        part_retry, part_refused = send_bulk(part, parameters, deps, time_left)
-        retry.update(part_retry)
-        if part_refused is not None:
-            answers.append((part, part_refused))
-    if len(answers) == 2:  # both halves refused: the request itself, not one of its rows
-        for part, err in answers:
-            for call in part:
-                reject(call, err, parameters, deps)
         return retry
-    for part, err in answers:
-        retry.update(split(part, err, parameters, deps, time_left))
+    half = len(calls) // 2
+    for part in (calls[:half], calls[half:]):
+        if budget[0] <= 0:  # halved enough for now: the next invocation goes on
+            retry.update({c.id: BACKOFF_SECONDS for c in part})
+            continue
+        budget[0] -= 1
+        retry.update(
+            send_or_split(part, planned_at, parameters, deps, time_left=time_left, budget=budget)
+        )
     return retry
 
 
 def send_bulk(
     calls: list[CallRecord],
+    planned_at: int,
     parameters: Parameters,
     deps: Dependencies,
     time_left: Callable[[], float],
@@ -147,51 +165,84 @@ def send_bulk(
     ):
         return {c.id: 0 for c in calls}, None  # untouched: the next invocation sends them
     now = math.floor(deps.clock())
-    bulk_id = new_id()
+    if (shut_until := deps.store.budget.shut_until(parameters.fuse_email)) > now:
+        return {c.id: shut_until - now for c in calls}, None  # Fuse failed meanwhile
+    request = bulk_request(calls, planned_at, parameters, deps)
+    if request is None:
+        return {c.id: CAMPAIGN_RETRY_SECONDS for c in calls}, None
     until = now + math.ceil(deps.settings.in_flight_seconds)
     claimed: list[CallRecord] = []
     try:
         for call in calls:
-            if deps.store.dispatch.claim(call.id, bulk_id, until):
+            if deps.store.dispatch.claim(call.id, request.bulk_id, until):
                 claimed.append(call)
         if not claimed:
             return {}, None
-        campaign = parameters.campaigns.get(str(claimed[0].campaign))
-        if campaign is None or campaign.problem:  # removed or half-written since accepted
-            release_all(claimed, bulk_id, deps)
-            logger.error(
-                "bulk's campaign is not configured", extra={"campaign": claimed[0].campaign}
-            )
-            return {c.id: CAMPAIGN_RETRY_SECONDS for c in claimed}, None
-        record = bulk_record(claimed, bulk_id, now, until)
+        if len(claimed) < len(calls):  # some left the wait meanwhile: the rows are others
+            request = bulk_request(claimed, planned_at, parameters, deps, request.bulk_id)
+        record = bulk_record(claimed, request.bulk_id, now, until)
         deps.store.create(record, deps.settings.expires_at(now), now)
     except Exception:  # nothing went to Fuse: the calls are free again
-        never_sent(claimed, bulk_id, NOT_SENT, deps)
+        never_sent(claimed, request.bulk_id, NOT_SENT, deps)
         raise
-    return sent_to_fuse(claimed, bulk_id, now, parameters, deps)
+    if deps.clock() + deps.settings.fuse_request_seconds > until:
+        # Claimed so slowly (DynamoDB throttling) that they would lapse before Fuse answered,
+        # and another dispatcher could take them: not sent now.
+        never_sent(claimed, request.bulk_id, NOT_SENT, deps)
+        return {c.id: 0 for c in claimed}, None
+    return sent_to_fuse(claimed, request, now, parameters, deps)
 
 
-def sent_to_fuse(
-    claimed: list[CallRecord], bulk_id: str, now: int, parameters: Parameters, deps: Dependencies
-) -> tuple[dict[str, int], FuseRejectedRequest | None]:
-    """The request itself, and what Fuse's answer makes of each claimed call."""
-    first = claimed[0]
+def bulk_request(
+    calls: list[CallRecord],
+    planned_at: int,
+    parameters: Parameters,
+    deps: Dependencies,
+    bulk_id: str | None = None,
+) -> BulkRequest | None:
+    """The request, whole (None when the calls' campaign is gone or half-written since they
+    were accepted); ConfigurationIncomplete when Fuse's credentials are missing."""
+    first = calls[0]
+    campaign = parameters.campaigns.get(str(first.campaign))
+    if campaign is None or campaign.problem:
+        logger.error("bulk's campaign is not configured", extra={"campaign": first.campaign})
+        return None
+    bulk_id = bulk_id or new_id()
     rows = [
         (
             fuse_phone_number(c.request["phone"], c.request["caller_id"], c.request.get("dtmf")),
             c.request.get("variables") or {},
         )
-        for c in claimed
+        for c in calls
     ]
     url = bulk_callback_url(deps.settings.public_base_url, bulk_id, parameters.callback_secret)
-    log = {"bulk_id": bulk_id, "campaign": first.campaign, "calls": len(claimed)}
+    return BulkRequest(
+        bulk_id=bulk_id,
+        credentials=parameters.fuse_credentials,
+        campaign=campaign,
+        csv_file=bulk_csv(rows),
+        fields=schedule_fields(shared_settings(first, planned_at), url),
+        rows=len(rows),
+    )
+
+
+def sent_to_fuse(
+    claimed: list[CallRecord],
+    request: BulkRequest,
+    now: int,
+    parameters: Parameters,
+    deps: Dependencies,
+) -> tuple[dict[str, int], FuseRejectedRequest | None]:
+    """The request itself, and what Fuse's answer makes of each claimed call."""
+    bulk_id = request.bulk_id
+    log = {"bulk_id": bulk_id, "campaign": claimed[0].campaign, "calls": len(claimed)}
     try:
         sent = deps.fuse.bulk_queue(
-            parameters.fuse_credentials,
-            parameters.campaigns[str(first.campaign)],
-            csv_file=bulk_csv(rows),
-            fields=schedule_fields(shared_settings(first, now), url),
-            rows=len(rows),
+            request.credentials,
+            request.campaign,
+            csv_file=request.csv_file,
+            fields=dict(request.fields),
+            rows=request.rows,
         )
     except FuseOutcomeUnknown as err:  # Fuse may have them all: never sent again
         shut(parameters, deps)
@@ -211,19 +262,13 @@ def sent_to_fuse(
             shut(parameters, deps)
         return {c.id: 0 for c in claimed}, None
     # The bulk first: a dispatcher dying among the calls' settlements leaves claims a later
-    # one settles by the bulk's status (dispatch.py), as queued.
-    deps.store.settle(bulk_id, QUEUED, None, now=now, kind=Kind.BULK, fuse_response=sent.body)
-    for row, call in enumerate(claimed):
-        fuse_call_id = sent.call_ids[row] if sent.call_ids else None
-        poll_at = shared_settings(call, now).check_after(now, deps.settings.reconcile_after_seconds)
-        deps.store.dispatch.settle(
-            call.id,
-            bulk_id,
-            QUEUED,
-            now,
-            fuse_call_id=fuse_call_id,
-            check_after=poll_at if fuse_call_id else None,
-        )
+    # one settles by the bulk's status (dispatch.py), as queued, with their Fuse ids.
+    fuse_ids = (
+        dict(zip((c.id for c in claimed), sent.call_ids, strict=True)) if sent.call_ids else {}
+    )
+    deps.store.dispatch.bulk_queued(bulk_id, fuse_ids, sent.body, now)
+    for call in claimed:
+        settle_queued(call, bulk_id, fuse_ids.get(call.id), now, deps)
     count("BulksSent", outcome=QUEUED)
     count("CallsDispatched", len(claimed))
     seconds("DispatchLag", now - min(c.created_at for c in claimed))
@@ -231,6 +276,22 @@ def sent_to_fuse(
         "bulk queued", extra={**log, "outcome": QUEUED, "fuse_call_ids": bool(sent.call_ids)}
     )
     return {}, None
+
+
+def settle_queued(
+    call: CallRecord, bulk_id: str, fuse_call_id: str | None, now: int, deps: Dependencies
+) -> None:
+    """Queued in its bulk; with its Fuse id, in the reconciler's index for a result that never
+    comes (without one, only its callback settles it, as a list's contact's)."""
+    poll_at = shared_settings(call, now).check_after(now, deps.settings.reconcile_after_seconds)
+    deps.store.dispatch.settle(
+        call.id,
+        bulk_id,
+        QUEUED,
+        now,
+        fuse_call_id=fuse_call_id,
+        check_after=poll_at if fuse_call_id else None,
+    )
 
 
 def bulk_record(claimed: list[CallRecord], bulk_id: str, now: int, until: int) -> CallRecord:

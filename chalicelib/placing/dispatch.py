@@ -29,7 +29,13 @@ from chalicelib.deliveries.queueing import deliver_outcome
 from chalicelib.errors import BridgeError, ConfigurationIncomplete
 from chalicelib.logs import logger
 from chalicelib.metrics import count
-from chalicelib.placing.bulk_requests import net_at, place_bulk
+from chalicelib.placing.bulk_requests import (
+    PER_CALL_SECONDS,
+    net_at,
+    place_bulk,
+    seconds_for_a_bulk,
+    settle_queued,
+)
 from chalicelib.placing.bulks import MAX_BULK_CALLS, plan_bulks
 from chalicelib.placing.pacing import MIN_RING_SECONDS
 from chalicelib.queues import backoff
@@ -147,12 +153,16 @@ def dispatch(
             expire(record, reason, now, parameters, deps)
             continue
         ready.append(record)
-    for n, bulk in enumerate(plan_bulks(ready, MAX_BULK_CALLS, now)):
-        if n and (shut_until := deps.store.budget.shut_until(parameters.fuse_email)) > now:
-            retry.update({c.id: shut_until - now for c in bulk})  # Fuse failed meanwhile
-            continue
-        retry.update(place_bulk(bulk, parameters, deps, time_left))
+    for bulk in plan_bulks(ready, largest_bulk(deps, time_left), now):
+        retry.update(place_bulk(bulk, now, parameters, deps, time_left))
     return retry
+
+
+def largest_bulk(deps: Dependencies, time_left: Callable[[], float]) -> int:
+    """The most calls one bulk may hold: what fits in the invocation's time left (their claims
+    and settlements, around one Fuse request), and at most MAX_BULK_CALLS."""
+    fits = (time_left() - seconds_for_a_bulk(0, deps)) / PER_CALL_SECONDS
+    return max(1, min(MAX_BULK_CALLS, math.floor(fits + 1e-9)))
 
 
 def settle_stale_claim(record: CallRecord, now: int, deps: Dependencies) -> bool:
@@ -160,11 +170,16 @@ def settle_stale_claim(record: CallRecord, now: int, deps: Dependencies) -> bool
     Its bulk says what happened: queued, the call was too; pending (its request may have been
     in flight), unknown, never sent again; never sent, or refused: the call is free again
     (True)."""
-    bulk = deps.store.get(str(record.bulk_id), Kind.BULK)
-    if bulk is not None and bulk.status in (PENDING, QUEUED, UNKNOWN):
-        status = QUEUED if bulk.status == QUEUED else UNKNOWN
-        deps.store.dispatch.settle(record.id, str(record.bulk_id), status, now)
-        logger.warning("stale claim settled", extra={"call_id": record.id, "outcome": status})
+    bulk_id = str(record.bulk_id)
+    bulk = deps.store.get(bulk_id, Kind.BULK)
+    if bulk is not None and bulk.status == QUEUED:
+        fuse_call_id = deps.store.dispatch.fuse_id_in_bulk(bulk_id, record.id)
+        settle_queued(record, bulk_id, fuse_call_id, now, deps)
+        logger.warning("stale claim settled", extra={"call_id": record.id, "outcome": QUEUED})
+        return False
+    if bulk is not None and bulk.status in (PENDING, UNKNOWN):
+        deps.store.dispatch.settle(record.id, bulk_id, UNKNOWN, now)
+        logger.warning("stale claim settled", extra={"call_id": record.id, "outcome": UNKNOWN})
         return False
     deps.store.dispatch.release(record.id, str(record.bulk_id), net_at(record, deps))
     logger.warning("stale claim freed", extra={"call_id": record.id, "bulk_id": record.bulk_id})

@@ -25,7 +25,6 @@ from chalicelib.records import (
     Kind,
     Reply,
 )
-from chalicelib.store.cursors import decode_cursor, encode_cursor
 from chalicelib.store.items import (
     CALLBACK_PREFIX,
     IN_OPEN_CALLS,
@@ -38,7 +37,6 @@ from chalicelib.store.items import (
     reply_from_parts,
     reply_to_json,
 )
-from chalicelib.store.markers import Markers
 from chalicelib.store.table import ConditionFailed, Table
 
 if TYPE_CHECKING:
@@ -47,6 +45,7 @@ if TYPE_CHECKING:
     from chalicelib.store.deliveries import Deliveries, Delivery
     from chalicelib.store.dispatch import Dispatch
     from chalicelib.store.lists import Lists
+    from chalicelib.store.markers import Markers
 
 BY_REFERENCE, OPEN_CALLS = "by_reference", "open_calls"
 
@@ -63,10 +62,15 @@ class RecordExists(Exception):
 class CallStore:
     def __init__(self, table: str, dynamodb_client: Callable[[], Any]) -> None:
         self._table = Table(table, dynamodb_client)
-        # Items that are not a call's: campaign cancel times, webhook windows.
-        self.markers = Markers(self._table)
 
-    # Made on first use, like the modules they come from: a cold POST /calls needs neither.
+    # Made on first use, like the modules they come from: a cold POST /calls needs none.
+    @functools.cached_property
+    def markers(self) -> Markers:
+        """Items that are not a call's: campaign cancel times, webhook windows."""
+        from chalicelib.store.markers import Markers  # noqa: PLC0415
+
+        return Markers(self._table)
+
     @functools.cached_property
     def deliveries(self) -> Deliveries:
         """Each outcome's delivery beside its call, and the failed ones per integration."""
@@ -315,6 +319,8 @@ class CallStore:
                 else ""
             )
             query["ExpressionAttributeValues"][":integration"] = {"S": integration}
+        from chalicelib.store.cursors import decode_cursor, encode_cursor  # noqa: PLC0415 - reads
+
         if cursor:
             query["ExclusiveStartKey"] = decode_cursor(cursor, reference)
         page = self._table.request("query", **query)

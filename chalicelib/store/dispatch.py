@@ -6,11 +6,20 @@ as `CallStore.dispatch`; loaded only by what dispatches."""
 from __future__ import annotations
 
 import contextlib
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.errors import StoreUnavailable
-from chalicelib.records import EXPIRED, WAITING, CallRecord, Reply
-from chalicelib.store.items import IN_OPEN_CALLS, OPEN, key, record_from_item, reply_to_json
+from chalicelib.records import EXPIRED, PENDING, QUEUED, WAITING, CallRecord, Kind, Reply
+from chalicelib.store.items import (
+    IN_OPEN_CALLS,
+    OPEN,
+    compact_json,
+    key,
+    record_from_item,
+    reply_to_json,
+)
 from chalicelib.store.table import ConditionFailed, Table
 
 BATCH_GET = 100  # DynamoDB's most keys per BatchGetItem
@@ -37,6 +46,38 @@ class Dispatch:
             if request:  # still throttled: the whole batch comes back, none taken for gone
                 raise StoreUnavailable("the call store is throttling; retry later")
         return found
+
+    def bulk_queued(
+        self, bulk_id: str, fuse_ids: Mapping[str, str] | None, fuse_response: str, now: int
+    ) -> None:
+        """The bulk went: Fuse's answer, and each call's Fuse id (by call) when it listed them,
+        so that a claim its dispatcher never settled is settled with its id."""
+        with contextlib.suppress(ConditionFailed):  # settled otherwise meanwhile
+            self._table.update(
+                key(bulk_id, Kind.BULK),
+                {
+                    "status": QUEUED,
+                    "updated_at": now,
+                    "fuse_response": fuse_response,
+                    "fuse_ids": compact_json(dict(fuse_ids)) if fuse_ids else None,
+                },
+                condition="#status = :pending",
+                values={":pending": {"S": PENDING}},
+            )
+
+    def fuse_id_in_bulk(self, bulk_id: str, call_id: str) -> str | None:
+        """The Fuse id a queued bulk's answer gave this call, if it gave one."""
+        item = (
+            self._table.request(
+                "get_item",
+                Key=key(bulk_id, Kind.BULK),
+                ProjectionExpression="fuse_ids",
+                ConsistentRead=True,
+            ).get("Item")
+            or {}
+        )
+        found = json.loads(item.get("fuse_ids", {}).get("S", "{}")).get(call_id)
+        return found if isinstance(found, str) else None
 
     def claim(self, call_id: str, bulk_id: str, until: int) -> bool:
         """The call is this bulk's, if it is still waiting and in no other; `until` is when a

@@ -29,6 +29,7 @@ from chalicelib.errors import FuseRejectedRequest, StoreUnavailable
 from chalicelib.fuse.bulk_form import bulk_csv
 from chalicelib.fuse.callback_urls import bulk_token_subject, callback_token
 from chalicelib.fuse.form import fuse_phone_number, schedule_fields
+from chalicelib.placing.bulk_requests import MAX_SPLIT_REQUESTS, seconds_for_a_bulk
 from chalicelib.placing.bulks import bulk_key, plan_bulks, shared_settings
 from chalicelib.placing.calls import place_call
 from chalicelib.placing.dispatch import Waiting, dispatch, dispatch_batch
@@ -469,26 +470,8 @@ def test_a_dispatcher_dying_after_fuse_took_the_bulk_sends_nothing_again(
     assert dispatch(waiting, deps, time_left=lambda: 30.0) == {}
     assert len(list_requests(fuse)) == 1
     assert {read_call(client, i)["status"] for i in ids[1:]} == {"queued"}
-
-
-def test_a_bulk_fuse_refuses_is_halved_until_the_bad_call_stands_alone(
-    client: Client, deps: Dependencies, fuse: FuseSimulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ids = [json.loads(post_call(client, {"phone": phone(n)}).body)["id"] for n in range(10)]
-    waiting = [Waiting(f"m{n}", "r", call_id, 1) for n, call_id in enumerate(ids[1:])]
-    real = deps.fuse.bulk_queue
-
-    def refuses_one(*args: Any, csv_file: bytes, **kwargs: Any) -> Any:
-        if phone(6).encode() in csv_file:
-            raise FuseRejectedRequest("Fuse refused the request: Row 3: Invalid number.")
-        return real(*args, csv_file=csv_file, **kwargs)
-
-    monkeypatch.setattr(deps.fuse, "bulk_queue", refuses_one)
-    assert dispatch(waiting, deps, time_left=lambda: 30.0) == {}
-    statuses = {n: read_call(client, ids[n])["status"] for n in range(1, 10)}
-    assert statuses == {n: "rejected" if n == 6 else "queued" for n in range(1, 10)}
-    assert read_call(client, ids[6])["error"]["code"] == "fuse_rejected_request"
-    assert calls_by_phone(fuse) == Counter({fuse_phone(n): 1 for n in range(10) if n != 6})
+    # With the Fuse ids its bulk's answer gave, so the reconciler can still poll them.
+    assert all(read_call(client, i)["fuse_call_id"] for i in ids[1:])
 
 
 # --- expiry ---------------------------------------------------------------------------------
@@ -709,22 +692,50 @@ def test_calls_asked_seconds_apart_share_a_bulk_and_bulks_are_paced(
     assert len(answers) == 6
 
 
-def test_a_refusal_of_the_request_itself_costs_three_requests_not_all_of_them(
-    client: Client, deps: Dependencies, fuse: FuseSimulator, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "case",
+    [
+        ({6}, 10),  # one bad row: found alone, the rest go
+        ({0, 5}, 8),  # one in each half: neither half taken for the request's fault
+        ({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, 16),  # the request itself
+    ],
+)
+def test_a_bulk_fuse_refuses_is_split_until_each_bad_call_stands_alone(
+    client: Client,
+    deps: Dependencies,
+    fuse: FuseSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    case: tuple[set[int], int],
 ) -> None:
+    """Only the calls Fuse refuses alone are rejected, never a good one for sharing a half
+    with a bad one; an invocation sends a bounded number of halves, the rest come back."""
+    bad, calls = case
     post_call(client, {"phone": phone(900)})
-    ids = [json.loads(post_call(client, {"phone": phone(n)}).body)["id"] for n in range(16)]
+    ids = [json.loads(post_call(client, {"phone": phone(n)}).body)["id"] for n in range(calls)]
     waiting = [Waiting(f"m{n}", "r", c, 1) for n, c in enumerate(ids)]
-    sent = []
+    real, sent = deps.fuse.bulk_queue, []
 
-    def refuses_all(*args: Any, **kwargs: Any) -> Any:
+    def refuses_bad_rows(*args: Any, csv_file: bytes, **kwargs: Any) -> Any:
         sent.append(1)
-        raise FuseRejectedRequest("Fuse refused the request: is_pci is not allowed")
+        if any(phone(n).encode() in csv_file for n in bad):
+            raise FuseRejectedRequest("Fuse refused the request: an invalid number")
+        return real(*args, csv_file=csv_file, **kwargs)
 
-    monkeypatch.setattr(deps.fuse, "bulk_queue", refuses_all)
-    assert dispatch(waiting, deps, time_left=lambda: 30.0) == {}
-    assert len(sent) == 3  # the bulk, then both halves: the request, not a row
-    assert {read_call(client, i)["status"] for i in ids} == {"rejected"}
+    monkeypatch.setattr(deps.fuse, "bulk_queue", refuses_bad_rows)
+    for _ in range(10):  # invocations of the dispatcher, at most
+        before = len(sent)
+        retry = dispatch(waiting, deps, time_left=lambda: 30.0)
+        assert len(sent) - before <= 1 + MAX_SPLIT_REQUESTS
+        if not retry:
+            break
+        at(deps, deps.clock() + max(retry.values()))
+    else:
+        pytest.fail("the refused bulk was never settled")
+    statuses = {n: read_call(client, ids[n])["status"] for n in range(calls)}
+    assert statuses == {n: "rejected" if n in bad else "queued" for n in range(calls)}
+    assert calls_by_phone(fuse) == Counter(
+        {fuse_phone(n): 1 for n in [*range(calls), 900] if n not in bad}
+    )
 
 
 def test_keys_dynamodb_leaves_unprocessed_bring_the_batch_back(
@@ -747,3 +758,79 @@ def test_keys_dynamodb_leaves_unprocessed_bring_the_batch_back(
     ]
     outcomes = dispatch_batch(records, deps, time_left=lambda: 30.0)
     assert {o.decision for o in outcomes} == {"retry"}  # none taken for gone
+
+
+# --- what the second review found ----------------------------------------------------------
+
+
+def test_missing_fuse_credentials_leave_the_calls_waiting_not_unknown(
+    aws: Aws, client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    """Everything a bulk's request needs is made before a call is claimed: credentials gone
+    from SSM (a rotation half done) fail the batch, and its calls still wait, unclaimed."""
+    post_call(client, {"phone": phone(900)})
+    ids = [json.loads(post_call(client, {"phone": phone(n)}).body)["id"] for n in range(3)]
+    aws.ssm.delete_parameter(Name=f"{PREFIX}/fuse/developer_key")
+    deps.parameters._fetched_at = -3600.0  # the cache's time is up: it reads SSM again
+    records = [
+        {"messageId": f"m{n}", "receiptHandle": "r", "body": json.dumps({"call_id": c})}
+        for n, c in enumerate(ids)
+    ]
+    assert {o.decision for o in dispatch_batch(records, deps, time_left=lambda: 30.0)} == {"retry"}
+    assert list_requests(fuse) == []
+    at(deps, T0 + 3600)  # long past any claim's time
+    assert {read_call(client, i)["status"] for i in ids} == {"waiting"}
+    assert all(read_call(client, i).get("bulk_id") is None for i in ids)
+
+
+def test_a_bulk_holds_only_what_fits_in_the_time_left(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    post_call(client, {"phone": phone(900)})
+    ids = [json.loads(post_call(client, {"phone": phone(n)}).body)["id"] for n in range(50)]
+    waiting = [Waiting(f"m{n}", "r", c, 1) for n, c in enumerate(ids)]
+    room = seconds_for_a_bulk(20, deps)  # a bulk of twenty, no more, and no time for another
+    retry = dispatch(waiting, deps, time_left=lambda: room)
+    assert [len(bulk_rows(b)) for b in list_requests(fuse)] == [20]
+    assert len(retry) == 30  # untouched: the next invocations send them
+
+
+def test_claims_too_slow_to_outlast_fuses_answer_send_nothing(
+    client: Client, deps: Dependencies, fuse: FuseSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim must hold until Fuse has answered, or another dispatcher could take the call
+    and send it again: claims that took that long (DynamoDB throttling) are undone, unsent."""
+    post_call(client, {"phone": phone(900)})
+    ids = [json.loads(post_call(client, {"phone": phone(n)}).body)["id"] for n in range(3)]
+    waiting = [Waiting(f"m{n}", "r", c, 1) for n, c in enumerate(ids)]
+    real = deps.store.dispatch.claim
+
+    def slow(*args: Any, **kwargs: Any) -> bool:
+        deps.sleep(10)  # each claim, ten seconds
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(deps.store.dispatch, "claim", slow)
+    assert set(dispatch(waiting, deps, time_left=lambda: 60.0)) == set(ids)
+    monkeypatch.undo()
+    assert list_requests(fuse) == []
+    assert dispatch(waiting, deps, time_left=lambda: 30.0) == {}
+    assert calls_by_phone(fuse) == Counter({fuse_phone(n): 1 for n in [0, 1, 2, 900]})
+
+
+def test_a_bulk_starts_when_its_plan_said_however_long_it_waited_for_its_slot(
+    client: Client, deps: Dependencies, fuse: FuseSimulator
+) -> None:
+    """Two calls starting 2 and 19 s on share the minute's bulk (20 s on): waiting for the
+    bulk's slot past the first one's start must not send the bulk "now", early for the other."""
+    minute = -(-T0 // 60) * 60  # the next minute's start
+    post_call(client, {"phone": phone(900)})
+    for n, offset in enumerate((2, 19)):
+        post_call(client, {"phone": phone(n), "start_at": minute - 20 + offset})
+    at(deps, minute - 19)
+    parameters = deps.parameters.get()
+    assert deps.store.budget.take(parameters.fuse_email, deps.clock(), 1, bulk=True)
+    at(deps, minute - 18.5)  # the next bulk slot is half a second away, then the first start
+    deps.store.budget.take(parameters.fuse_email, minute - 18.0, 0.4, bulk=True)  # 2.5 s on
+    dispatch_all()
+    [bulk] = list_requests(fuse)
+    assert bulk.form["start_timestamp"] == str(minute)
