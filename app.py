@@ -237,6 +237,54 @@ def redrive_deliveries(name: str) -> dict[str, Any]:
     return {"integration": name, "requeued": redrive(name, deps)}
 
 
+@app.route("/suppressions/{phone}", methods=["PUT"], content_types=["application/json", "*/*"])
+def suppress_number(phone: str) -> dict[str, Any]:
+    """A number on the do-not-call list (an integration's token, or admin)."""
+    from chalicelib.admission.suppressions import suppress_number
+
+    deps, parameters, _, caller = for_caller()
+    return suppress_number(phone, app.current_request.raw_body, caller, parameters, deps)
+
+
+@app.route("/suppressions/{phone}", methods=["GET"])
+def read_suppression(phone: str) -> dict[str, Any]:
+    from chalicelib.admission.suppressions import read_suppression
+
+    deps, parameters, _, caller = for_caller(reading=True)
+    return read_suppression(phone, caller, parameters, deps)
+
+
+@app.route("/suppressions/{phone}", methods=["DELETE"])
+def unsuppress_number(phone: str) -> Response:
+    """Off the do-not-call list: admin only (an opt-out is the callee's, not a CRM's, to undo)."""
+    from chalicelib.admission.suppressions import unsuppress_number
+
+    deps = get_dependencies()
+    parameters = deps.parameters.get()
+    require_admin_token(app.current_request.headers.get("authorization"), parameters)
+    unsuppress_number(phone, parameters, deps)
+    return Response(body="", status_code=204)
+
+
+@app.route("/suppressions", methods=["POST"])
+def suppress_numbers() -> dict[str, Any]:
+    """A CRM's list sync: up to 10,000 numbers on the do-not-call list at once."""
+    from chalicelib.admission.suppressions import suppress_numbers
+
+    deps, parameters, _, caller = for_caller()
+    return suppress_numbers(app.current_request.raw_body, caller, parameters, deps)
+
+
+@app.route("/fuse/opt-out/{call_id}", methods=["POST"], content_types=["*/*"])
+def callee_opted_out(call_id: str) -> dict[str, Any]:
+    """The Fuse application's post to a call's opt_out_url: that call's number suppressed."""
+    from chalicelib.admission.suppressions import receive_opt_out
+
+    deps = get_dependencies()
+    query = single_query()
+    return receive_opt_out(call_id, query.get("n"), query.get("token"), deps.parameters.get(), deps)
+
+
 def receive_from_fuse(receive: Callable[..., Reply], target_id: str) -> Response:
     """A result POSTed by Fuse: its URL's token, its body as received, its Content-Type."""
     request = app.current_request

@@ -1,7 +1,8 @@
 """The floor a cold start is compared with: a minimal hand-written Lambda doing the same AWS and
 Fuse work as a first POST /calls, with boto3 and requests: get_parameters_by_path, one
-conditional put_item (the key), one conditional update_item (the single-queue budget's slot),
-one multipart POST to Fuse, one update_item.
+conditional put_item (the key), one transaction (the number not suppressed, its count taken),
+the callee's local time in its zone (calling hours), one conditional update_item (the
+single-queue budget's slot), one multipart POST to Fuse, one update_item.
 
 AWS is answered by botocore's Stubber here exactly as on the bridge's side (bench/harness.py),
 so neither pays for a network; it imports nothing of the bridge's, so the ratio shows everything
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import boto3
 import requests
@@ -24,6 +27,7 @@ dynamodb = boto3.client("dynamodb", config=config, region_name="us-east-1")
 ssm_stub, dynamodb_stub = Stubber(ssm), Stubber(dynamodb)
 ssm_stub.add_response("get_parameters_by_path", {"Parameters": []})
 dynamodb_stub.add_response("put_item", {})
+dynamodb_stub.add_response("transact_write_items", {})
 dynamodb_stub.add_response("update_item", {})
 dynamodb_stub.add_response("update_item", {})
 ssm_stub.activate()
@@ -32,6 +36,33 @@ dynamodb_stub.activate()
 parameters = ssm.get_parameters_by_path(Path="/fuse-bridge/bench", WithDecryption=True)
 item = {"pk": {"S": "call-1"}, "sk": {"S": "call"}, "status": {"S": "pending"}}
 dynamodb.put_item(TableName="calls", Item=item, ConditionExpression="attribute_not_exists(pk)")
+number = {"pk": {"S": "number#1"}}
+dynamodb.transact_write_items(
+    TransactItems=[
+        {
+            "ConditionCheck": {
+                "TableName": "calls",
+                "Key": {**number, "sk": {"S": "suppressed"}},
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        },
+        {
+            "Update": {
+                "TableName": "calls",
+                "Key": {**number, "sk": {"S": "calls"}},
+                "UpdateExpression": "SET calls = list_append(if_not_exists(calls, :none), :c)",
+                "ConditionExpression": "attribute_not_exists(calls) OR size(calls) < :cap",
+                "ExpressionAttributeValues": {
+                    ":none": {"L": []},
+                    ":c": {"L": [{"N": "1"}]},
+                    ":cap": {"N": "3"},
+                },
+            }
+        },
+    ]
+)
+local = datetime.now(UTC).astimezone(ZoneInfo("America/New_York"))
+in_hours = 8 <= local.hour < 21  # a hand-written check: one zone, the deployment's hours
 dynamodb.update_item(
     TableName="calls",
     Key={"pk": {"S": "budget"}, "sk": {"S": "budget"}},

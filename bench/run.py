@@ -15,6 +15,8 @@ Figures:
   9. A burst of 400 calls (HTTP and SQS) against a Fuse failing single queues past a rate: Fuse
      requests per call, the most single queues in a second, callers answered 2xx first time,
      when the last call was queued, and calls at Fuse other than once (bench/burst.py).
+ 10. Consent: a warm call's window in its zones (one zone, a toll-free number's dozens), and the
+     zone data and IANA rules it carries in the zip.
 """
 
 from __future__ import annotations
@@ -421,6 +423,49 @@ def package(out: Path) -> Path | None:
     return out / "code"
 
 
+def consent_cost(code: Path | None) -> None:
+    """What calling hours cost a warm call once its zones are read: the window for a New York
+    number, and for a toll-free one (every US zone at once, the worst case)."""
+    from chalicelib.campaigns import Campaign
+    from chalicelib.consent.calling import (
+        Allowance,
+        window_for,
+        zones_of,
+    )
+    from chalicelib.consent.hours import parse_calling_hours
+
+    campaign = Campaign("default", "101", "201", None)
+    allowed = Allowance(parse_calling_hours("08:00-21:00"), 3)
+    figures = []
+    for phone in ("+16175551234", "+18005550199"):
+        zones = zones_of(phone, None, campaign)
+        now = int(time.time())
+
+        def once(phone: str = phone, now: int = now) -> None:
+            window_for(phone, None, campaign, allowed, start_at=None, end_at=None, now=now)
+
+        once()
+        runs = [timed(once) for _ in range(200)]
+        figures.append(f"{len(zones)} zone(s) {statistics.median(runs) * 1e6:.0f} us")
+    carried = ""
+    if code is not None:
+        data = sum(f.stat().st_size for f in (code / "tzdata").rglob("*") if f.is_file())
+        zones = (code / "chalicelib" / "consent" / "zone_prefixes.json").stat().st_size
+        carried = f"; the zip carries zone data {zones / 1e3:.0f} KB, tzdata {data / 1e6:.1f} MB"
+    report(
+        "10. Consent per warm call: the window in "
+        + ", ".join(figures)
+        + " (median of 200); DynamoDB: one TransactWriteItems more (figure 1)"
+        + carried
+    )
+
+
+def timed(run: Any) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
 def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     quiet_bridge_logs()
@@ -444,6 +489,7 @@ def main() -> None:
             hostile_inputs(json.loads(invoke()["body"])["id"], report)
         worst_callback_parse(report)
         burst(fuse, report)
+        consent_cost(code)
 
 
 if __name__ == "__main__":

@@ -23,3 +23,8 @@ class Campaign:
     caller_id: str | None
     problem: str | None = None
     caller_ids: tuple[str, ...] = ()  # when set, the only caller ids a request may give
+    # Its own calling hours and days (narrowing the deployment's), and the zone to read them in
+    # when a number's own zones are unknown; as configured, checked when parameters load.
+    calling_hours: str | None = None
+    calling_days: str | None = None
+    timezone: str | None = None

@@ -138,6 +138,26 @@ class IdempotencyKeyReused(BridgeError):
     status, code = 422, "idempotency_key_reused"
 
 
+class OutsideCallingHours(BridgeError):
+    """The request's own window (start_at to end_at) holds no moment inside the callee's
+    calling hours: nothing would ring, so nothing is queued."""
+
+    status, code = 422, "outside_calling_hours"
+
+
+class PhoneSuppressed(BridgeError):
+    """The number is on the deployment's do-not-call list (PUT /suppressions/{phone})."""
+
+    status, code = 422, "phone_suppressed"
+
+
+class CallLimitReached(BridgeError):
+    """The number has had its most calls of the last 24 hours (MAX_CALLS_PER_NUMBER, or a
+    calling rule's lower cap)."""
+
+    status, code = 422, "call_limit_reached"
+
+
 class FuseError(BridgeError):
     """Base of every answer about Fuse itself. Each subclass says whether Fuse may have queued
     the call: only FuseOutcomeUnknown leaves that open."""

@@ -7,7 +7,11 @@ compiles for about 75 ms. The rest, mostly phone-number data for other regions, 
 only, to keep the zip small.
 
 What nothing reads at run time is left out: type stubs (.pyi) and the installers' RECORD lists
-of files (a package's METADATA and licence stay).
+of files (a package's METADATA and licence stay). Of the IANA rules `tzdata` carries (zoneinfo's
+fallback when the runtime has none of its own), only the zones a number can be in (those of
+libphonenumber's zone data, chalicelib/consent/zone_prefixes.json) and `Etc/` stay: the others
+(aliases such as US/Eastern, zones no number maps to) would take the zip past 1.5 MB. A request
+naming one of them is then refused 422 naming its `timezone`, where the runtime has no rules.
 
 Compiled extensions that sit beside a pure-Python module of the same name (optional speedups;
 none of today's run-time dependencies has one) are left out: the package stays pure Python, the
@@ -55,6 +59,23 @@ parse_phone("+16175551234", os.environ.get("DEFAULT_PHONE_REGION", "US"))
 print(json.dumps({name: os.path.realpath(m.__file__) for name, m in list(sys.modules.items())
     if getattr(m, "__file__", None)}))
 """
+
+
+ZONE_FILES = "tzdata/zoneinfo/"
+
+
+def unused_zone(name: str, kept: frozenset[str]) -> bool:
+    """`tzdata/zoneinfo/US/Eastern`, when no number is in US/Eastern."""
+    if not name.startswith(ZONE_FILES) or name.endswith("/") or name.endswith(".py"):
+        return False
+    zone = name.removeprefix(ZONE_FILES)
+    return zone not in kept and not zone.startswith("Etc/") and zone != "UTC"
+
+
+def numbers_zones(code: Path) -> frozenset[str]:
+    """The zones libphonenumber's data maps numbers to, from the zip's own copy."""
+    data = code / "chalicelib" / "consent" / "zone_prefixes.json"
+    return frozenset(json.loads(data.read_text())["zones"]) if data.exists() else frozenset()
 
 
 def has_pure_fallback(name: str, code: Path) -> bool:
@@ -108,10 +129,13 @@ def add_bytecode(zip_path: Path) -> int:
         with zipfile.ZipFile(zip_path) as archive:
             entries = archive.infolist()
             archive.extractall(code)
+        zones = numbers_zones(code)
         kept = [
             e
             for e in entries
-            if not has_pure_fallback(e.filename, code) and not e.filename.endswith(UNUSED)
+            if not has_pure_fallback(e.filename, code)
+            and not e.filename.endswith(UNUSED)
+            and not unused_zone(e.filename, zones)
         ]
         compiled = []
         for source in imported_modules(

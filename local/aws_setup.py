@@ -99,7 +99,9 @@ def atomic_moto_writes() -> Iterator[None]:
 
     moto checks a condition and then writes without a lock, so two threads can both pass the
     check; real DynamoDB serialises writes to an item. A burst from many threads (the tests'
-    containers, the bench, `make local`) needs the real guarantee."""
+    containers, the bench, `make local`) needs the real guarantee. Reads take the lock too: a
+    transaction deep-copies every table first, and moto's reads can add an empty entry to a
+    table's items as they look (a defaultdict), which breaks a copy under way."""
     lock = threading.RLock()  # a transaction's own writes take it again
     originals = {name: getattr(DynamoDBBackend, name) for name in WRITES}
 
@@ -119,4 +121,13 @@ def atomic_moto_writes() -> Iterator[None]:
             setattr(DynamoDBBackend, name, original)
 
 
-WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+WRITES = (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "transact_write_items",
+    "batch_write_item",
+    "get_item",
+    "query",
+    "scan",
+)

@@ -26,13 +26,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.campaigns import Campaign
 from chalicelib.config.integrations import Integration, comma_list, parse_integrations
+from chalicelib.consent.hours import parse_calling_hours
+from chalicelib.consent.rules import CallingRule, parse_calling_rules
+from chalicelib.consent.zones import known_zone
 from chalicelib.errors import ConfigurationIncomplete, SecretsUnavailable
 from chalicelib.fuse.client import FuseCredentials
 from chalicelib.logs import logger
 
 STALE_IF_ERROR_SECONDS = 3600
 CAMPAIGN_PARAMETER = re.compile(
-    r"campaigns/([A-Za-z0-9_-]{1,64})/(application_id|deployment_id|caller_ids|caller_id)"
+    r"campaigns/([A-Za-z0-9_-]{1,64})/"
+    r"(application_id|deployment_id|caller_ids|caller_id|calling_hours|calling_days|timezone)"
 )
 
 
@@ -54,6 +58,8 @@ class Parameters:
     id_secret: str = ""
     # Every named caller, `default` (the api_tokens) included: see config/integrations.py.
     integrations: Mapping[str, Integration] = field(default_factory=dict)
+    # Narrower calling hours and lower caps by number prefix (docs/consent.md).
+    calling_rules: tuple[CallingRule, ...] = ()
 
     @property
     def fuse_credentials(self) -> FuseCredentials:
@@ -96,7 +102,7 @@ def parse_parameters(values: Mapping[str, str], prefix: str) -> Parameters:
             f"campaign {name!r} is not fully configured: SSM parameter "
             f"{prefix}/campaigns/{name}/{absent[0]} is missing or empty"
             if absent
-            else None
+            else consent_problem(parts, f"{prefix}/campaigns/{name}")
         )
         campaigns[name] = Campaign(
             name=name,
@@ -107,11 +113,19 @@ def parse_parameters(values: Mapping[str, str], prefix: str) -> Parameters:
             caller_ids=tuple(
                 c.strip() for c in parts.get("caller_ids", "").split(",") if c.strip()
             ),
+            calling_hours=parts.get("calling_hours") or None,
+            calling_days=parts.get("calling_days") or None,
+            timezone=parts.get("timezone") or None,
         )
     # api_tokens is the integration `default`'s (when none is configured): a missing one is
     # that integration's problem, logged with the others.
     integrations = parse_integrations(values, prefix, comma_list(values.get("api_tokens", "")))
     admin_tokens = comma_list(values.get("admin_tokens", ""))
+    calling_rules: tuple[CallingRule, ...] = ()
+    try:
+        calling_rules = parse_calling_rules(values.get("calling_rules"))
+    except ValueError as err:  # no call goes until an operator mends it: rules are promises
+        missing["calling_rules"] = f"SSM parameter {prefix}/calling_rules {err}"
     return Parameters(
         fuse_email=required("fuse/email"),
         developer_key=required("fuse/developer_key"),
@@ -121,7 +135,21 @@ def parse_parameters(values: Mapping[str, str], prefix: str) -> Parameters:
         admin_tokens=admin_tokens,
         missing=missing,
         integrations=integrations,
+        calling_rules=calling_rules,
     )
+
+
+def consent_problem(parts: Mapping[str, str], path: str) -> str | None:
+    """Why a campaign's calling hours, days or zone cannot be read, if they cannot: such a
+    campaign places nothing (a typo must not widen the hours)."""
+    try:
+        parse_calling_hours(parts.get("calling_hours") or "00:00-24:00", parts.get("calling_days"))
+    except ValueError as err:
+        return f"SSM parameter {path}/calling_hours or calling_days {err}"
+    zone = parts.get("timezone")
+    if zone and not known_zone(zone):
+        return f"SSM parameter {path}/timezone is not an IANA time zone name"
+    return None
 
 
 def log_problems(parameters: Parameters) -> None:

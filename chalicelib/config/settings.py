@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from chalicelib.consent.hours import ALL_DAYS, CallingHours, parse_calling_hours
 from chalicelib.errors import ConfigurationIncomplete
 from chalicelib.validation.phones import DEFAULT_NUMBER_TYPES, NUMBER_TYPES, DialPolicy
 
@@ -56,6 +57,11 @@ class Settings:
     fuse_bulk_rate: float = 1.0  # bulk_queue requests a second per Fuse account
     dispatch_max_wait_seconds: int = 6 * 3600
     breaker_open_seconds: int = 30
+    # Consent (issue 21): the deployment's calling hours in the callee's local time (a
+    # campaign's own and the calling rules narrow them), and the most calls one number gets in
+    # any 24 hours (0: no cap).
+    calling_hours: CallingHours = field(default_factory=lambda: CallingHours(480, 1260, ALL_DAYS))
+    max_calls_per_number: int = 3
 
     @property
     def fuse_request_seconds(self) -> float:
@@ -189,7 +195,23 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # At most 3 days: the dispatch queue keeps a message 4 (then it is gone, not dead-lettered).
         dispatch_max_wait_seconds=int(number("DISPATCH_MAX_WAIT_SECONDS", 6 * 3600, 60, 3 * 86400)),
         breaker_open_seconds=int(number("FUSE_BREAKER_SECONDS", 30, 1, 3600)),
+        calling_hours=calling_hours(env),
+        max_calls_per_number=int(number("MAX_CALLS_PER_NUMBER", 3, 0, 1000)),
     )
+
+
+def calling_hours(env: Mapping[str, str]) -> CallingHours:
+    """CALLING_HOURS (default 08:00-21:00, 47 CFR 64.1200(c)(1)) and CALLING_DAYS (default
+    every day), in the callee's local time."""
+    try:
+        return parse_calling_hours(
+            env.get("CALLING_HOURS", "").strip() or "08:00-21:00",
+            env.get("CALLING_DAYS", "").strip() or None,
+        )
+    except ValueError as err:
+        raise ConfigurationIncomplete(
+            f"environment variable CALLING_HOURS or CALLING_DAYS {err}"
+        ) from None
 
 
 def dial_policy(env: Mapping[str, str], region: str) -> DialPolicy:

@@ -11,7 +11,7 @@ import io
 from collections.abc import Mapping
 
 from chalicelib.fuse.form import fuse_phone_number, schedule_fields
-from chalicelib.validation.fields import DESTINATION, Scalar
+from chalicelib.validation.fields import DESTINATION, OPT_OUT_URL, Scalar
 from chalicelib.validation.list_request import ListRequest
 
 
@@ -42,12 +42,15 @@ def bulk_csv(rows: list[tuple[str, Mapping[str, Scalar]]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def contacts_csv(request: ListRequest) -> bytes:
-    """A list's contacts, each with the list's caller id and DTMF."""
+def contacts_csv(request: ListRequest, opt_out_urls: list[str]) -> bytes:
+    """A list's contacts, each with the list's caller id and DTMF, and its own opt-out URL."""
     settings = request.settings
     return bulk_csv(
         [
-            (fuse_phone_number(c.phone, settings.caller_id, settings.dtmf), c.variables)
-            for c in request.contacts
+            (
+                fuse_phone_number(c.phone, settings.caller_id, settings.dtmf),
+                {**c.variables, OPT_OUT_URL: url},
+            )
+            for c, url in zip(request.contacts, opt_out_urls, strict=True)
         ]
     )

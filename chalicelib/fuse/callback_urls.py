@@ -55,3 +55,16 @@ def bulk_token_subject(bulk_id: str) -> str:
 def bulk_callback_url(public_base_url: str, bulk_id: str, secret: str) -> str:
     token = callback_token(bulk_token_subject(bulk_id), secret)
     return f"{public_base_url}/fuse/results/bulk/{bulk_id}?token={token}"
+
+
+def opt_out_subject(call_id: str, number: str) -> str:
+    """What a call's opt-out token signs, its call and its number's key: not its callback's
+    subject, so neither opens the other (a result URL cannot put a number on the list)."""
+    return f"opt-out/{call_id}/{number}"
+
+
+def opt_out_url(public_base_url: str, call_id: str, number: str, secret: str) -> str:
+    """Where the Fuse application posts when the callee asks not to be called again; `number`
+    is the number's key (admission/calls.number_key), never the number."""
+    token = callback_token(opt_out_subject(call_id, number), secret)
+    return f"{public_base_url}/fuse/opt-out/{call_id}?n={number}&token={token}"

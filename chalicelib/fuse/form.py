@@ -11,6 +11,7 @@ import json
 
 from chalicelib.validation.call_request import CallRequest
 from chalicelib.validation.call_settings import CallSettings
+from chalicelib.validation.fields import OPT_OUT_URL
 from chalicelib.validation.phones import fuse_caller_id
 
 
@@ -37,12 +38,13 @@ def schedule_fields(settings: CallSettings, callback_url: str) -> dict[str, str]
     return fields
 
 
-def fuse_form_fields(request: CallRequest, callback_url: str) -> dict[str, str]:
+def fuse_form_fields(request: CallRequest, callback_url: str, opt_out_url: str) -> dict[str, str]:
+    """The variables go as `metadata`, with the call's own `opt_out_url` beside them (the
+    Fuse application posts to it when the callee asks not to be called again)."""
     settings = request.settings
-    fields = {
+    variables = {**request.variables, OPT_OUT_URL: opt_out_url}
+    return {
         "phone_number": fuse_phone_number(request.phone, settings.caller_id, settings.dtmf),
         **schedule_fields(settings, callback_url),
+        "metadata": json.dumps(variables, separators=(",", ":")),
     }
-    if request.variables:
-        fields["metadata"] = json.dumps(dict(request.variables), separators=(",", ":"))
-    return fields

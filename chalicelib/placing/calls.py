@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import math
 
+from chalicelib.admission.calls import admit, give_back, number_key, schedule_call
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.integrations import Caller
 from chalicelib.config.parameters import Parameters
 from chalicelib.errors import BridgeError, FuseError, FuseOutcomeUnknown, FuseUnavailable
-from chalicelib.fuse.callback_urls import callback_url
+from chalicelib.fuse.callback_urls import callback_url, opt_out_url
 from chalicelib.fuse.form import fuse_form_fields
 from chalicelib.logs import logger
 from chalicelib.metrics import count
@@ -53,6 +54,7 @@ def place_call(
         body,
         key_of(key_header, body, default_key),
         parse=parse_call_request,
+        schedule=schedule_call,
         send=dial if alone else dial_in_bulk,
         base_url=public_base_url,
         parameters=parameters,
@@ -71,8 +73,9 @@ def dial(
     """Asks Fuse for the call whose key is held, when the budget allows (else it waits for a
     bulk: pacing.py); its callback URL is on `base_url`."""
     call_id = record.id
+    admitted(record, request, parameters, deps)
     if not may_send_now(parameters, deps):
-        return wait(call_id, request, base_url, "budget", deps)
+        return wait(call_id, request, base_url, deps, parameters, reason="budget")
     return dial_now(record, request, base_url, parameters, deps)
 
 
@@ -85,9 +88,38 @@ def dial_in_bulk(
 ) -> Placement:
     """A call of a batch: it waits for the dispatcher, which sends the batch's calls in bulks
     (one per group of shared settings), not one single queue each."""
+    admitted(record, request, parameters, deps)
     if not deps.settings.dispatching:
         return dial_now(record, request, base_url, parameters, deps)
-    return wait(record.id, request, base_url, "batch", deps)
+    return wait(record.id, request, base_url, deps, parameters, reason="batch")
+
+
+def admitted(
+    record: CallRecord, request: CallRequest, parameters: Parameters, deps: Dependencies
+) -> None:
+    """The number checked against the do-not-call list and counted against its cap, its key
+    held; a call consent refuses (or that could not be counted) frees its key."""
+    try:
+        admit(
+            record.id,
+            request.phone,
+            request.settings,
+            parameters=parameters,
+            settings=deps.settings,
+            store=deps.store,
+            now=deps.clock(),
+        )
+    except BridgeError:
+        release(record.id, Kind.CALL, deps)
+        raise
+
+
+def not_placed(
+    call_id: str, request: CallRequest, parameters: Parameters, deps: Dependencies
+) -> None:
+    """A call Fuse certainly did not queue: its key freed, its count given back."""
+    release(call_id, Kind.CALL, deps)
+    give_back(call_id, request.phone, parameters, deps.settings, deps.store)
 
 
 def dial_now(
@@ -100,6 +132,8 @@ def dial_now(
     """The single queue request, its budget taken."""
     call_id = record.id
     url = callback_url(base_url, call_id, parameters.callback_secret)
+    number = number_key(parameters.id_secret, request.phone)
+    opt_out = opt_out_url(base_url, call_id, number, parameters.callback_secret)
     log = {
         "call_id": call_id,
         "reference": request.reference,
@@ -111,7 +145,7 @@ def dial_now(
         queued = deps.fuse.queue_call(
             parameters.fuse_credentials,
             parameters.campaigns[request.campaign],
-            fuse_form_fields(request, url),
+            fuse_form_fields(request, url, opt_out),
             on_late=lambda late: learnt_late(call_id, late.fuse_call_id, request, deps),
         )
     except FuseOutcomeUnknown as err:
@@ -128,8 +162,8 @@ def dial_now(
         count("FuseErrors", code=err.code)
         if isinstance(err, FuseUnavailable) and deps.settings.dispatching:
             shut(parameters, deps)
-            return wait(call_id, request, base_url, "fuse_busy", deps)
-        release(call_id, Kind.CALL, deps)
+            return wait(call_id, request, base_url, deps, parameters, reason="fuse_busy")
+        not_placed(call_id, request, parameters, deps)
         raise
     except Exception:
         # A bug between sending and reading: the call may exist, so the key stays held (pending,

@@ -23,10 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from chalicelib.admission.calls import give_back, number_key
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.parameters import Parameters
 from chalicelib.deliveries.queueing import deliver_outcome
-from chalicelib.errors import BridgeError, ConfigurationIncomplete
+from chalicelib.errors import BridgeError, ConfigurationIncomplete, PhoneSuppressed
 from chalicelib.logs import logger
 from chalicelib.metrics import count
 from chalicelib.placing.bulk_requests import (
@@ -44,6 +45,7 @@ from chalicelib.records import (
     EXPIRED,
     PENDING,
     QUEUED,
+    REJECTED,
     RETRY,
     UNKNOWN,
     WAITING,
@@ -153,6 +155,7 @@ def dispatch(
             expire(record, reason, now, parameters, deps)
             continue
         ready.append(record)
+    ready = not_suppressed(ready, now, parameters, deps)
     for bulk in plan_bulks(ready, largest_bulk(deps, time_left), now):
         retry.update(place_bulk(bulk, now, parameters, deps, time_left))
     return retry
@@ -199,13 +202,47 @@ def expiry(record: CallRecord, now: int, max_wait: int) -> str | None:
 def expire(
     record: CallRecord, reason: str, now: int, parameters: Parameters, deps: Dependencies
 ) -> bool:
-    """Settled `expired`, never sent: readable with its reason, and delivered (call.expired).
-    False when it left the wait meanwhile (claimed for a bulk)."""
+    """Settled `expired`, never sent; False when it left the wait meanwhile."""
     error = {"code": "call_expired", "message": f"the call was never sent: {reason}"}
-    reply = Reply(202, {"error": {**error, "details": []}, "id": record.id, "status": EXPIRED})
-    if not deps.store.dispatch.expire(record.id, reply, now):
+    return settle_unsent(record, EXPIRED, error, now=now, parameters=parameters, deps=deps)
+
+
+def not_suppressed(
+    ready: list[CallRecord], now: int, parameters: Parameters, deps: Dependencies
+) -> list[CallRecord]:
+    """The do-not-call list checked again as the calls go: a number suppressed while its call
+    waited is not called (the call is rejected, phone_suppressed, and delivered)."""
+    if not ready:
+        return ready
+    keys = {r.id: number_key(parameters.id_secret, str(r.request.get("phone"))) for r in ready}
+    held = deps.store.numbers.suppressed_among(set(keys.values()))
+    error = {"code": PhoneSuppressed.code, "message": "the number was put on the do-not-call list"}
+    for record in ready:
+        if keys[record.id] in held:
+            settle_unsent(record, REJECTED, error, now=now, parameters=parameters, deps=deps)
+    return [r for r in ready if keys[r.id] not in held]
+
+
+def settle_unsent(
+    record: CallRecord,
+    status: str,
+    error: dict[str, str],
+    *,
+    now: int,
+    parameters: Parameters,
+    deps: Dependencies,
+) -> bool:
+    """Settled without going to Fuse (`expired`, or `rejected` by consent): readable with its
+    reason, its count given back, and delivered (call.expired, call.rejected). False when it
+    left the wait meanwhile (claimed for a bulk)."""
+    reply = Reply(202, {"error": {**error, "details": []}, "id": record.id, "status": status})
+    if not deps.store.dispatch.expire(record.id, reply, now, status):
         return False
-    count("CallsExpired")
-    logger.warning("call expired", extra={"call_id": record.id, "outcome": "call_expired"})
-    deliver_outcome(replace(record, status=EXPIRED, reply=reply), None, now, parameters, deps)
+    if status == EXPIRED:
+        count("CallsExpired")
+    else:
+        count("CallsRejected", reason=error["code"])
+    logger.warning("call not sent", extra={"call_id": record.id, "outcome": error["code"]})
+    give_back(record.id, record.request.get("phone"), parameters, deps.settings, deps.store)
+    deliver_outcome(replace(record, status=status, reply=reply), None, now, parameters, deps)
     return True

@@ -20,11 +20,14 @@ from chalicelib.config.dependencies import Dependencies
 from chalicelib.deliveries.queueing import deliver_outcome
 from chalicelib.errors import (
     BridgeError,
+    CallLimitReached,
     ConfigurationIncomplete,
     FuseRejectedRequest,
     IdempotencyKeyReused,
     InvalidJson,
+    OutsideCallingHours,
     PayloadTooLarge,
+    PhoneSuppressed,
     ValidationFailed,
 )
 from chalicelib.logs import logger
@@ -38,13 +41,17 @@ from chalicelib.validation.json_body import read_json
 MAX_KEPT_REQUEST = 16 * 1024
 KEPT_TEXT = 4096
 MAX_ENVELOPE_BYTES = 256 * 1024  # SQS's own message limit
-# Refusals that the same request will always meet: stored, never retried.
+# Refusals that the same request will always meet: stored, never retried. Consent's are too:
+# a suppressed or capped number is not called later instead, and a window once closed stays so.
 PERMANENT = (
     InvalidJson,
     PayloadTooLarge,
     ValidationFailed,
     IdempotencyKeyReused,
     FuseRejectedRequest,
+    OutsideCallingHours,
+    PhoneSuppressed,
+    CallLimitReached,
 )
 
 

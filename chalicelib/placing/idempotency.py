@@ -25,6 +25,7 @@ from chalicelib.campaigns import DEFAULT_CAMPAIGN, Campaign
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.integrations import Caller
 from chalicelib.config.parameters import Parameters
+from chalicelib.config.settings import Settings
 from chalicelib.errors import (
     NOT_RETRIED,
     BridgeError,
@@ -33,6 +34,7 @@ from chalicelib.errors import (
     FuseOutcomeUnknown,
     IdempotencyInProgress,
     IdempotencyKeyReused,
+    OutsideCallingHours,
     StoreUnavailable,
     ValidationFailed,
 )
@@ -113,6 +115,7 @@ def place_once(
     key: str | None,
     *,
     parse: Callable[..., Validated],
+    schedule: Callable[[Validated, Parameters, Settings, float], Validated],
     send: Callable[[CallRecord, Validated, str, Parameters, Dependencies], Placement],
     base_url: str,
     parameters: Parameters,
@@ -120,7 +123,8 @@ def place_once(
     caller: Caller,
 ) -> Placement:
     """`parse` validates the body (raising ValidationFailed), given this deployment's region,
-    clock, campaigns and dial policy; `send` asks Fuse, given the record whose key is now held;
+    clock, campaigns and dial policy; `schedule` moves its window into calling hours (or
+    refuses it); `send` asks Fuse, given the record whose key is now held;
     `caller` is whose keys, campaigns and records these are. Raises a BridgeError for every
     refusal."""
     key_id = (
@@ -137,9 +141,11 @@ def place_once(
             campaigns=campaigns_of(caller, parameters),
             policy=deps.settings.dial_policy,
         )
-    except ValidationFailed:
+        request = schedule(request, parameters, deps.settings, now)
+    except (ValidationFailed, OutsideCallingHours):
         # A replay must get the first reply even if, say, its start_at has slipped into the
-        # past since; only a key that names no earlier request lets the body be judged alone.
+        # past since, or its calling hours have closed; only a key that names no earlier
+        # request lets the body be judged alone.
         earlier = deps.store.get(key_id, kind) if key_id is not None else None
         if earlier is not None:
             return replay(earlier, body_fingerprint, now, deps, base_url)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from chalicelib.admission.calls import give_back
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.parameters import Parameters
 from chalicelib.errors import BridgeError
@@ -62,7 +63,13 @@ def give_up_at(end_at: int | None, created_at: int, max_wait: int) -> int:
 
 
 def wait(
-    call_id: str, request: CallRequest, base_url: str, reason: str, deps: Dependencies
+    call_id: str,
+    request: CallRequest,
+    base_url: str,
+    deps: Dependencies,
+    parameters: Parameters,
+    *,
+    reason: str,
 ) -> Placement:
     """The call waits for a bulk: 202 `waiting`, its key held, its message on the dispatch
     queue. It is in the reconciler's index from when it can no longer go on (its message lost
@@ -77,6 +84,7 @@ def wait(
         deps.store.settle(call_id, WAITING, reply, now=now, check_after=net)
     except BridgeError:
         release(call_id, Kind.CALL, deps)
+        give_back(call_id, request.phone, parameters, deps.settings, deps.store)
         raise
     try:
         deps.dispatch.send({"call_id": call_id})

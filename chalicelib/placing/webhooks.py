@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl
 
 from jmespath.exceptions import JMESPathError
 
+from chalicelib.admission.calls import schedule_call
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.integrations import (
     INTEGRATION_NAME,
@@ -106,6 +107,7 @@ def place_authenticated(
             fields,
             key,
             parse=parse_call_request,
+            schedule=schedule_call,
             send=dial,
             base_url=base_url,
             parameters=parameters,

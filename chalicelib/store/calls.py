@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from chalicelib.store.dispatch import Dispatch
     from chalicelib.store.lists import Lists
     from chalicelib.store.markers import Markers
+    from chalicelib.store.numbers import Numbers
 
 BY_REFERENCE, OPEN_CALLS = "by_reference", "open_calls"
 
@@ -98,6 +99,13 @@ class CallStore:
         from chalicelib.store.dispatch import Dispatch  # noqa: PLC0415
 
         return Dispatch(self._table)
+
+    @functools.cached_property
+    def numbers(self) -> Numbers:
+        """Each number's do-not-call entry and recent calls, under a keyed hash of it."""
+        from chalicelib.store.numbers import Numbers  # noqa: PLC0415
+
+        return Numbers(self._table)
 
     @functools.cached_property
     def lists(self) -> Lists:

@@ -105,13 +105,13 @@ class Dispatch:
                 values={":bulk": {"S": bulk_id}, ":waiting": {"S": WAITING}},
             )
 
-    def expire(self, call_id: str, reply: Reply, now: int) -> bool:
-        """A waiting call in no bulk, settled as expired (its reply says why); False when it
-        left the wait meanwhile."""
+    def expire(self, call_id: str, reply: Reply, now: int, status: str = EXPIRED) -> bool:
+        """A waiting call in no bulk, settled as never sent: expired, or rejected (its reply
+        says why); False when it left the wait meanwhile."""
         try:
             self._table.update(
                 key(call_id),
-                {"status": EXPIRED, "reply": reply_to_json(reply), "updated_at": now},
+                {"status": status, "reply": reply_to_json(reply), "updated_at": now},
                 IN_OPEN_CALLS,
                 condition="#status = :waiting AND attribute_not_exists(bulk_id)",
                 values={":waiting": {"S": WAITING}},

@@ -32,6 +32,14 @@ class ConditionFailed(Exception):
         self.reasons = reasons
 
 
+class TransactionConflict(StoreUnavailable):
+    """Another transaction held an item this one writes: a lost race, to try again (or, to a
+    caller that does not, the store being unavailable)."""
+
+    def __init__(self) -> None:
+        super().__init__("the call store was busy with the same item; retry shortly")
+
+
 def unavailable() -> StoreUnavailable:
     return StoreUnavailable("the bridge cannot reach its call store; retry later")
 
@@ -51,11 +59,15 @@ class Table:
             code = str(err.response.get("Error", {}).get("Code", ""))
             if code == "ConditionalCheckFailedException":
                 raise ConditionFailed(err.response.get("Item")) from None
-            reasons = tuple(
-                r.get("Code") or "" for r in err.response.get("CancellationReasons", [])
-            )
+            cancelled = err.response.get("CancellationReasons", [])
+            reasons = tuple(r.get("Code") or "" for r in cancelled)
             if code == "TransactionCanceledException" and "ConditionalCheckFailed" in reasons:
-                raise ConditionFailed(reasons=reasons) from None
+                item = next((r["Item"] for r in cancelled if r.get("Item")), None)
+                raise ConditionFailed(item, reasons) from None
+            if code == "TransactionConflictException" or (
+                code == "TransactionCanceledException" and "TransactionConflict" in reasons
+            ):  # the first: a plain write to an item a transaction holds
+                raise TransactionConflict() from None
             logger.error(
                 "DynamoDB request failed",
                 extra={"operation": operation, "aws_code": code, "reasons": reasons or None},

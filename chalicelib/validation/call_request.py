@@ -16,6 +16,7 @@ from chalicelib.validation.fields import (
     check_destination,
     check_idempotency_key,
     check_reference,
+    check_timezone,
     check_variables,
     raise_if_invalid,
     require_object,
@@ -33,6 +34,7 @@ class CallRequest:
     settings: CallSettings
     variables: Mapping[str, Scalar] = field(default_factory=dict)
     reference: str | None = None
+    timezone: str | None = None  # the callee's zone, if the CRM gave one
 
     @property
     def campaign(self) -> str:
@@ -45,6 +47,7 @@ class CallRequest:
             **self.settings.to_json(),
             "variables": dict(self.variables),
             "reference": self.reference,
+            **({"timezone": self.timezone} if self.timezone else {}),
         }
 
 
@@ -70,6 +73,7 @@ def parse_call_request(
         settings=settings,
         variables=check_variables(body, errors),
         reference=check_reference(body, errors),
+        timezone=check_timezone(body, errors),
     )
     check_idempotency_key(body, errors)
     raise_if_invalid(errors)

@@ -17,6 +17,9 @@ from chalicelib.validation.phones import DialPolicy, InvalidPhone, parse_phone, 
 
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 DESTINATION = "destination"  # Fuse's CSV name for the number; no variable may take it
+OPT_OUT_URL = "opt_out_url"  # the bridge's own variable: where the callee's opt-out is posted
+# An IANA name (America/New_York, Etc/GMT+5): its shape here; whether it is known, in consent/.
+TIME_ZONE = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,29}(/[A-Za-z0-9_+-]{1,30}){0,2}")
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
 UNIX_SECONDS = re.compile(r"[0-9]{1,12}")  # ASCII digits only: "²".isdigit() is True
 MAX_VARIABLES_BYTES = 4096
@@ -34,7 +37,7 @@ SETTINGS_FIELDS = (
     "idempotency_key",
 )
 # The fields of POST /calls (and what an integration's mapping may produce).
-CALL_FIELDS = ("phone", "variables", "reference", *SETTINGS_FIELDS)
+CALL_FIELDS = ("phone", "variables", "reference", "timezone", *SETTINGS_FIELDS)
 
 Scalar = str | int | float | bool | None
 Errors = list[FieldError]
@@ -144,6 +147,8 @@ def check_variables(body: dict, errors: Errors) -> dict[str, Scalar]:
             errors.append(FieldError(f"variables.{key}", "must be a finite number"))
         elif key.lower() == DESTINATION:  # a call that waits goes in a bulk's CSV
             errors.append(FieldError(f"variables.{key}", "is Fuse's name for the phone column"))
+        elif key.lower() == OPT_OUT_URL:
+            errors.append(FieldError(f"variables.{key}", "is the bridge's own, set on every call"))
     size = len(json.dumps(variables, separators=(",", ":"), ensure_ascii=False).encode())
     if size > MAX_VARIABLES_BYTES:
         message = f"is {size} bytes as JSON; at most {MAX_VARIABLES_BYTES} are allowed"
@@ -160,6 +165,19 @@ def check_reference(body: dict, errors: Errors) -> str | None:
         errors.append(FieldError("reference", message))
         return None
     return reference
+
+
+def check_timezone(body: dict, errors: Errors) -> str | None:
+    """The callee's own zone, when the CRM knows it better than the number's prefix does."""
+    zone = body.get("timezone")
+    if zone is None:
+        return None
+    if not isinstance(zone, str) or not TIME_ZONE.fullmatch(zone):
+        errors.append(
+            FieldError("timezone", "must be an IANA time zone name, e.g. America/Chicago")
+        )
+        return None
+    return zone
 
 
 def check_idempotency_key(body: dict, errors: Errors) -> None:

@@ -20,6 +20,7 @@ from chalicelib.validation.fields import (
     check_destination,
     check_idempotency_key,
     check_reference,
+    check_timezone,
     check_variables,
     raise_if_invalid,
     require_object,
@@ -28,7 +29,7 @@ from chalicelib.validation.fields import (
 from chalicelib.validation.phones import DialPolicy
 
 LIST_FIELDS = ("contacts", *SETTINGS_FIELDS, "skip_invalid")
-CONTACT_FIELDS = ("phone", "variables", "reference")
+CONTACT_FIELDS = ("phone", "variables", "reference", "timezone")
 MAX_CONTACTS = 10_000
 SKIPPED_WITH_DETAILS, MAX_DETAILS_EACH = 100, 5
 MAX_FIELD_NAME, MAX_MESSAGE = 100, 300
@@ -40,19 +41,31 @@ class Contact:
     phone: str
     reference: str | None = None
     variables: Mapping[str, Scalar] = field(default_factory=dict)
+    timezone: str | None = None
+    # When its calling hours let it ring (start_at, end_at), if not the list's own: contacts of
+    # different windows go to Fuse in different bulk requests (bulk_queue has one schedule).
+    window: tuple[int | None, int | None] | None = None
 
 
 @dataclass(frozen=True)
 class Skipped:
+    """A contact left out: invalid (`code` None), or one consent does not let ring (its code:
+    phone_suppressed, call_limit_reached, outside_calling_hours)."""
+
     index: int
     details: tuple[FieldError, ...]
+    code: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         details = [
             {"field": d.field[:MAX_FIELD_NAME], "message": d.message[:MAX_MESSAGE]}
             for d in self.details[:MAX_DETAILS_EACH]
         ]
-        return {"index": self.index, "details": details}
+        return {
+            "index": self.index,
+            "details": details,
+            **({"code": self.code} if self.code else {}),
+        }
 
 
 def skipped_json(skipped: tuple[Skipped, ...]) -> list[dict[str, Any]]:
@@ -60,7 +73,8 @@ def skipped_json(skipped: tuple[Skipped, ...]) -> list[dict[str, Any]]:
     first SKIPPED_WITH_DETAILS (each cut), then only the indexes. 10,000 skipped contacts with
     long unknown keys must not make an answer of megabytes."""
     shown = [s.to_json() for s in skipped[:SKIPPED_WITH_DETAILS]]
-    return shown + [{"index": s.index} for s in skipped[SKIPPED_WITH_DETAILS:]]
+    rest = skipped[SKIPPED_WITH_DETAILS:]
+    return shown + [{"index": s.index, **({"code": s.code} if s.code else {})} for s in rest]
 
 
 @dataclass(frozen=True)
@@ -153,6 +167,7 @@ def check_contact(
     phone = check_destination(item, region, policy, problems)
     variables = check_variables(item, problems)
     reference = check_reference(item, problems)
+    timezone = check_timezone(item, problems)
     if problems or phone is None:
         return None
-    return Contact(index, phone, reference, variables)
+    return Contact(index, phone, reference, variables, timezone)

@@ -9,6 +9,7 @@ from chalicelib.validation.call_request import CallRequest
 from chalicelib.validation.call_settings import CallSettings
 
 URL = "https://bridge.example.test/api/fuse/results/abc?token=t"
+OPT_OUT = "https://bridge.example.test/api/fuse/opt-out/abc?token=o"
 
 
 SETTINGS = {f.name for f in dataclass_fields(CallSettings)}
@@ -21,10 +22,11 @@ def request(**fields: object) -> CallRequest:
     return CallRequest(settings=settings, **{k: v for k, v in given.items() if k not in SETTINGS})
 
 
-def test_minimal_request_sends_only_the_phone_and_result_url() -> None:
-    assert fuse_form_fields(request(), URL) == {
+def test_minimal_request_sends_only_the_phone_result_url_and_opt_out_url() -> None:
+    assert fuse_form_fields(request(), URL, OPT_OUT) == {
         "phone_number": "tel:+16175551234;ani=6175550100",
         "result_url": URL,
+        "metadata": '{"opt_out_url":"' + OPT_OUT + '"}',
     }
 
 
@@ -40,6 +42,7 @@ def test_every_field() -> None:
             pci=True,
         ),
         URL,
+        OPT_OUT,
     )
     assert fields == {
         "phone_number": "tel:+16175551234;ani=6175550100;postd=12#",
@@ -48,13 +51,15 @@ def test_every_field() -> None:
         "end_timestamp": "1800003600",
         "max_attempts": "4",
         "reattempt_wait": "900",
-        "metadata": '{"name":"Zo\\u00eb","n":2,"ok":true,"none":null}',
+        "metadata": '{"name":"Zo\\u00eb","n":2,"ok":true,"none":null,"opt_out_url":"'
+        + OPT_OUT
+        + '"}',
         "is_pci": "1",
     }
 
 
 def test_one_attempt_with_a_delay_still_sends_both_and_pci_false_is_zero() -> None:
-    fields = fuse_form_fields(request(attempts=1, retry_delay=60, pci=False), URL)
+    fields = fuse_form_fields(request(attempts=1, retry_delay=60, pci=False), URL, OPT_OUT)
     assert fields["max_attempts"] == "1"
     assert fields["reattempt_wait"] == "60"
     assert fields["is_pci"] == "0"

@@ -7,6 +7,7 @@ under .chalice/deployments), so these are the suite's slowest tests; CI runs the
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -339,6 +340,40 @@ def test_the_finished_zip_is_pure_python_with_the_cold_starts_bytecode(
     provided = ("boto3/", "botocore/", "urllib3/", "jmespath/", "aws_lambda_powertools/")
     assert not [n for n in names if n.startswith(provided)]
     assert zip_path.stat().st_size < 1_500_000  # issue 12's target
+
+
+def test_every_zone_a_number_is_in_reads_from_the_zip_alone(
+    packaged: dict[str, Path], tmp_path: Path
+) -> None:
+    """Calling hours do not depend on the runtime image: with no system zone rules at all
+    (PYTHONTZPATH empty), every zone libphonenumber maps a number to loads from the zip's
+    trimmed tzdata, and a zone the zip left out is refused (422), not a crash."""
+    zip_path = tmp_path / "deployment.zip"
+    zip_path.write_bytes((packaged["dev"] / "deployment.zip").read_bytes())
+    add_bytecode(zip_path)
+    code = tmp_path / "code"
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(code)
+    probe = (
+        "import json, zoneinfo\n"
+        "from chalicelib.consent.zones import known_zone, zone_data\n"
+        "zones = zone_data()[1]\n"
+        "[zoneinfo.ZoneInfo(z) for z in zones]\n"
+        "print(json.dumps([len(zones), known_zone('UTC'), known_zone('US/Eastern')]))\n"
+    )
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(code), "PYTHONTZPATH": ""}
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", probe],
+        cwd=code,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    count, utc, alias = json.loads(done.stdout)
+    assert count > 250
+    assert (utc, alias) == (True, False)
 
 
 # What a function finds beside its zip: the Python runtime's SDK and its dependencies, and the

@@ -111,7 +111,12 @@ def test_queue_a_call_through_the_local_stack(local_stack: dict[str, str]) -> No
     received = requests.get(f"{local_stack['fuse']}/_sim/requests", timeout=5).json()
     [queued] = [r for r in received if r["path"] == "/api/apps/101/201/queue"]
     assert queued["form"]["phone_number"] == "tel:+16175551234;ani=6175550100"
-    assert json.loads(queued["form"]["metadata"]) == {"name": "Ada"}
+    metadata = json.loads(queued["form"]["metadata"])
+    assert metadata["name"] == "Ada"
+    assert metadata["opt_out_url"].startswith(
+        f"{local_stack['bridge']}/fuse/opt-out/{call['id']}?n="
+    )
+    assert set(metadata) == {"name", "opt_out_url"}
     assert queued["form"]["result_url"].startswith(
         f"{local_stack['bridge']}/fuse/results/{call['id']}?token="
     )

@@ -7,11 +7,13 @@ import time
 
 from chalice.test import Client
 
+from chalicelib.admission.calls import number_key
 from chalicelib.fuse.callback_urls import callback_token
 from local.fuse_sim import FuseSimulator
 from tests.helpers import (
     API_TOKEN,
     CALLBACK_SECRET,
+    ID_SECRET,
     OTHER_TOKEN,
     PHONE,
     PUBLIC_BASE_URL,
@@ -59,13 +61,19 @@ def test_a_call_is_queued_on_fuse_and_answered_202(client: Client, fuse: FuseSim
     assert sent.content_type == "multipart/form-data"
     assert sent.files == ()
     token = callback_token(call_id, CALLBACK_SECRET)
+    number = number_key(ID_SECRET, "+16175551234")
+    opt_out = callback_token(f"opt-out/{call_id}/{number}", CALLBACK_SECRET)
+    opt_out_url = f"{PUBLIC_BASE_URL}/fuse/opt-out/{call_id}?n={number}&token={opt_out}"
     assert sent.form == {
         "phone_number": "tel:+16175551234;ani=6175550100;postd=1w#",
         "start_timestamp": str(start),
         "end_timestamp": str(start + 7200),
         "max_attempts": "3",
         "reattempt_wait": "600",
-        "metadata": '{"name":"Ada","appointment":"10:00","vip":true}',
+        "metadata": json.dumps(
+            {"name": "Ada", "appointment": "10:00", "vip": True, "opt_out_url": opt_out_url},
+            separators=(",", ":"),
+        ),
         "is_pci": "0",
         "result_url": f"{PUBLIC_BASE_URL}/fuse/results/{call_id}?token={token}",
     }

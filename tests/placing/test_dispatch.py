@@ -23,6 +23,7 @@ from chalice.test import Client
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chalicelib.admission.calls import number_key
 from chalicelib.config.dependencies import Dependencies, build_dependencies, set_dependencies
 from chalicelib.config.settings import load_settings
 from chalicelib.errors import FuseRejectedRequest, StoreUnavailable
@@ -42,8 +43,10 @@ from local.aws_setup import create_delivery_queue, create_dispatch_queue
 from local.fuse_sim import FuseSimulator
 from local.receiver import DemoReceiver
 from tests.helpers import (
+    AUTH,
     CALLBACK_SECRET,
     FUSE_EXAMPLE,
+    ID_SECRET,
     PREFIX,
     PUBLIC_BASE_URL,
     TABLE,
@@ -496,6 +499,30 @@ def test_a_call_that_cannot_ring_before_its_end_expires_and_is_delivered(
     assert calls_by_phone(fuse)[fuse_phone(5)] == 0
 
 
+def test_a_number_suppressed_while_its_call_waits_is_not_called(
+    client: Client, deps: Dependencies, fuse: FuseSimulator, receiver: DemoReceiver
+) -> None:
+    """The do-not-call list is checked again as a waiting call goes: its number suppressed
+    meanwhile, it is rejected, its count given back, and delivered; the others go."""
+    post_call(client, {"phone": phone(0)})  # the moment's slot, taken
+    waiting = [json.loads(post_call(client, {"phone": phone(n)}).body) for n in (1, 2)]
+    assert [w["status"] for w in waiting] == ["waiting", "waiting"]
+    put = client.http.put(
+        f"/suppressions/{phone(1)}", headers=AUTH, body=json.dumps({"reason": "said stop"})
+    )
+    assert put.status_code == 200, put.body
+    at(deps, T0 + 10)
+    assert dispatch_all() == 2
+    seen = read_call(client, waiting[0]["id"])
+    assert (seen["status"], seen["error"]["code"]) == ("rejected", "phone_suppressed")
+    assert read_call(client, waiting[1]["id"])["status"] == "queued"
+    assert calls_by_phone(fuse)[fuse_phone(1)] == 0
+    assert calls_by_phone(fuse)[fuse_phone(2)] == 1
+    consume(DELIVERIES, "deliver_results")
+    rejected = [r.json for r in receiver.received if r.json["type"] == "call.rejected"]
+    assert [r["data"]["id"] for r in rejected] == [waiting[0]["id"]]
+
+
 def test_a_wait_sqs_did_not_take_is_handed_over_by_the_reconciler(
     client: Client, deps: Dependencies, fuse: FuseSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -568,7 +595,9 @@ def test_the_simulator_refuses_single_queues_past_its_rate(
     assert fuse.stats()["single_queues_refused"] == 3
 
 
-def test_a_paced_bridge_never_trips_the_rate(deps: Dependencies, fuse: FuseSimulator) -> None:
+def test_a_paced_bridge_never_trips_the_rate(
+    deps: Dependencies, fuse: FuseSimulator, atomic_dynamodb: None
+) -> None:
     """Real time: forty callers from eight threads at once (as eight containers: placing
     itself, since one Chalice app serves one request at a time), against a Fuse that fails
     single queues past three a second. None is refused, every caller gets 202, each call
@@ -736,6 +765,10 @@ def test_a_bulk_fuse_refuses_is_split_until_each_bad_call_stands_alone(
     assert calls_by_phone(fuse) == Counter(
         {fuse_phone(n): 1 for n in [*range(calls), 900] if n not in bad}
     )
+    for n in range(calls):  # a rejected call's count is given back; a queued one's is kept
+        key = {"pk": {"S": f"number#{number_key(ID_SECRET, phone(n))}"}, "sk": {"S": "calls"}}
+        counted = deps.store.client.get_item(TableName=TABLE, Key=key).get("Item", {})
+        assert (ids[n] in json.dumps(counted)) == (n not in bad)
 
 
 def test_keys_dynamodb_leaves_unprocessed_bring_the_batch_back(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib.admission.calls import number_key
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.fuse.callback_urls import callback_token, list_token_subject
 from chalicelib.fuse.client import FuseClient
@@ -23,6 +24,7 @@ from tests.helpers import (
     FUSE_EXAMPLE,
     ID_SECRET,
     PHONE,
+    PUBLIC_BASE_URL,
     emitted,
     error_of,
     later,
@@ -58,11 +60,18 @@ def test_a_list_is_one_bulk_queue_request_with_a_safe_csv(
     assert sent.path == "/api/apps/101/201/bulk_queue"
     assert sent.files == ("csv",)
     rows = list(csv.reader(io.StringIO(sent.uploads["csv"])))
+    # Each row its own call's opt-out URL (the Fuse application posts to it on an opt-out).
+    numbers = [number_key(ID_SECRET, c["phone"]) for c in body["calls"]]
+    opt_outs = [
+        f"{PUBLIC_BASE_URL}/fuse/opt-out/{c['id']}?n={n}&"
+        f"token={callback_token('opt-out/' + c['id'] + '/' + n, CALLBACK_SECRET)}"
+        for c, n in zip(body["calls"], numbers, strict=True)
+    ]
     assert rows == [
-        ["destination", "name", "slot", "vip"],
-        ["tel:+16175551234;ani=6175550100;postd=9", 'Zoë, "the" boss', "", ""],
-        ["tel:+16175551235;ani=6175550100;postd=9", "", "10:00\nsharp", ""],
-        ["tel:+16175551236;ani=6175550100;postd=9", "Ada", "", "true"],
+        ["destination", "name", "opt_out_url", "slot", "vip"],
+        ["tel:+16175551234;ani=6175550100;postd=9", 'Zoë, "the" boss', opt_outs[0], "", ""],
+        ["tel:+16175551235;ani=6175550100;postd=9", "", opt_outs[1], "10:00\nsharp", ""],
+        ["tel:+16175551236;ani=6175550100;postd=9", "Ada", opt_outs[2], "", "true"],
     ]
     token = callback_token(list_token_subject(batch_id), CALLBACK_SECRET)
     assert sent.form == {

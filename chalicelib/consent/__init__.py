@@ -1,0 +1,1 @@
+"""Consent: when and how often a phone may ring, and who may not be called."""
