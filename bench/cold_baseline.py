@@ -1,8 +1,10 @@
 """The floor a cold start is compared with: a minimal hand-written Lambda doing the same AWS and
 Fuse work as a first POST /calls, with boto3 and requests: get_parameters_by_path, one
 conditional put_item (the key), one transaction (the number not suppressed, its count taken),
-the callee's local time in its zone (calling hours), one conditional update_item (the
-single-queue budget's slot), one multipart POST to Fuse, one update_item.
+the callee's zone from a prefix table (the same libphonenumber data the bridge carries, read
+as a hand-written Lambda would: json.load and a longest-prefix loop) and its local time there
+(calling hours), one conditional update_item (the single-queue budget's slot), one multipart
+POST to Fuse, one update_item.
 
 AWS is answered by botocore's Stubber here exactly as on the bridge's side (bench/harness.py),
 so neither pays for a network; it imports nothing of the bridge's, so the ratio shows everything
@@ -11,9 +13,11 @@ the bridge adds.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import boto3
@@ -61,7 +65,13 @@ dynamodb.transact_write_items(
         },
     ]
 )
-local = datetime.now(UTC).astimezone(ZoneInfo("America/New_York"))
+# chalicelib/'s data file, read by path: the floor imports nothing of the bridge.
+zone_data = Path(__file__).resolve().parent.parent / "chalicelib" / "consent" / "zone_prefixes.json"
+table = json.loads(zone_data.read_text())
+digits = "16175551234"
+prefix = next(digits[:n] for n in range(len(digits), 0, -1) if digits[:n] in table["prefixes"])
+zone = table["zones"][int(table["prefixes"][prefix].split(",")[0])]
+local = datetime.now(UTC).astimezone(ZoneInfo(zone))
 in_hours = 8 <= local.hour < 21  # a hand-written check: one zone, the deployment's hours
 dynamodb.update_item(
     TableName="calls",

@@ -59,10 +59,13 @@ from bench.harness import (
     stubbed_dependencies,
 )
 from bench.hostile import hostile_inputs, worst_callback_parse
+from chalicelib.admission.calls import number_key
+from chalicelib.admission.contacts import schedule_list
 from chalicelib.config.dependencies import Dependencies, build_dependencies, set_dependencies
 from chalicelib.config.parameters import parse_parameters
 from chalicelib.config.settings import load_settings
 from chalicelib.fuse.bulk_form import contacts_csv
+from chalicelib.fuse.callback_urls import opt_out_url
 from chalicelib.fuse.form import fuse_form_fields
 from chalicelib.logs import SERVICE
 from chalicelib.validation.call_request import parse_call_request
@@ -242,7 +245,11 @@ def warm_overhead(fuse: FuseSimulator) -> None:
     request = parse_call_request(
         CALL, default_region="US", now=time.time(), campaigns=parameters.campaigns
     )
-    fields = fuse_form_fields(request, "https://bridge.example.test/api/fuse/results/x?token=y")
+    fields = fuse_form_fields(
+        request,
+        "https://bridge.example.test/api/fuse/results/x?token=y",
+        "https://bridge.example.test/api/fuse/opt-out/x?n=k&token=z",
+    )
     session = requests.Session()  # kept alive, like the bridge's: a like-for-like floor
     url = fuse.url + "/apps/101/201/queue"
     parts = {name: (None, value) for name, value in fields.items()}
@@ -358,18 +365,25 @@ def bulk_lists(fuse: FuseSimulator) -> None:
         for i in range(10_000)
     ]
     body = {"contacts": contacts, "attempts": 2, "retry_delay": 600}
-    campaigns = parse_parameters(PARAMETERS, PREFIX).campaigns
+    parameters = parse_parameters(PARAMETERS, PREFIX)
+    settings = load_settings(bridge_environment(fuse.url))
+    base = "https://bridge.example.test/api"
     timings = []
     for _ in range(5):
         started = time.perf_counter()
         request = parse_list_request(
-            body, default_region="US", now=time.time(), campaigns=campaigns
+            body, default_region="US", now=time.time(), campaigns=parameters.campaigns
         )
-        contacts_csv(request)
+        request = schedule_list(request, parameters, settings, time.time())  # calling hours
+        urls = [  # each contact's own opt-out URL: two HMACs a contact
+            opt_out_url(base, f"c{c.index}", number_key(parameters.id_secret, c.phone), "s")
+            for c in request.contacts
+        ]
+        contacts_csv(request, urls)
         timings.append(time.perf_counter() - started)
     report(
-        f"7a. Validate 10,000 contacts and build their CSV: {statistics.median(timings):.3f} s "
-        "(median of 5; target < 0.3 s)"
+        "7a. Validate 10,000 contacts, fit their calling hours, build their CSV with opt-out "
+        f"URLs: {statistics.median(timings):.3f} s (median of 5; target < 0.3 s)"
     )
     with bridge_on_moto(fuse, FUSE_TIMEOUT_SECONDS="30"):  # Fuse reads 10,000 rows
         fuse.reset()

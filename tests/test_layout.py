@@ -271,7 +271,6 @@ COLD_POST_CALLS = {
     "chalicelib.consent",
     "chalicelib.consent.calling",
     "chalicelib.consent.hours",
-    "chalicelib.consent.rules",
     "chalicelib.consent.schedule",
     "chalicelib.consent.zones",
     "chalicelib.errors",

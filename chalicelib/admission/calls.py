@@ -59,8 +59,10 @@ def window_of(
     parameters: Parameters,
     settings: Settings,
     now: float,
+    kind: str | None = None,
 ) -> Window:
-    """The window within calling hours of one number, from a call's (or list's) settings."""
+    """The window within calling hours of one number, from a call's (or list's) settings;
+    `kind`, the number's type as validation found it."""
     return window_for(
         phone,
         timezone,
@@ -69,6 +71,7 @@ def window_of(
         start_at=shared.start_at,
         end_at=shared.end_at,
         now=math.floor(now),
+        kind=kind,
     )
 
 
@@ -84,6 +87,7 @@ def schedule_call(
         parameters=parameters,
         settings=settings,
         now=now,
+        kind=request.kind,
     )
     moved = replace(shared, start_at=window.start_at, end_at=window.end_at)
     return request if moved == shared else replace(request, settings=moved)

@@ -35,6 +35,7 @@ def schedule_list(
                 parameters=parameters,
                 settings=settings,
                 now=now,
+                kind=contact.kind,
             )
         except BridgeError as err:
             if err.status >= 500:
@@ -70,7 +71,7 @@ def admit_contacts(
     """Each contact checked against the do-not-call list (100 a read) and counted (several at
     once); one refused is skipped with its reason."""
     keys = {c.index: number_key(parameters.id_secret, c.phone) for c in request.contacts}
-    held = store.numbers.suppressed_among(set(keys.values()))
+    held = store.suppressions.suppressed_among(set(keys.values()))
 
     def one(contact: Contact) -> BridgeError | None:
         if keys[contact.index] in held:

@@ -24,7 +24,7 @@ from chalicelib.errors import MAX_DETAILS, FieldError, InvalidToken, NotFound, V
 from chalicelib.fuse.callback_urls import opt_out_subject, require_genuine
 from chalicelib.logs import logger, mask_digit_runs
 from chalicelib.metrics import count
-from chalicelib.store.numbers import MAX_REASON, Suppression
+from chalicelib.store.suppressions import MAX_REASON, Suppression
 from chalicelib.timestamps import iso
 from chalicelib.validation.fields import require_object, unknown_fields
 from chalicelib.validation.json_body import read_json
@@ -95,7 +95,7 @@ def suppress_number(
         raise ValidationFailed("the request has an unknown field", problems)
     phone = read_number(phone_text, "phone", parameters, deps)
     asked = Suppression(math.floor(deps.clock()), by_whom(caller), read_reason(body))
-    kept = deps.store.numbers.suppress(number_key(parameters.id_secret, phone), asked)
+    kept = deps.store.suppressions.suppress(number_key(parameters.id_secret, phone), asked)
     count("NumbersSuppressed")
     logger.info("number suppressed", extra={"phone": mask_phone(phone), "by": asked.by})
     return shown(phone, kept, caller)
@@ -106,7 +106,7 @@ def read_suppression(
 ) -> dict[str, Any]:
     """GET /suppressions/{phone}: 200 while on the list, else 404."""
     phone = read_number(phone_text, "phone", parameters, deps)
-    found = deps.store.numbers.suppression(number_key(parameters.id_secret, phone))
+    found = deps.store.suppressions.suppression(number_key(parameters.id_secret, phone))
     if found is None:
         raise NotFound("this number is not on the do-not-call list")
     return shown(phone, found, caller)
@@ -115,7 +115,7 @@ def read_suppression(
 def unsuppress_number(phone_text: str, parameters: Parameters, deps: Dependencies) -> None:
     """DELETE /suppressions/{phone} (admin): off the list; 404 if it was not on it."""
     phone = read_number(phone_text, "phone", parameters, deps)
-    if not deps.store.numbers.unsuppress(number_key(parameters.id_secret, phone)):
+    if not deps.store.suppressions.unsuppress(number_key(parameters.id_secret, phone)):
         raise NotFound("this number is not on the do-not-call list")
     logger.info("number unsuppressed", extra={"phone": mask_phone(phone)})
 
@@ -151,7 +151,7 @@ def suppress_numbers(
         details = [FieldError(i["field"], i["message"]) for i in invalid]
         raise ValidationFailed("no phone number in the list is valid", details)
     at = math.floor(deps.clock())
-    added = deps.store.numbers.suppress_all(keys, Suppression(at, by_whom(caller), reason))
+    added = deps.store.suppressions.suppress_all(keys, Suppression(at, by_whom(caller), reason))
     count("NumbersSuppressed", added)
     return {
         "suppressed": len(keys),
@@ -174,7 +174,7 @@ def receive_opt_out(
     require_genuine(opt_out_subject(call_id, number), token, parameters.callback_secret)
     reason = f"the callee opted out during call {call_id}"
     suppression = Suppression(math.floor(deps.clock()), OPT_OUT, reason)
-    deps.store.numbers.suppress(number, suppression)
+    deps.store.suppressions.suppress(number, suppression)
     count("NumbersSuppressed", reason="opt_out")
     logger.info("callee opted out", extra={"call_id": call_id})
     return {"status": "ok", "suppressed": True}

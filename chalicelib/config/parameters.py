@@ -20,18 +20,20 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.campaigns import Campaign
 from chalicelib.config.integrations import Integration, comma_list, parse_integrations
 from chalicelib.consent.hours import parse_calling_hours
-from chalicelib.consent.rules import CallingRule, parse_calling_rules
 from chalicelib.consent.zones import known_zone
 from chalicelib.errors import ConfigurationIncomplete, SecretsUnavailable
 from chalicelib.fuse.client import FuseCredentials
 from chalicelib.logs import logger
+
+if TYPE_CHECKING:
+    from chalicelib.consent.rules import CallingRule
 
 STALE_IF_ERROR_SECONDS = 3600
 CAMPAIGN_PARAMETER = re.compile(
@@ -122,10 +124,13 @@ def parse_parameters(values: Mapping[str, str], prefix: str) -> Parameters:
     integrations = parse_integrations(values, prefix, comma_list(values.get("api_tokens", "")))
     admin_tokens = comma_list(values.get("admin_tokens", ""))
     calling_rules: tuple[CallingRule, ...] = ()
-    try:
-        calling_rules = parse_calling_rules(values.get("calling_rules"))
-    except ValueError as err:  # no call goes until an operator mends it: rules are promises
-        missing["calling_rules"] = f"SSM parameter {prefix}/calling_rules {err}"
+    if values.get("calling_rules", "").strip():  # the rules' module only where there are rules
+        from chalicelib.consent.rules import parse_calling_rules  # noqa: PLC0415
+
+        try:
+            calling_rules = parse_calling_rules(values["calling_rules"])
+        except ValueError as err:  # no call goes until an operator mends it: rules are promises
+            missing["calling_rules"] = f"SSM parameter {prefix}/calling_rules {err}"
     return Parameters(
         fuse_email=required("fuse/email"),
         developer_key=required("fuse/developer_key"),

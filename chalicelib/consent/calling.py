@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from chalicelib.campaigns import Campaign
 from chalicelib.consent.hours import CallingHours, parse_calling_hours
-from chalicelib.consent.rules import CallingRule, apply_rules, rules_for
 from chalicelib.consent.schedule import Window, calling_window, next_open
 from chalicelib.consent.zones import known_zone, zones_for_number
 from chalicelib.errors import FieldError, OutsideCallingHours, ValidationFailed
 from chalicelib.timestamps import iso
+
+if TYPE_CHECKING:
+    from chalicelib.consent.rules import CallingRule
 
 
 @dataclass(frozen=True)
@@ -44,18 +47,22 @@ def allowance(
     rules: tuple[CallingRule, ...],
 ) -> Allowance:
     hours = campaign_hours(base, campaign.calling_hours, campaign.calling_days)
-    if hours is None:
-        return Allowance(None, max_calls)
+    if hours is None or not rules:
+        return Allowance(hours, max_calls)
+    from chalicelib.consent.rules import apply_rules, rules_for  # noqa: PLC0415 - only with rules
+
     narrowed, cap = apply_rules(hours, max_calls, rules_for(rules, phone))
     return Allowance(narrowed, cap)
 
 
-def zones_of(phone: str, timezone: str | None, campaign: Campaign) -> tuple[str, ...]:
+def zones_of(
+    phone: str, timezone: str | None, campaign: Campaign, kind: str | None = None
+) -> tuple[str, ...]:
     """The callee's zones; ValidationFailed naming `timezone` when none is known. A request's
     own `timezone` only narrows: one of the number's zones alone (`+1 208` in Boise), or, when
     it is none of them, added to them (hours must hold in it and in theirs), so a request can
     never make a number's night a calling hour; it stands alone only for a number with none."""
-    own = zones_for_number(phone)
+    own = zones_for_number(phone, kind)
     if timezone is not None:
         if not known_zone(timezone):
             raise ValidationFailed(
@@ -84,6 +91,7 @@ def window_for(
     start_at: int | None,
     end_at: int | None,
     now: int,
+    kind: str | None = None,
 ) -> Window:
     """The window Fuse gets for this number; OutsideCallingHours naming the field whose window
     holds no open moment (end_at's, or the number's when its zones never share one)."""
@@ -95,7 +103,7 @@ def window_for(
         )
     if hours.always:
         return Window(start_at, end_at)
-    zones = zones_of(phone, timezone, campaign)
+    zones = zones_of(phone, timezone, campaign, kind)
     window = calling_window(hours, zones, start_at=start_at, end_at=end_at, now=now)
     if window is not None:
         return window

@@ -37,20 +37,33 @@ def zone_data() -> tuple[int, tuple[str, ...], dict[str, str]]:
     return data["longest_prefix"], tuple(data["zones"]), data["prefixes"]
 
 
-def zones_for_number(e164: str) -> tuple[str, ...]:
+def zones_for_number(e164: str, kind: str | None = None) -> tuple[str, ...]:
     """The zones an E.164 number may be in; () when it is not a valid number or the data knows
-    no zone for it."""
-    try:
-        number = phonenumbers.parse(e164, None)
-    except phonenumbers.NumberParseException:
+    no zone for it. `kind`, the number's type as validation named it (phonenumbers'
+    PhoneNumberType, lower case), spares working it out again (a tenth of a millisecond a
+    number: a second for a list of 10,000)."""
+    known = getattr(phonenumbers.PhoneNumberType, kind.upper(), None) if kind else None
+    digits = e164.removeprefix("+")
+    country = country_code(digits) if known is not None else None
+    if known is None or country is None:
+        try:
+            number = phonenumbers.parse(e164, None)
+        except phonenumbers.NumberParseException:
+            return ()
+        known, country = phonenumbers.number_type(number), number.country_code
+    if known == phonenumbers.PhoneNumberType.UNKNOWN:
         return ()
-    kind = phonenumbers.number_type(number)
-    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
-        return ()
-    if not phonenumberutil.is_number_type_geographical(kind, number.country_code):
-        return country_zones(str(number.country_code))
-    digits = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+    if not phonenumberutil.is_number_type_geographical(known, country):
+        return country_zones(str(country))
     return longest_prefix_zones(digits)
+
+
+def country_code(digits: str) -> int | None:
+    """The calling code an E.164 number's digits start with (codes are prefix-free)."""
+    for length in (1, 2, 3):
+        if int(digits[:length] or 0) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            return int(digits[:length])
+    return None
 
 
 def longest_prefix_zones(digits: str) -> tuple[str, ...]:

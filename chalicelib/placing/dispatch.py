@@ -215,7 +215,7 @@ def not_suppressed(
     if not ready:
         return ready
     keys = {r.id: number_key(parameters.id_secret, str(r.request.get("phone"))) for r in ready}
-    held = deps.store.numbers.suppressed_among(set(keys.values()))
+    held = deps.store.suppressions.suppressed_among(set(keys.values()))
     error = {"code": PhoneSuppressed.code, "message": "the number was put on the do-not-call list"}
     for record in ready:
         if keys[record.id] in held:

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from chalicelib.store.lists import Lists
     from chalicelib.store.markers import Markers
     from chalicelib.store.numbers import Numbers
+    from chalicelib.store.suppressions import Suppressions
 
 BY_REFERENCE, OPEN_CALLS = "by_reference", "open_calls"
 
@@ -102,10 +103,17 @@ class CallStore:
 
     @functools.cached_property
     def numbers(self) -> Numbers:
-        """Each number's do-not-call entry and recent calls, under a keyed hash of it."""
+        """Each number's counted calls, under a keyed hash of it."""
         from chalicelib.store.numbers import Numbers  # noqa: PLC0415
 
         return Numbers(self._table)
+
+    @functools.cached_property
+    def suppressions(self) -> Suppressions:
+        """The do-not-call list, under a keyed hash of each number."""
+        from chalicelib.store.suppressions import Suppressions  # noqa: PLC0415
+
+        return Suppressions(self._table)
 
     @functools.cached_property
     def lists(self) -> Lists:

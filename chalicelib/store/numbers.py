@@ -1,21 +1,20 @@
-"""What the bridge keeps of a phone number, under a keyed hash of it (never the number): whether
-it is on the do-not-call list, and the calls it was given in the last 24 hours.
+"""What the bridge counts of a phone number, under a keyed hash of it (never the number): the
+calls that may ring it, each at its moment.
 
-Two items per number, so that a list sync of 10,000 opt-outs is batch writes that cannot touch
-the counters. Taking a call is one transaction: a check that the number is not suppressed and a
-conditional append to its calls. Each call is kept at the moment it may first ring (a call
-scheduled for tomorrow counts tomorrow), once per attempt. While the list is shorter than the
-cap allows, whatever the moments, the append is the only request; a longer list is read from
-the failed condition itself, its calls counted within 24 hours either side of the new one,
-pruned of those past, and written back under its version. Reached as `CallStore.numbers`.
+Two items per number (the do-not-call entry is suppressions.py's), so that a list sync of 10,000
+opt-outs is batch writes that cannot touch the counters. Taking a call is one transaction: a
+check that the number is not suppressed and a conditional append to its calls. Each call is kept
+at the moment it may first ring (a call scheduled for tomorrow counts tomorrow), once per
+attempt. While the list is shorter than the cap allows, whatever the moments, the append is the
+only request; a longer list is read from the failed condition itself, its calls counted within
+24 hours either side of the new one, pruned of those past, and written back under its version.
+Reached as `CallStore.numbers`.
 """
 
 from __future__ import annotations
 
 import math
-import random
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.errors import StoreUnavailable
@@ -26,17 +25,6 @@ WINDOW_SECONDS = 86400  # "in any 24 hours"
 KEPT_SECONDS = 368 * 86400
 MAX_ENTRIES = 400  # calls counted on one number at once, every future one included
 TRIES = 4  # lost races before the store is called unavailable (each is another caller's call)
-MAX_REASON = 200
-BATCH_READS = 100  # DynamoDB's most per BatchGetItem
-
-
-@dataclass(frozen=True)
-class Suppression:
-    """A number on the do-not-call list: since when, who put it there, and why (if said)."""
-
-    at: int
-    by: str
-    reason: str | None = None
 
 
 class Suppressed(Exception):
@@ -54,67 +42,6 @@ class OverCap(Exception):
 class Numbers:
     def __init__(self, table: Table) -> None:
         self._table = table
-
-    # --- the do-not-call list ----------------------------------------------------------------
-    def suppress(self, key: str, suppression: Suppression) -> Suppression:
-        """Puts the number on the list, unless it is on it already: the first who and when
-        stay. Returns what the list holds."""
-        try:
-            self._table.request(
-                "put_item",
-                Item=_suppression_item(key, suppression),
-                ConditionExpression="attribute_not_exists(pk)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ConditionFailed as held:
-            return _suppression(held.item) if held.item else suppression
-        return suppression
-
-    def suppress_all(self, keys: list[str], suppression: Suppression) -> int:
-        """A CRM's list sync: the numbers not on the list yet, in batch writes (read first, so
-        the first who and when of one already on it stay, as with `suppress`). Returns how
-        many were added."""
-        held = self.suppressed_among(set(keys))
-        new = [key for key in dict.fromkeys(keys) if key not in held]
-        self._table.put_all([_suppression_item(key, suppression) for key in new])
-        return len(new)
-
-    def suppression(self, key: str) -> Suppression | None:
-        item = self._table.request("get_item", Key=_key(key, "suppressed"), ConsistentRead=True)
-        return _suppression(item["Item"]) if "Item" in item else None
-
-    def suppressed_among(self, keys: set[str]) -> set[str]:
-        """Which of these numbers are on the list (batch reads, 100 a request)."""
-        found: set[str] = set()
-        pending = sorted(keys)
-        for start in range(0, len(pending), BATCH_READS):
-            wanted = [_key(k, "suppressed") for k in pending[start : start + BATCH_READS]]
-            for _ in range(TRIES * 2):
-                answer = self._table.request(
-                    "batch_get_item",
-                    RequestItems={
-                        self._table.name: {
-                            "Keys": wanted,
-                            "ConsistentRead": True,
-                            "ProjectionExpression": "pk",
-                        }
-                    },
-                )
-                for item in answer.get("Responses", {}).get(self._table.name, []):
-                    found.add(item["pk"]["S"].removeprefix("number#"))
-                wanted = answer.get("UnprocessedKeys", {}).get(self._table.name, {}).get("Keys")
-                if not wanted:
-                    break
-            else:
-                raise StoreUnavailable("the call store is throttling reads; retry later")
-        return found
-
-    def unsuppress(self, key: str) -> bool:
-        """Takes the number off the list; False if it was not on it."""
-        answer = self._table.request(
-            "delete_item", Key=_key(key, "suppressed"), ReturnValues="ALL_OLD"
-        )
-        return "Attributes" in answer
 
     # --- the cap -------------------------------------------------------------------------------
     def take(
@@ -134,7 +61,10 @@ class Numbers:
         checked). Raises Suppressed or OverCap; StoreUnavailable if races keep being lost.
         `checked`: the list was read already (a list's contacts, in batches)."""
         if cap <= 0:
-            if not checked and self.suppression(key) is not None:
+            listed = self._table.request(
+                "get_item", Key=number_item_key(key, "suppressed"), ConsistentRead=True
+            )
+            if not checked and "Item" in listed:
                 raise Suppressed()
             return
         at = math.floor(ring_at)
@@ -160,10 +90,12 @@ class Numbers:
         for attempt in range(TRIES):
             try:
                 if checked:
-                    self._table.request("update_item", Key=_key(key, "calls"), **update)
+                    self._table.request("update_item", Key=number_item_key(key, "calls"), **update)
                 else:
                     self._transact(key, update)
             except TransactionConflict:
+                import random  # noqa: PLC0415 - only a lost race needs it
+
                 time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter only
                 continue
             except ConditionFailed as lost:
@@ -177,7 +109,9 @@ class Numbers:
     def give_back(self, key: str, call_id: str) -> None:
         """Uncounts a call that was refused or certainly never queued."""
         for _ in range(TRIES):
-            answer = self._table.request("get_item", Key=_key(key, "calls"), ConsistentRead=True)
+            answer = self._table.request(
+                "get_item", Key=number_item_key(key, "calls"), ConsistentRead=True
+            )
             item = answer.get("Item")
             calls = (item or {}).get("calls", {}).get("L", [])
             kept = [c for c in calls if c["M"]["c"]["S"] != call_id]
@@ -186,7 +120,7 @@ class Numbers:
             try:
                 self._table.request(
                     "update_item",
-                    Key=_key(key, "calls"),
+                    Key=number_item_key(key, "calls"),
                     UpdateExpression="SET calls = :kept, v = v + :one",
                     ConditionExpression="v = :v",
                     ExpressionAttributeValues={
@@ -208,11 +142,17 @@ class Numbers:
                 {
                     "ConditionCheck": {
                         "TableName": self._table.name,
-                        "Key": _key(key, "suppressed"),
+                        "Key": number_item_key(key, "suppressed"),
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 },
-                {"Update": {"TableName": self._table.name, "Key": _key(key, "calls"), **update}},
+                {
+                    "Update": {
+                        "TableName": self._table.name,
+                        "Key": number_item_key(key, "calls"),
+                        **update,
+                    }
+                },
             ],
         )
 
@@ -252,24 +192,5 @@ def _moment(entry: dict[str, Any]) -> int:
     return int(entry["M"]["t"]["N"])
 
 
-def _key(key: str, kind: str) -> dict[str, Any]:
+def number_item_key(key: str, kind: str) -> dict[str, Any]:
     return {"pk": {"S": f"number#{key}"}, "sk": {"S": kind}}
-
-
-def _suppression_item(key: str, suppression: Suppression) -> dict[str, Any]:
-    item = {
-        **_key(key, "suppressed"),
-        "at": {"N": str(suppression.at)},
-        "by": {"S": suppression.by},
-    }
-    if suppression.reason:
-        item["reason"] = {"S": suppression.reason[:MAX_REASON]}
-    return item
-
-
-def _suppression(item: dict[str, Any]) -> Suppression:
-    return Suppression(
-        at=int(item["at"]["N"]),
-        by=item["by"]["S"],
-        reason=item.get("reason", {}).get("S"),
-    )

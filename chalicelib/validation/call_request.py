@@ -35,6 +35,8 @@ class CallRequest:
     variables: Mapping[str, Scalar] = field(default_factory=dict)
     reference: str | None = None
     timezone: str | None = None  # the callee's zone, if the CRM gave one
+    # The number's type (validation's): derived from `phone`, so not part of the request.
+    kind: str | None = field(default=None, compare=False)
 
     @property
     def campaign(self) -> str:
@@ -69,11 +71,12 @@ def parse_call_request(
         body, region=default_region, now=now, campaigns=campaigns, errors=errors
     )
     request = CallRequest(
-        phone=phone or "",
+        phone=phone.e164 if phone else "",
         settings=settings,
         variables=check_variables(body, errors),
         reference=check_reference(body, errors),
         timezone=check_timezone(body, errors),
+        kind=phone.kind if phone else None,
     )
     check_idempotency_key(body, errors)
     raise_if_invalid(errors)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.errors import FieldError, ValidationFailed
-from chalicelib.validation.phones import DialPolicy, InvalidPhone, parse_phone, read_phone
+from chalicelib.validation.phones import DialPolicy, InvalidPhone, Phone, parse_phone, read_phone
 
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 DESTINATION = "destination"  # Fuse's CSV name for the number; no variable may take it
@@ -108,8 +108,9 @@ def check_phone(body: dict, name: str, region: str, errors: Errors) -> str | Non
         return None
 
 
-def check_destination(body: dict, region: str, policy: DialPolicy, errors: Errors) -> str | None:
-    """The number to ring: required, valid, and one this bridge may call (toll-fraud rules)."""
+def check_destination(body: dict, region: str, policy: DialPolicy, errors: Errors) -> Phone | None:
+    """The number to ring: required, valid, and one this bridge may call (toll-fraud rules);
+    with its type, which calling hours need again (worked out once)."""
     value = body.get("phone")
     if value is None:
         errors.append(FieldError("phone", "is required"))
@@ -125,7 +126,7 @@ def check_destination(body: dict, region: str, policy: DialPolicy, errors: Error
     if refusal := policy.refusal(phone):
         errors.append(FieldError("phone", refusal))
         return None
-    return phone.e164
+    return phone
 
 
 def check_variables(body: dict, errors: Errors) -> dict[str, Scalar]:

@@ -45,6 +45,7 @@ class Contact:
     # When its calling hours let it ring (start_at, end_at), if not the list's own: contacts of
     # different windows go to Fuse in different bulk requests (bulk_queue has one schedule).
     window: tuple[int | None, int | None] | None = None
+    kind: str | None = field(default=None, compare=False)  # the type validation found
 
 
 @dataclass(frozen=True)
@@ -170,4 +171,4 @@ def check_contact(
     timezone = check_timezone(item, problems)
     if problems or phone is None:
         return None
-    return Contact(index, phone, reference, variables, timezone)
+    return Contact(index, phone.e164, reference, variables, timezone, kind=phone.kind)

@@ -221,3 +221,22 @@ def test_the_generator_never_runs_the_data(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unexpected expression"):
         read_wheel(wheel)
     assert literal(ast.parse("u('x')", mode="eval").body) == "x"
+
+
+@given(
+    country=st.sampled_from(["1", "44", "49", "33", "61", "91", "52", "55", "7", "86", "800"]),
+    rest=st.text("0123456789", min_size=6, max_size=12),
+)
+@settings(max_examples=300, deadline=None, derandomize=True)
+def test_the_type_validation_found_gives_the_zones_libphonenumber_would(
+    country: str, rest: str
+) -> None:
+    """A list's contacts pass their type from validation rather than parsing each again: the
+    zones are the same either way."""
+    from chalicelib.validation.phones import InvalidPhone, read_phone
+
+    try:
+        phone = read_phone(f"+{country}{rest}", "US")
+    except InvalidPhone:
+        return
+    assert zones_for_number(phone.e164, phone.kind) == zones_for_number(phone.e164)
