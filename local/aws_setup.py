@@ -103,7 +103,7 @@ def atomic_moto_writes() -> Iterator[None]:
     transaction deep-copies every table first, and moto's reads can add an empty entry to a
     table's items as they look (a defaultdict), which breaks a copy under way."""
     lock = threading.RLock()  # a transaction's own writes take it again
-    originals = {name: getattr(DynamoDBBackend, name) for name in WRITES}
+    originals = {name: getattr(DynamoDBBackend, name) for name in LOCKED}
 
     def locked(original: Any) -> Any:
         def write(*args: Any, **kwargs: Any) -> Any:
@@ -121,7 +121,7 @@ def atomic_moto_writes() -> Iterator[None]:
             setattr(DynamoDBBackend, name, original)
 
 
-WRITES = (
+LOCKED = (
     "put_item",
     "update_item",
     "delete_item",

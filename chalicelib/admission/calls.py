@@ -143,7 +143,7 @@ def give_back(
     call_id: str, phone: str | None, parameters: Parameters, settings: Settings, store: CallStore
 ) -> None:
     """Uncounts a call refused or certainly never queued. A failure is logged, not raised: the
-    count then lapses with its 24 hours, a cautious error (one call fewer, never one more)."""
+    count then lapses 24 hours after its moment, a cautious error (a call fewer, never one more)."""
     if not phone:
         return
     try:

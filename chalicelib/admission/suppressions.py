@@ -39,7 +39,7 @@ MAX_DIGITS_KEPT = 7
 NUMBER_KEY = re.compile(r"[0-9a-f]{40}")  # admission/calls.number_key's shape
 
 
-def read_number(text: str, field: str, parameters: Parameters, deps: Dependencies) -> str:
+def read_number(text: str, field: str, deps: Dependencies) -> str:
     """Any valid number, in or outside where calls may go: a person may opt out of anything.
     A path's `%2B` is read as `+` (API Gateway passes a path parameter as it was sent)."""
     try:
@@ -93,7 +93,7 @@ def suppress_number(
     body = require_object(body)
     if problems := unknown_fields(body, ("reason",)):
         raise ValidationFailed("the request has an unknown field", problems)
-    phone = read_number(phone_text, "phone", parameters, deps)
+    phone = read_number(phone_text, "phone", deps)
     asked = Suppression(math.floor(deps.clock()), by_whom(caller), read_reason(body))
     kept = deps.store.suppressions.suppress(number_key(parameters.id_secret, phone), asked)
     count("NumbersSuppressed")
@@ -105,7 +105,7 @@ def read_suppression(
     phone_text: str, caller: Caller, parameters: Parameters, deps: Dependencies
 ) -> dict[str, Any]:
     """GET /suppressions/{phone}: 200 while on the list, else 404."""
-    phone = read_number(phone_text, "phone", parameters, deps)
+    phone = read_number(phone_text, "phone", deps)
     found = deps.store.suppressions.suppression(number_key(parameters.id_secret, phone))
     if found is None:
         raise NotFound("this number is not on the do-not-call list")
@@ -114,7 +114,7 @@ def read_suppression(
 
 def unsuppress_number(phone_text: str, parameters: Parameters, deps: Dependencies) -> None:
     """DELETE /suppressions/{phone} (admin): off the list; 404 if it was not on it."""
-    phone = read_number(phone_text, "phone", parameters, deps)
+    phone = read_number(phone_text, "phone", deps)
     if not deps.store.suppressions.unsuppress(number_key(parameters.id_secret, phone)):
         raise NotFound("this number is not on the do-not-call list")
     logger.info("number unsuppressed", extra={"phone": mask_phone(phone)})

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from chalicelib.consent.hours import ALL_DAYS, CallingHours, parse_calling_hours
+from chalicelib.consent.hours import CallingHours, parse_calling_hours
 from chalicelib.errors import ConfigurationIncomplete
 from chalicelib.validation.phones import DEFAULT_NUMBER_TYPES, NUMBER_TYPES, DialPolicy
 
@@ -17,6 +17,7 @@ COUNTRY = re.compile(r"[A-Z]{2}|001")
 # What a handler keeps in hand beyond one outbound request's deadline before it starts it: the
 # AWS writes around the request (its record, its outcome) must fit in the invocation too.
 START_MARGIN_SECONDS = 3
+DEFAULT_CALLING_HOURS = "08:00-21:00"  # 47 CFR 64.1200(c)(1), in the callee's local time
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,9 @@ class Settings:
     # Consent (issue 21): the deployment's calling hours in the callee's local time (a
     # campaign's own and the calling rules narrow them), and the most calls one number gets in
     # any 24 hours (0: no cap).
-    calling_hours: CallingHours = field(default_factory=lambda: CallingHours(480, 1260, ALL_DAYS))
+    calling_hours: CallingHours = field(
+        default_factory=lambda: parse_calling_hours(DEFAULT_CALLING_HOURS)
+    )
     max_calls_per_number: int = 3
 
     @property
@@ -205,7 +208,7 @@ def calling_hours(env: Mapping[str, str]) -> CallingHours:
     every day), in the callee's local time."""
     try:
         return parse_calling_hours(
-            env.get("CALLING_HOURS", "").strip() or "08:00-21:00",
+            env.get("CALLING_HOURS", "").strip() or DEFAULT_CALLING_HOURS,
             env.get("CALLING_DAYS", "").strip() or None,
         )
     except ValueError as err:

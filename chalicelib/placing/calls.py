@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from chalicelib.admission.calls import admit, give_back, number_key, schedule_call
+from chalicelib.admission.calls import admit, number_key, schedule_call
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.integrations import Caller
 from chalicelib.config.parameters import Parameters
@@ -22,6 +22,7 @@ from chalicelib.placing.idempotency import (
     key_of,
     place_once,
     release,
+    release_call,
 )
 from chalicelib.placing.pacing import may_send_now, shut, wait
 from chalicelib.placing.replies import queued_reply, unknown_reply
@@ -114,14 +115,6 @@ def admitted(
         raise
 
 
-def not_placed(
-    call_id: str, request: CallRequest, parameters: Parameters, deps: Dependencies
-) -> None:
-    """A call Fuse certainly did not queue: its key freed, its count given back."""
-    release(call_id, Kind.CALL, deps)
-    give_back(call_id, request.phone, parameters, deps.settings, deps.store)
-
-
 def dial_now(
     record: CallRecord,
     request: CallRequest,
@@ -163,7 +156,7 @@ def dial_now(
         if isinstance(err, FuseUnavailable) and deps.settings.dispatching:
             shut(parameters, deps)
             return wait(call_id, request, base_url, deps, parameters, reason="fuse_busy")
-        not_placed(call_id, request, parameters, deps)
+        release_call(call_id, request.phone, parameters, deps)
         raise
     except Exception:
         # A bug between sending and reading: the call may exist, so the key stays held (pending,

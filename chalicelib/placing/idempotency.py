@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, Protocol, TypeVar
 
+from chalicelib.admission.calls import give_back
 from chalicelib.campaigns import DEFAULT_CAMPAIGN, Campaign
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.integrations import Caller
@@ -233,6 +234,13 @@ def replay(
     logger.info("idempotent replay", extra=log)
     replayed = Reply(first.status, first.body, {**first.headers, "Idempotent-Replayed": "true"})
     return Placement(earlier.id, str(first.body.get("status", earlier.status)), replayed)
+
+
+def release_call(call_id: str, phone: str, parameters: Parameters, deps: Dependencies) -> None:
+    """A call Fuse certainly did not queue: its key freed (release) and its number's count
+    given back, so neither a later retry nor the cap pays for a call that never rang."""
+    release(call_id, Kind.CALL, deps)
+    give_back(call_id, phone, parameters, deps.settings, deps.store)
 
 
 def release(record_id: str, kind: Kind, deps: Dependencies) -> None:

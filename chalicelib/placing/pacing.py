@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import math
 
-from chalicelib.admission.calls import give_back
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.parameters import Parameters
 from chalicelib.errors import BridgeError
 from chalicelib.logs import logger
 from chalicelib.metrics import count
-from chalicelib.placing.idempotency import release
+from chalicelib.placing.idempotency import release_call
 from chalicelib.placing.replies import waiting_reply
 from chalicelib.queues import NotQueued
-from chalicelib.records import WAITING, Kind, Placement
+from chalicelib.records import WAITING, Placement
 from chalicelib.validation.call_request import CallRequest
 
 LOST_MESSAGE_RECHECK_SECONDS = 60  # a wait SQS did not take: the reconciler queues it again
@@ -83,8 +82,7 @@ def wait(
     try:
         deps.store.settle(call_id, WAITING, reply, now=now, check_after=net)
     except BridgeError:
-        release(call_id, Kind.CALL, deps)
-        give_back(call_id, request.phone, parameters, deps.settings, deps.store)
+        release_call(call_id, request.phone, parameters, deps)
         raise
     try:
         deps.dispatch.send({"call_id": call_id})

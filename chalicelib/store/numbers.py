@@ -61,10 +61,12 @@ class Numbers:
         checked). Raises Suppressed or OverCap; StoreUnavailable if races keep being lost.
         `checked`: the list was read already (a list's contacts, in batches)."""
         if cap <= 0:
+            if checked:
+                return
             listed = self._table.request(
                 "get_item", Key=number_item_key(key, "suppressed"), ConsistentRead=True
             )
-            if not checked and "Item" in listed:
+            if "Item" in listed:
                 raise Suppressed()
             return
         at = math.floor(ring_at)
