@@ -106,6 +106,7 @@ class FuseSimulator:
         self._due_order = itertools.count()
         self._wake = threading.Condition(self._lock)
         self._ender: threading.Thread | None = None
+        self._generation = 0  # counts resets: a request hung across one queues nothing
         self._singles: dict[int, int] = {}  # single queue requests by second
         self._bulks_in_flight = 0
         self.most_bulks_in_flight = 0
@@ -146,6 +147,7 @@ class FuseSimulator:
 
     def reset(self, mode: str = "normal") -> None:
         with self._lock:
+            self._generation += 1
             self._due.clear()
             self.mode = mode
             self.fail_with = None
@@ -205,6 +207,15 @@ class FuseSimulator:
         if match := STATUS_PATH.match(request.path):
             return self.status(request, received, match.group(1))
         return error(404, "Not found.")
+
+    def hung(self) -> bool:
+        """Holds a request for `hang_seconds`; False if the simulator was reset meanwhile: a
+        request a finished test left hanging must not queue a call in the next test's Fuse."""
+        with self._lock:
+            generation = self._generation
+        self._stopping.wait(self.hang_seconds)
+        with self._lock:
+            return generation == self._generation
 
     def answered(self, received: Received, answer: Response) -> Response:
         with self._lock:
@@ -302,9 +313,9 @@ class FuseSimulator:
             return error(400, problem)
         if self.over_rate(received):
             return error(500, "Too many requests: all calls are failing.")
-        if mode == "hang":
-            # Fuse got it and queues it, but answers too late: exactly the "unknown" case.
-            self._stopping.wait(self.hang_seconds)
+        # Hang: Fuse got it and queues it, but answers too late: exactly the "unknown" case.
+        if mode == "hang" and not self.hung():
+            return error(503, "The simulator was reset while this request hung.")
         with self._lock:
             call_id = self._start_call((app_id, deployment_id), dict(received.form))
         if mode == "garbage":
@@ -354,8 +365,8 @@ class FuseSimulator:
                 return error(400, f"Row {number}: {problem}")
         if problem := field_problem({**received.form, "phone_number": rows[1][0]}):
             return error(400, problem)
-        if mode == "hang":
-            self._stopping.wait(self.hang_seconds)
+        if mode == "hang" and not self.hung():
+            return error(503, "The simulator was reset while this request hung.")
         with self._lock:
             call_ids = [
                 self._start_call((app_id, deployment_id), {**received.form, "phone_number": row[0]})
