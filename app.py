@@ -8,7 +8,7 @@ own on first use, so a cold start of the call a CRM waits on loads nothing it do
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Chalice, Rate, Response
 
@@ -29,6 +29,9 @@ from chalicelib.logs import logger
 from chalicelib.metrics import count
 from chalicelib.placing.calls import place_call
 from chalicelib.records import Placement, Reply
+
+if TYPE_CHECKING:
+    from chalicelib.integrations.signatures import WebhookRequest
 
 # configure_logs=False: app.log is the Powertools logger's own (same name), so Chalice's messages
 # are JSON lines too. debug stays off: it would return tracebacks to callers.
@@ -78,10 +81,14 @@ def bridge_error_shape(event: Any, get_response: Callable[[Any], Response]) -> R
 
 
 def error_response(err: BridgeError) -> Response:
-    logger.info("request refused", extra={"outcome": err.code, "http_status": err.status})
-    count("RequestsRefused" if err.status < 500 else "RequestsFailed", reason=err.code)
+    log_refusal(err)
     headers = {"Content-Type": "application/json", **err.headers}
     return Response(body=err.body(), status_code=err.status, headers=headers)
+
+
+def log_refusal(err: BridgeError) -> None:
+    logger.info("request refused", extra={"outcome": err.code, "http_status": err.status})
+    count("RequestsRefused" if err.status < 500 else "RequestsFailed", reason=err.code)
 
 
 def reply_response(reply: Reply) -> Response:
@@ -211,7 +218,12 @@ def cancel_campaign(name: str) -> Response:
 @app.route(
     "/hooks/{integration}",
     methods=["POST"],
-    content_types=["application/json", "application/x-www-form-urlencoded"],
+    content_types=[
+        "application/json",
+        "application/x-www-form-urlencoded",
+        "text/xml",
+        "application/xml",
+    ],
 )
 def native_webhook(integration: str) -> Response:
     """A CRM's own webhook: authenticated and mapped by its integration's configuration."""
@@ -223,8 +235,42 @@ def native_webhook(integration: str) -> Response:
     base_url = known_base_url(deps.settings.public_base_url)
     request = WebhookRequest.of(f"/hooks/{integration}", app.current_request, base_url)
     logger.append_keys(integration=integration[:40])
+    if request.is_xml:
+        return salesforce_message(integration, request, base_url, deps)
     placed = place_webhook(integration, request, base_url, deps.parameters.get(), deps)
     return reply_response(placed.reply)
+
+
+def salesforce_message(
+    name: str, request: WebhookRequest, base_url: str | None, deps: Dependencies
+) -> Response:
+    """A SOAP body is answered in SOAP, whoever sent it: Salesforce redelivers a message until
+    an envelope acknowledges it, so a refusal is a fault, never the JSON error shape."""
+    from chalicelib.placing.salesforce import place_salesforce_message
+    from chalicelib.placing.soap_replies import ACKNOWLEDGED, XML_CONTENT_TYPE, soap_fault
+
+    received_ms = app.current_request.context.get("requestTimeEpoch")  # API Gateway's clock
+    try:
+        place_salesforce_message(
+            name,
+            request,
+            base_url,
+            deps.parameters.get(),
+            deps,
+            remaining_ms=app.lambda_context.get_remaining_time_in_millis,
+            received_at=received_ms / 1000 if isinstance(received_ms, int) else None,
+        )
+    except BridgeError as err:
+        log_refusal(err)
+        headers = {**err.headers, "Content-Type": XML_CONTENT_TYPE}
+        return Response(body=soap_fault(err), status_code=err.status, headers=headers)
+    except Exception:  # a bug: still an envelope, which Salesforce reads as "send it again"
+        logger.exception("salesforce message failed")
+        failed = BridgeError("an internal error occurred")
+        log_refusal(failed)
+        headers = {"Content-Type": XML_CONTENT_TYPE}
+        return Response(body=soap_fault(failed), status_code=500, headers=headers)
+    return Response(body=ACKNOWLEDGED, headers={"Content-Type": XML_CONTENT_TYPE})
 
 
 @app.route("/integrations/{name}/deliveries/redrive", methods=["POST"], content_types=["*/*"])

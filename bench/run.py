@@ -59,6 +59,7 @@ from bench.harness import (
     stubbed_dependencies,
 )
 from bench.hostile import hostile_inputs, worst_callback_parse
+from bench.salesforce import salesforce_message_cost
 from chalicelib.admission.calls import number_key
 from chalicelib.admission.contacts import schedule_list
 from chalicelib.config.dependencies import Dependencies, build_dependencies, set_dependencies
@@ -503,6 +504,7 @@ def main() -> None:
             hostile_inputs(json.loads(invoke()["body"])["id"], report)
         worst_callback_parse(report)
         burst(fuse, report)
+        salesforce_message_cost(fuse, report)
         consent_cost(code)
 
 

@@ -88,6 +88,12 @@ class InvalidForm(BridgeError):
     status, code = 400, "invalid_form"
 
 
+class InvalidXml(BridgeError):
+    """A body that is not the XML it must be (a Salesforce outbound message's SOAP envelope)."""
+
+    status, code = 400, "invalid_xml"
+
+
 class Unauthorized(BridgeError):
     status, code = 401, "unauthorized"
 
@@ -207,6 +213,13 @@ class SecretsUnavailable(BridgeError):
 
 class StoreUnavailable(BridgeError):
     status, code, retry_after = 503, "store_unavailable", RETRY_AFTER_SECONDS
+
+
+class NoTimeLeft(BridgeError):
+    """The request's time ran out before all of it was done (a Salesforce message of many
+    notifications): what is done stays done, and the sender's retry does the rest."""
+
+    status, code, retry_after = 503, "no_time_left", RETRY_AFTER_SECONDS
 
 
 class DeliveriesUnavailable(BridgeError):

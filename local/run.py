@@ -32,7 +32,14 @@ from local.aws_setup import (
     create_delivery_queue,
     create_dispatch_queue,
 )
-from local.demo import ADMIN_TOKEN, API_TOKEN, RESULTS_SECRET, demo_parameters, demo_results
+from local.demo import (
+    ADMIN_TOKEN,
+    API_TOKEN,
+    RESULTS_SECRET,
+    SALESFORCE_DEMO_PARAMETERS,
+    demo_parameters,
+    demo_results,
+)
 from local.fuse_sim import FuseSimulator
 from local.receiver import DemoReceiver
 from local.sqs_poller import poll_forever
@@ -151,7 +158,12 @@ def seed_aws(
     put_parameters(
         boto3.client("ssm", endpoint_url=endpoint),
         stage["BRIDGE_SSM_PREFIX"],
-        {**demo_parameters(api_tokens=token), **demo_results(receiver_url), **local_parameters()},
+        {
+            **demo_parameters(api_tokens=token),
+            **SALESFORCE_DEMO_PARAMETERS,
+            **demo_results(receiver_url),
+            **local_parameters(),
+        },
     )
     sqs = boto3.client("sqs", endpoint_url=endpoint)
     requests_url = create_call_requests_queue(sqs, stage["CALL_REQUESTS_QUEUE"])
@@ -293,6 +305,8 @@ def print_banner(
 
     hook_url, hook_body, hook_headers = signed_request("hubspot-demo", bridge, time.time())
     signed = " ".join(f"-H '{name}: {value}'" for name, value in hook_headers.items())
+    soap_url, soap_body, soap_headers = signed_request("salesforce-demo", bridge, time.time())
+    soap = " ".join(f"-H '{name}: {value}'" for name, value in soap_headers.items())
     print(
         f"""
 fuse-bridge is running locally (Ctrl-C stops everything):
@@ -321,6 +335,10 @@ workflow shape with its v3 signature (this one was signed now, and is refused af
     -d '{hook_body.decode()}'
 or, signed afresh each time (hubspot-demo, or webhooks-demo for Standard Webhooks):
   .venv/bin/python -m local.send_hook hubspot-demo
+A Salesforce outbound message (salesforce-demo: a Contact and a Lead, two calls in one bulk;
+answered <Ack>true</Ack>, and again, with no new call, when Salesforce sends it again):
+  curl -i -X POST '{soap_url}' {soap} \
+    --data-binary '{soap_body.decode().replace(chr(10), "")}'
 Your own integrations: LOCAL_PARAMETERS=my-params.json make local (names under the prefix).
 The demo integrations' results are delivered, signed, to a demo receiver here, which checks each
 signature and prints what it gets (lines starting "receiver:").

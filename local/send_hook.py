@@ -2,6 +2,7 @@
 
     .venv/bin/python -m local.send_hook hubspot-demo      # HubSpot's shape, v3 signature
     .venv/bin/python -m local.send_hook webhooks-demo     # Standard Webhooks
+    .venv/bin/python -m local.send_hook salesforce-demo   # a Salesforce outbound message (SOAP)
 
 Signatures hold a timestamp and are refused after five minutes, so each run signs anew. Run it
 twice: the second is the first answer again (a retried webhook never rings twice).
@@ -17,8 +18,17 @@ import time
 import urllib.error
 import urllib.request
 
-from local.demo import HUBSPOT_SAMPLE, WEBHOOKS_SAMPLE, hubspot_headers, standard_webhooks_headers
+from local.demo import (
+    HUBSPOT_SAMPLE,
+    SALESFORCE_TOKEN,
+    WEBHOOKS_SAMPLE,
+    hubspot_headers,
+    salesforce_message,
+    standard_webhooks_headers,
+)
 from local.run import HOST
+
+SOAP_HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
 
 
 def signed_request(name: str, bridge: str, now: float) -> tuple[str, bytes, dict[str, str]]:
@@ -29,6 +39,8 @@ def signed_request(name: str, bridge: str, now: float) -> tuple[str, bytes, dict
     if name == "webhooks-demo":
         body = json.dumps(WEBHOOKS_SAMPLE).encode()
         return url, body, standard_webhooks_headers("msg_demo_42", body, now)
+    if name == "salesforce-demo":  # not signed: a token in the URL, the org id in the body
+        return f"{url}?api_key={SALESFORCE_TOKEN}", salesforce_message(), SOAP_HEADERS
     sys.exit(__doc__)
 
 

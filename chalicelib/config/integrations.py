@@ -26,7 +26,8 @@ from chalicelib.validation.fields import CALL_FIELDS
 INTEGRATION_NAME = re.compile(r"[a-z0-9-]{1,40}")
 INTEGRATION_PARAMETER = re.compile(
     r"integrations/([a-z0-9-]{1,40})/"
-    r"(token|auth|signing_secret|campaigns|mapping|results_url|results_secret|results_include_phone)"
+    r"(token|auth|signing_secret|campaigns|mapping|org_ids"
+    r"|results_url|results_secret|results_include_phone)"
 )
 # Where deliveries may go (`results_url`): https, or plain http to this machine (make local's
 # receiver).
@@ -34,8 +35,16 @@ DELIVERY_URL = re.compile(
     r"https://[^\s/?#]+[^\s]*|http://(127\.0\.0\.1|localhost)(:[0-9]{1,5})?(/[^\s]*)?"
 )
 BEARER, QUERY, HUBSPOT_V3, STANDARD_WEBHOOKS = "bearer", "query", "hubspot-v3", "standard-webhooks"
-AUTH_SCHEMES = (BEARER, QUERY, HUBSPOT_V3, STANDARD_WEBHOOKS)
+SALESFORCE = "salesforce"  # Outbound Messaging: a token in the URL, and the sender's org id
+AUTH_SCHEMES = (BEARER, QUERY, HUBSPOT_V3, STANDARD_WEBHOOKS, SALESFORCE)
 SIGNED = (HUBSPOT_V3, STANDARD_WEBHOOKS)
+HOOKS_ONLY = (*SIGNED, SALESFORCE)  # place calls only by their webhooks; their `token` reads
+# An org id as Salesforce writes it: 15 case-sensitive characters, or 18 with a case-safe
+# suffix; compared on its first 15.
+ORG_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+# What a Salesforce integration maps when it configures no mapping: a Contact's or a Lead's
+# phone, and the record's id as the reference.
+SALESFORCE_MAPPING = '{"phone": "Phone", "reference": "Id"}'
 MAPPABLE = CALL_FIELDS  # what a mapping may produce: the POST /calls fields
 
 
@@ -76,6 +85,8 @@ class Integration:
     delivery_problem: str | None = None  # why deliveries are off (the rest works)
     # Its webhooks' signer (which verifies them) when `auth` is standard-webhooks.
     signer: StandardWebhooks | None = None
+    # The Salesforce orgs whose outbound messages it takes (`org_ids`), each by its first 15.
+    org_ids: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
         return f"Integration({self.name!r}, auth={self.auth!r}, values=<redacted>)"
@@ -143,6 +154,7 @@ def read_integration(
         campaigns=campaigns,
     )
     signer = StandardWebhooks.of(base.signing_secrets) if auth == STANDARD_WEBHOOKS else None
+    org_ids = comma_list(parts.get("org_ids", ""))
     problem = None
     mapping = None
     if auth not in AUTH_SCHEMES:
@@ -154,8 +166,14 @@ def read_integration(
     elif auth not in SIGNED and not base.tokens:
         token_parameter = token_parameter or f"{where}/token"
         problem = f"SSM parameter {token_parameter} is missing or empty (auth {auth})"
-    if problem is None and parts.get("mapping"):
-        mapping, problem = parse_mapping(parts["mapping"], f"{where}/mapping")
+    elif auth == SALESFORCE and not (org_ids and all(ORG_ID.fullmatch(o) for o in org_ids)):
+        problem = f"SSM parameter {where}/org_ids must list org ids of 15 or 18 characters"
+    mapping_text = parts.get("mapping") or (SALESFORCE_MAPPING if auth == SALESFORCE else "")
+    if problem is None and mapping_text:
+        mapping, problem = parse_mapping(mapping_text, f"{where}/mapping")
+    keyed = any(item.field == "idempotency_key" for item in mapping or ())
+    if problem is None and auth == SALESFORCE and keyed:
+        problem = f"SSM parameter {where}/mapping: Salesforce's notification Id is the key"
     target, delivery_problem = read_delivery_target(parts, where)
     return Integration(
         name,
@@ -168,6 +186,7 @@ def read_integration(
         delivery_target=target,
         delivery_problem=delivery_problem,
         signer=signer,
+        org_ids=frozenset(org[:15] for org in org_ids) if auth == SALESFORCE else frozenset(),
     )
 
 

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 
-from chalicelib.config.integrations import ADMIN, BEARER, QUERY, SIGNED, Caller
+from chalicelib.config.integrations import ADMIN, BEARER, HOOKS_ONLY, QUERY, Caller
 from chalicelib.config.parameters import Parameters
 from chalicelib.errors import Forbidden, Unauthorized
 
@@ -41,12 +41,13 @@ def identify_caller(
     authorization: str | None, parameters: Parameters, *, reading: bool = False
 ) -> Caller:
     """The integration whose token this is, or an admin; Unauthorized for anything else. A
-    signed integration's `token` is a read token: it opens the reading routes (`reading`)
-    alone, since it places its calls by its signed webhooks."""
+    signed (or Salesforce) integration's `token` is a read token: it opens the reading routes
+    (`reading`) alone, since it places its calls by its webhooks (a Salesforce one's token is
+    in its endpoint URL, and places only with its org's outbound messages)."""
     token = bearer_token(authorization)
     found: Caller | None = ADMIN if token_matches(token, parameters.admin_tokens) else None
     for integration in parameters.integrations.values():
-        schemes = TOKEN_SCHEMES if not reading else (*TOKEN_SCHEMES, *SIGNED)
+        schemes = TOKEN_SCHEMES if not reading else (*TOKEN_SCHEMES, *HOOKS_ONLY)
         usable = integration.problem is None and integration.auth in schemes
         if token_matches(token, integration.tokens) and usable and found is None:
             found = Caller.of(integration)

@@ -1,7 +1,8 @@
 """How a native webhook proves who sent it, by its integration's `auth`: a bearer token, a
-token in the `api_key` query parameter, HubSpot's v3 signature, or a Standard Webhooks
-signature (http/standard_webhooks.py, the signer deliveries use too). Pure: the request's parts
-in, True or False out.
+token in the `api_key` query parameter (a Salesforce outbound message's too, whose org id is
+checked once its envelope is read), HubSpot's v3 signature, or a Standard Webhooks signature
+(http/standard_webhooks.py, the signer deliveries use too). Pure: the request's parts in, True
+or False out.
 
 Signatures are HMAC-SHA256 compared in constant time against every configured secret (several
 during a rotation), and carry a timestamp that must be within five minutes of now, so a
@@ -19,6 +20,7 @@ from chalicelib.config.integrations import (
     BEARER,
     HUBSPOT_V3,
     QUERY,
+    SALESFORCE,
     STANDARD_WEBHOOKS,
     Integration,
 )
@@ -29,6 +31,7 @@ from chalicelib.integrations.callers import bearer_token, token_matches
 # of milliseconds, with no leading zero. Its signed string joins body and timestamp with nothing
 # between, so a leading zero would let a body's trailing zeros move into the timestamp.
 MILLISECONDS = re.compile(r"[1-9][0-9]{0,15}")
+XML_MEDIA_TYPES = ("text/xml", "application/xml")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,12 @@ class WebhookRequest:
     headers: Mapping[str, str]  # names in lower case
     query: Mapping[str, Sequence[str]]
     body: bytes
+
+    @property
+    def is_xml(self) -> bool:
+        """A SOAP body (Salesforce's outbound messages are `text/xml`), answered in SOAP."""
+        media_type = self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        return media_type in XML_MEDIA_TYPES
 
     @classmethod
     def of(cls, path: str, request: Any, base_url: str | None) -> WebhookRequest:
@@ -58,7 +67,7 @@ class WebhookRequest:
 def authentic(integration: Integration, request: WebhookRequest, now: float) -> bool:
     if integration.auth == BEARER:
         return token_matches(bearer_token(request.headers.get("authorization")), integration.tokens)
-    if integration.auth == QUERY:
+    if integration.auth in (QUERY, SALESFORCE):  # Salesforce's org id is checked once read
         given = request.query.get("api_key", [])
         return len(given) == 1 and token_matches(given[0], integration.tokens)
     if integration.auth == HUBSPOT_V3:

@@ -9,50 +9,21 @@ outcome is not retried, since the call may exist. A "batch" here is only ever an
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib.config.dependencies import Dependencies
-from chalicelib.deliveries.queueing import deliver_outcome
-from chalicelib.errors import (
-    BridgeError,
-    CallLimitReached,
-    ConfigurationIncomplete,
-    FuseRejectedRequest,
-    IdempotencyKeyReused,
-    InvalidJson,
-    OutsideCallingHours,
-    PayloadTooLarge,
-    PhoneSuppressed,
-    ValidationFailed,
-)
+from chalicelib.errors import BridgeError, ConfigurationIncomplete
 from chalicelib.logs import logger
 from chalicelib.placing.calls import place_call
-from chalicelib.placing.idempotency import fingerprint, key_of
-from chalicelib.placing.ids import id_for_key, own_id
-from chalicelib.records import QUEUED, REJECTED, RETRY, UNKNOWN, CallRecord, Reply
-from chalicelib.store.calls import RecordExists
+from chalicelib.placing.idempotency import key_of
+from chalicelib.placing.rejections import KEPT_TEXT, MAX_KEPT_REQUEST, PERMANENT, keep_rejection
+from chalicelib.records import QUEUED, REJECTED, RETRY, UNKNOWN
 from chalicelib.validation.json_body import read_json
 
-MAX_KEPT_REQUEST = 16 * 1024
-KEPT_TEXT = 4096
 MAX_ENVELOPE_BYTES = 256 * 1024  # SQS's own message limit
-# Refusals that the same request will always meet: stored, never retried. Consent's are too:
-# a suppressed or capped number is not called later instead, and a window once closed stays so.
-PERMANENT = (
-    InvalidJson,
-    PayloadTooLarge,
-    ValidationFailed,
-    IdempotencyKeyReused,
-    FuseRejectedRequest,
-    OutsideCallingHours,
-    PhoneSuppressed,
-    CallLimitReached,
-)
 
 
 class RetryLater(Exception):
@@ -145,51 +116,16 @@ def code_of(status: str) -> str | None:
 
 
 def store_rejection(raw_body: bytes, source_id: str, err: BridgeError, deps: Dependencies) -> str:
-    """Keeps a refused request where its sender can read why; returns its call id.
-
-    The id is the one its idempotency key names; when that key already names another call
-    (reused with another body), the rejection is kept under the message's own id instead. What
-    is kept is bounded: the request as parsed up to MAX_KEPT_REQUEST bytes, else the start of
-    its text, so a rejection always fits in an item.
-    """
+    """Keeps a refused request where its sender can read why (rejections.py); returns its call
+    id: the one its idempotency key names, else (that key reused with another body) the
+    message's own."""
     try:
         body = read_json(raw_body, MAX_KEPT_REQUEST)
     except BridgeError:
         body = None
-    fields = body if isinstance(body, dict) else {}
-    reference, campaign = fields.get("reference"), fields.get("campaign")
-    now = math.floor(deps.clock())
-    parameters = deps.parameters.get()
-    id_secret = parameters.id_secret
     key = key_of(None, body, source_id) or source_id
-    call_id = id_for_key(id_secret, key)
-    record = CallRecord(
-        id=call_id,
-        status=REJECTED,
-        request_hash=fingerprint(body),
-        created_at=now,
-        lock_until=0,
-        request=fields or {"body": raw_body[:KEPT_TEXT].decode("utf-8", "replace")},
-        reference=reference if isinstance(reference, str) and len(reference) <= 128 else None,
-        campaign=campaign if isinstance(campaign, str) and len(campaign) <= 64 else None,
-        reply=Reply(err.status, {**err.body(), "id": call_id, "status": REJECTED}),
-    )
-    expires_at = deps.settings.expires_at(now)
-    try:
-        deps.store.create(record, expires_at, now)
-    except RecordExists as held:
-        if held.record.status != REJECTED:
-            kept_id = own_id(id_secret, source_id)
-            reply = Reply(err.status, {**err.body(), "id": kept_id, "status": REJECTED})
-            # Rejected before under its own id (a redelivery): that record stands.
-            with contextlib.suppress(RecordExists):
-                kept = replace(record, id=kept_id, reply=reply)
-                deps.store.create(kept, expires_at, now)
-                deliver_outcome(kept, None, now, parameters, deps)
-            return kept_id
-        return call_id  # a redelivery of a rejection already stored (and delivered)
-    deliver_outcome(record, None, now, parameters, deps)  # call.rejected, if it has a receiver
-    return call_id
+    text = raw_body[:KEPT_TEXT].decode("utf-8", "replace")
+    return keep_rejection(body, text, key, err, deps, source_id=source_id)
 
 
 def decide_batch(

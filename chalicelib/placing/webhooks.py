@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -32,6 +33,7 @@ from chalicelib.admission.calls import schedule_call
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.integrations import (
     INTEGRATION_NAME,
+    SALESFORCE,
     SIGNED,
     STANDARD_WEBHOOKS,
     Caller,
@@ -46,6 +48,7 @@ from chalicelib.errors import (
     InvalidForm,
     PayloadTooLarge,
     Unauthorized,
+    UnsupportedMediaType,
 )
 from chalicelib.integrations.signatures import WebhookRequest, authentic
 from chalicelib.placing.calls import MAX_BODY_BYTES, dial
@@ -58,7 +61,8 @@ from chalicelib.validation.json_body import read_json
 
 FORM = "application/x-www-form-urlencoded"
 MAX_WEBHOOK_FORM_FIELDS = 200
-NUMBER_STRING = re.compile(r"[0-9]{1,9}")  # ASCII digits only; "3.5" stays a string, refused
+# ASCII digits, or Salesforce's integral number ("3.0"); "3.5" stays a string, refused.
+NUMBER_STRING = re.compile(r"([0-9]{1,9})(?:\.0{1,9})?")
 NUMBER_FIELDS = ("attempts", "retry_delay")
 BOOLEAN_STRINGS = {"true": True, "false": False}
 NO_INTEGRATION = Integration("", problem="unknown")  # authenticates nothing, in the same time
@@ -72,15 +76,29 @@ def place_webhook(
     parameters: Parameters,
     deps: Dependencies,
 ) -> Placement:
-    """The whole of POST /hooks/{name}. An unknown integration and a bad credential get the
-    same 401: a stranger cannot tell which integrations exist."""
+    """The whole of POST /hooks/{name} for a JSON or form body."""
+    integration = authenticated(name, request, base_url, parameters, deps)
+    if integration.auth == SALESFORCE:
+        raise UnsupportedMediaType("this integration takes Salesforce outbound messages (text/xml)")
+    return place_authenticated(integration, request, str(base_url), parameters, deps)
+
+
+def authenticated(
+    name: str,
+    request: WebhookRequest,
+    base_url: str | None,
+    parameters: Parameters,
+    deps: Dependencies,
+) -> Integration:
+    """The integration `name`, if the request proves it is from it. An unknown integration and
+    a bad credential get the same 401: a stranger cannot tell which integrations exist."""
     known = parameters.integrations.get(name) if INTEGRATION_NAME.fullmatch(name) else None
     integration = known or NO_INTEGRATION
     if not authentic(integration, request, deps.clock()) or integration.problem:
         raise Unauthorized("missing or invalid credentials for this webhook")
     if base_url is None:  # told only to an authenticated sender
         raise ConfigurationIncomplete("environment variable PUBLIC_BASE_URL is not set")
-    return place_authenticated(integration, request, base_url, parameters, deps)
+    return integration
 
 
 @counted_as_rejected
@@ -93,22 +111,54 @@ def place_authenticated(
 ) -> Placement:
     """The webhook of a known sender: its body read and mapped, its key found, its call placed."""
     body = read_body(request.body, request.headers.get("content-type", ""))
-    expressions: dict[str, str] = {}
-    if integration.mapping is not None:
-        body, expressions = apply_mapping(integration.mapping, body)
-    fields = accept_string_forms(body)
+    fields, expressions = mapped(integration, body)
     header = None if integration.auth in SIGNED else request.headers.get("idempotency-key")
     key = key_of(header, fields)
     if key is None:
         key = sender_key(integration, request, parameters, deps)
+    placed = place_mapped(
+        integration,
+        fields,
+        expressions,
+        key,
+        dial,
+        base_url=base_url,
+        parameters=parameters,
+        deps=deps,
+    )
+    return for_sender(placed)
+
+
+def mapped(integration: Integration, body: Any) -> tuple[Any, dict[str, str]]:
+    """The bridge's fields from a sender's body, by its integration's mapping (none: the body is
+    the bridge's own JSON), and each mapped field's expression, for error messages."""
+    expressions: dict[str, str] = {}
+    if integration.mapping is not None:
+        body, expressions = apply_mapping(integration.mapping, body)
+    return accept_string_forms(body), expressions
+
+
+def place_mapped(
+    integration: Integration,
+    fields: Any,
+    expressions: dict[str, str],
+    key: str,
+    send: Callable[..., Placement],
+    *,
+    base_url: str,
+    parameters: Parameters,
+    deps: Dependencies,
+) -> Placement:
+    """One call of a webhook on the one idempotent path; a refusal names each mapped field with
+    the expression it came from."""
     try:
-        placed = place_once(
+        return place_once(
             Kind.CALL,
             fields,
             key,
             parse=parse_call_request,
             schedule=schedule_call,
-            send=dial,
+            send=send,
             base_url=base_url,
             parameters=parameters,
             deps=deps,
@@ -118,7 +168,6 @@ def place_authenticated(
         if not err.details or not expressions:
             raise
         raise renamed(err, expressions) from None
-    return for_sender(placed)
 
 
 def for_sender(placed: Placement) -> Placement:
@@ -177,8 +226,11 @@ def accept_string_forms(body: Any) -> Any:
         return body
     fields = dict(body)
     for name in NUMBER_FIELDS:
-        if isinstance(fields.get(name), str) and NUMBER_STRING.fullmatch(fields[name]):
-            fields[name] = int(fields[name])
+        number = (
+            NUMBER_STRING.fullmatch(fields[name]) if isinstance(fields.get(name), str) else None
+        )
+        if number:
+            fields[name] = int(number.group(1))
     if isinstance(fields.get("pci"), str) and fields["pci"] in BOOLEAN_STRINGS:
         fields["pci"] = BOOLEAN_STRINGS[fields["pci"]]
     return fields

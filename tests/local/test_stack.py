@@ -91,6 +91,7 @@ def local_stack(tmp_path: Path) -> Iterator[dict[str, str]]:
     assert "curl -i -X POST" in output  # the banner showed a ready-to-paste request
     assert "/calls?reference=lead-42" in output  # and how to read it back
     assert "X-HubSpot-Signature-v3" in output  # and a signed native webhook
+    assert "/hooks/salesforce-demo?api_key=" in output  # and a Salesforce outbound message
     assert re.search(r"token=(?!<redacted>)", output) is None  # result URL tokens are masked
     for port in ports.values():  # everything it started has stopped listening
         with socket.socket() as probe:
@@ -223,3 +224,32 @@ def test_native_webhooks_through_the_local_stack(local_stack: dict[str, str]) ->
         call = requests.get(f"{local_stack['bridge']}/calls/{first['id']}", headers=auth, timeout=5)
         delivery = call.json().get("delivery") or {}
     assert delivery.get("status") == "delivered", delivery
+    # A Salesforce outbound message of two, sent twice: acknowledged each time, two calls in a
+    # bulk through the local dispatcher.
+    for _ in range(2):
+        sent = subprocess.run(
+            [sys.executable, "-m", "local.send_hook", "salesforce-demo"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        assert sent.startswith("200 "), sent
+        assert "<Ack>true</Ack>" in sent, sent
+    deadline = time.monotonic() + 30
+    statuses: list[str] = []
+    while time.monotonic() < deadline:
+        statuses = [
+            call["status"]
+            for reference in ("0035e00000B1xYzAAJ", "00Q5e00000C2wXyEAK")
+            for call in requests.get(
+                f"{local_stack['bridge']}/calls?reference={reference}", headers=auth, timeout=5
+            ).json()["calls"]
+        ]
+        if len(statuses) == 2 and set(statuses) <= {"queued", "completed"}:
+            break
+        time.sleep(0.5)
+    assert len(statuses) == 2, statuses
+    assert set(statuses) <= {"queued", "completed"}, statuses
