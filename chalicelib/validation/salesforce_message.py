@@ -8,8 +8,8 @@ while expat reads it (an iterparse that stops at the first element too many), an
 notifications (Salesforce's own limit). Namespaces are matched, prefixes never: Salesforce
 writes `sf:` and `soapenv:`, but any prefix bound to the same namespace is the same element.
 
-`SessionId` is never read: it is a live Salesforce session, and what is not read cannot be
-logged or stored.
+`SessionId` is never extracted: it is a live Salesforce session, and what is not taken out of
+the parsed document cannot be logged or stored.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ MAX_MESSAGE_BYTES = 1024 * 1024  # 100 notifications of a few kilobytes each, wi
 MAX_NOTIFICATIONS = 100  # Salesforce sends at most 100 in one message
 MAX_XML_DEPTH = 10  # Envelope, Body, notifications, Notification, sObject, field: 6, and room
 MAX_ELEMENTS = 60_000  # 100 notifications of 500 fields, and room
-MAX_FIELD_CHARS = 32_768  # a long text area holds 32,768 characters
+MAX_FIELD_CHARS = 131_072  # the longest a Long Text Area field may be made
 # A Salesforce id: 15 case-sensitive letters and digits, or 18 with the case-safe suffix.
 SALESFORCE_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 NIL = {"true", "1"}
@@ -40,7 +40,9 @@ NIL = {"true", "1"}
 class Notification:
     """One record of the message: its notification `Id` (Salesforce's dedup key, the same on
     every redelivery), its sObject's type (`Contact`, `Lead`, from `xsi:type`) and its fields
-    as a plain object: text, None for `xsi:nil`, an object for a field with fields."""
+    as a plain object: text ("" for an empty element), None for `xsi:nil`, an object for a
+    field with fields. No sObject (a record deleted before it was sent) is no fields: its call
+    is refused for what it lacks, on its own, not the whole message."""
 
     id: str
     object_type: str
@@ -113,11 +115,13 @@ def read_notification(element: Element, n: int) -> Notification:
     where = f"Notification[{n}]"
     notification_id = salesforce_id(element, "Id", where)
     objects = element.findall(f"{{{OUTBOUND}}}sObject")
-    if len(objects) != 1:
+    if len(objects) > 1:
         raise InvalidXml(
-            "each notification holds one sObject",
+            "a notification holds one sObject",
             [FieldError(f"{where}.sObject", f"{len(objects)} given")],
         )
+    if not objects:  # a record deleted before Salesforce sent it: "contains no data"
+        return Notification(notification_id, "", {})
     sobject = objects[0]
     declared = sobject.get(f"{{{XSI}}}type", "")
     object_type = declared.rpartition(":")[2][:80]  # `sf:Contact`: the prefix is the sender's

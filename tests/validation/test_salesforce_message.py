@@ -80,6 +80,18 @@ def test_optional_elements_may_be_missing() -> None:
     assert notification.fields == {"Phone": "6175551234", "MailingAddress": {"city": "Boston"}}
 
 
+def test_a_record_deleted_before_it_was_sent_is_a_notification_with_no_fields() -> None:
+    """Salesforce: "If the record is deleted before the notification is delivered, the
+    notification contains no data": no sObject, or one with nothing in it."""
+    body = envelope(
+        "<Notification><Id>04l5e00000KcAbCAAV</Id></Notification>"
+        + contact("04l5e00000KcAbDAAV")
+        + contact("04l5e00000KcAbEAAV", "<sf:Phone/>")
+    )
+    fields = [n.fields for n in read_salesforce_message(body).notifications]
+    assert fields == [{}, {}, {"Phone": ""}]  # an empty element is "", not null (xsi:nil is)
+
+
 def test_a_message_in_another_encoding_reads_the_same() -> None:
     text = salesforce_message().decode().replace('encoding="UTF-8"', 'encoding="UTF-16"')
     assert read_salesforce_message(text.encode("utf-16")) == EXPECTED
@@ -134,9 +146,9 @@ HOSTILE = {
     "no notification id": envelope(contact("")),
     "a notification id not Salesforce's": envelope(contact("04l5e00000K'; DROP--")),
     "two ids": envelope(contact().replace("<Id>", "<Id>04l5e00000KcAbCAAV</Id><Id>", 1)),
-    "no sObject": envelope("<Notification><Id>04l5e00000KcAbCAAV</Id></Notification>"),
+    "two sObjects": envelope(contact().replace("</Notification>", "<sObject/></Notification>")),
     "an org id not Salesforce's": envelope(contact(), org="00D-not-an-id"),
-    "a field too long": envelope(contact(fields=f"<sf:Phone>{'1' * 40_000}</sf:Phone>")),
+    "a field too long": envelope(contact(fields=f"<sf:Phone>{'1' * 140_000}</sf:Phone>")),
     "two bodies": envelope(contact()).replace(b"</s:Body>", b"</s:Body><s:Body/>"),
     "an unknown encoding": b'<?xml version="1.0" encoding="x-nope"?>' + envelope(contact()),
     "a codec not of text": b'<?xml version="1.0" encoding="rot13"?>' + envelope(contact()),
@@ -161,7 +173,7 @@ REASONS = {
     "no notification id": ("Id is missing", "Notification[0].Id"),
     "a notification id not Salesforce's": ("not a Salesforce id", "Notification[0].Id"),
     "two ids": ("not a Salesforce id", "Notification[0].Id"),
-    "no sObject": ("one sObject", "Notification[0].sObject"),
+    "two sObjects": ("one sObject", "Notification[0].sObject"),
     "an org id not Salesforce's": ("OrganizationId", "notifications.OrganizationId"),
     "a field too long": ("too long", "Notification[0].sObject.Phone"),
     "two bodies": ("exactly one Body", None),
