@@ -32,16 +32,10 @@ from local.aws_setup import (
     create_delivery_queue,
     create_dispatch_queue,
 )
-from local.demo import (
-    ADMIN_TOKEN,
-    API_TOKEN,
-    RESULTS_SECRET,
-    SALESFORCE_DEMO_PARAMETERS,
-    demo_parameters,
-    demo_results,
-)
+from local.demo import ADMIN_TOKEN, API_TOKEN, RESULTS_SECRET, demo_parameters, demo_results
 from local.fuse_sim import FuseSimulator
 from local.receiver import DemoReceiver
+from local.salesforce_demo import SALESFORCE_DEMO_PARAMETERS
 from local.sqs_poller import poll_forever
 
 ROOT = Path(__file__).resolve().parent.parent

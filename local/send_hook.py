@@ -18,15 +18,9 @@ import time
 import urllib.error
 import urllib.request
 
-from local.demo import (
-    HUBSPOT_SAMPLE,
-    SALESFORCE_TOKEN,
-    WEBHOOKS_SAMPLE,
-    hubspot_headers,
-    salesforce_message,
-    standard_webhooks_headers,
-)
+from local.demo import HUBSPOT_SAMPLE, WEBHOOKS_SAMPLE, hubspot_headers, standard_webhooks_headers
 from local.run import HOST
+from local.salesforce_demo import SALESFORCE_TOKEN, salesforce_message
 
 SOAP_HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
 

@@ -33,7 +33,8 @@ from chalicelib.placing.salesforce import place_salesforce_message
 from chalicelib.store.calls import CallStore
 from infra.parameters import put_parameters
 from local.aws_setup import create_dispatch_queue
-from local.demo import (
+from local.fuse_sim import FuseSimulator
+from local.salesforce_demo import (
     SALESFORCE_DEMO_PARAMETERS,
     SALESFORCE_ORG,
     SALESFORCE_SAMPLE,
@@ -41,7 +42,6 @@ from local.demo import (
     SALESFORCE_TOKEN,
     salesforce_message,
 )
-from local.fuse_sim import FuseSimulator
 from tests.helpers import (
     ADMIN_TOKEN,
     PREFIX,

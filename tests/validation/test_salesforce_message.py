@@ -17,7 +17,7 @@ from chalicelib.validation.salesforce_message import (
     SalesforceMessage,
     read_salesforce_message,
 )
-from local.demo import (
+from local.salesforce_demo import (
     ENTERPRISE,
     OUTBOUND,
     SALESFORCE_ORG,
