@@ -2,9 +2,10 @@
 notifications, each a record (a Contact, a Lead) to call, from an integration of auth
 `salesforce`.
 
-Salesforce cannot sign its messages. What its documentation recommends stands in: HTTPS, a
-token in the endpoint URL (`?api_key=`, checked before the body is read), and the org id each
-message carries (checked against the integration's `org_ids`, on its first 15 characters).
+Salesforce cannot sign its messages. What stands in: HTTPS and the org id each message carries
+(two of its documentation's recommendations; checked against the integration's `org_ids`, on
+its first 15 characters), and a token in the endpoint URL (`?api_key=`, checked before the body
+is read).
 
 Each notification is one call, mapped by the integration's JMESPath mapping over its sObject's
 fields and keyed by its notification Id, which Salesforce keeps on every redelivery. A
@@ -88,8 +89,15 @@ def place_salesforce_message(
             faults.append(NoTimeLeft("the request's time ran out before every notification"))
             break
         try:
-            where = {"base_url": str(base_url), "parameters": parameters, "deps": deps}
-            if decide(notification, org, integration, send, **where):
+            if decide(
+                notification,
+                org,
+                integration,
+                send,
+                base_url=str(base_url),
+                parameters=parameters,
+                deps=deps,
+            ):
                 placed += 1
             else:
                 rejected += 1

@@ -187,23 +187,25 @@ def test_a_message_on_the_local_queue_places_a_call(local_stack: dict[str, str])
     assert call["status"] in ("queued", "completed")
 
 
+def send_hook(name: str, env: dict[str, str]) -> str:
+    """`local.send_hook name`, as a user runs it: what it printed (the status, the answer)."""
+    return subprocess.run(
+        [sys.executable, "-m", "local.send_hook", name],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+
+
 @pytest.mark.timeout(120)
 def test_native_webhooks_through_the_local_stack(local_stack: dict[str, str]) -> None:
     """A demo integration's signed webhook, sent twice (one call), and the user's own
     integration from LOCAL_PARAMETERS."""
     env = {**os.environ, "BRIDGE_PORT": local_stack["bridge"].rsplit(":", 1)[1]}
-    answers = [
-        subprocess.run(
-            [sys.executable, "-m", "local.send_hook", "hubspot-demo"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout
-        for _ in range(2)
-    ]
+    answers = [send_hook("hubspot-demo", env) for _ in range(2)]
     assert all(a.startswith("202 ") for a in answers), answers
     first, second = (json.loads(a.split(" ", 1)[1]) for a in answers)
     assert first["id"] == second["id"]
@@ -227,15 +229,7 @@ def test_native_webhooks_through_the_local_stack(local_stack: dict[str, str]) ->
     # A Salesforce outbound message of two, sent twice: acknowledged each time, two calls in a
     # bulk through the local dispatcher.
     for _ in range(2):
-        sent = subprocess.run(
-            [sys.executable, "-m", "local.send_hook", "salesforce-demo"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout
+        sent = send_hook("salesforce-demo", env)
         assert sent.startswith("200 "), sent
         assert "<Ack>true</Ack>" in sent, sent
     deadline = time.monotonic() + 30
