@@ -21,7 +21,7 @@ from jmespath.parser import ParsedResult
 
 from chalicelib.http.standard_webhooks import StandardWebhooks
 from chalicelib.records import DEFAULT_INTEGRATION
-from chalicelib.validation.fields import CALL_FIELDS
+from chalicelib.validation.fields import CALL_FIELDS, SALESFORCE_ID
 
 INTEGRATION_NAME = re.compile(r"[a-z0-9-]{1,40}")
 INTEGRATION_PARAMETER = re.compile(
@@ -39,9 +39,6 @@ SALESFORCE = "salesforce"  # Outbound Messaging: a token in the URL, and the sen
 AUTH_SCHEMES = (BEARER, QUERY, HUBSPOT_V3, STANDARD_WEBHOOKS, SALESFORCE)
 SIGNED = (HUBSPOT_V3, STANDARD_WEBHOOKS)
 HOOKS_ONLY = (*SIGNED, SALESFORCE)  # place calls only by their webhooks; their `token` reads
-# An org id as Salesforce writes it: 15 case-sensitive characters, or 18 with a case-safe
-# suffix; compared on its first 15.
-ORG_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 # What a Salesforce integration maps when it configures no mapping: a Contact's or a Lead's
 # phone, and the record's id as the reference.
 SALESFORCE_MAPPING = '{"phone": "Phone", "reference": "Id"}'
@@ -166,7 +163,7 @@ def read_integration(
     elif auth not in SIGNED and not base.tokens:
         token_parameter = token_parameter or f"{where}/token"
         problem = f"SSM parameter {token_parameter} is missing or empty (auth {auth})"
-    elif auth == SALESFORCE and not (org_ids and all(ORG_ID.fullmatch(o) for o in org_ids)):
+    elif auth == SALESFORCE and not (org_ids and all(SALESFORCE_ID.fullmatch(o) for o in org_ids)):
         problem = f"SSM parameter {where}/org_ids must list org ids of 15 or 18 characters"
     mapping_text = parts.get("mapping") or (SALESFORCE_MAPPING if auth == SALESFORCE else "")
     if problem is None and mapping_text:

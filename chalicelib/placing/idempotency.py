@@ -122,17 +122,19 @@ def place_once(
     parameters: Parameters,
     deps: Dependencies,
     caller: Caller,
+    request_hash: str | None = None,
 ) -> Placement:
     """`parse` validates the body (raising ValidationFailed), given this deployment's region,
     clock, campaigns and dial policy; `schedule` moves its window into calling hours (or
     refuses it); `send` asks Fuse, given the record whose key is now held;
-    `caller` is whose keys, campaigns and records these are. Raises a BridgeError for every
-    refusal."""
+    `caller` is whose keys, campaigns and records these are; `request_hash` what makes a later
+    request with the key the same request (by default its body's fingerprint: another body is
+    `idempotency_key_reused`). Raises a BridgeError for every refusal."""
     key_id = (
         id_for_key(parameters.id_secret, key, kind, caller.integration) if key is not None else None
     )
     now = deps.clock()
-    body_fingerprint = fingerprint(body)
+    body_fingerprint = request_hash or fingerprint(body)
     require_campaign_allowed(body, caller)
     try:
         request = parse(

@@ -58,6 +58,7 @@ def keep_rejection(
     *,
     integration: str = DEFAULT_INTEGRATION,
     source_id: str | None = None,
+    request_hash: str | None = None,
 ) -> str:
     """Keeps a refused request (`body` as read, or None; `text` what came, when it could not
     be read) under the id its key names; returns its call id.
@@ -80,7 +81,7 @@ def keep_rejection(
     record = CallRecord(
         id=call_id,
         status=REJECTED,
-        request_hash=fingerprint(body),
+        request_hash=request_hash or fingerprint(body),  # as place_once would have kept it
         created_at=now,
         lock_until=0,
         request=fields or {"body": text[:KEPT_TEXT]},

@@ -10,7 +10,8 @@ is read).
 Each notification is one call, mapped by the integration's JMESPath mapping over its sObject's
 fields and keyed by its notification Id, which Salesforce keeps on every redelivery. A
 redelivery may carry other field values (Salesforce sends a record as it is when it sends), so
-for a notification already placed the first request stands, whatever the values now.
+the notification, not its values, is what makes two deliveries the same request: the first
+one stands, whatever the values now.
 
 The answer (app.py writes it) is an Ack when every notification is placed (queued, waiting, or
 unknown: its key is held, so a redelivery could never ring it again) or refused for good (its
@@ -31,8 +32,6 @@ from chalicelib.config.integrations import SALESFORCE, Integration
 from chalicelib.config.parameters import Parameters
 from chalicelib.errors import (
     BridgeError,
-    IdempotencyInProgress,
-    IdempotencyKeyReused,
     NoTimeLeft,
     Unauthorized,
     UnsupportedMediaType,
@@ -40,11 +39,11 @@ from chalicelib.errors import (
 from chalicelib.integrations.signatures import WebhookRequest
 from chalicelib.logs import logger
 from chalicelib.placing.calls import dial, dial_in_bulk
-from chalicelib.placing.idempotency import counted_as_rejected, replay
-from chalicelib.placing.ids import SEPARATOR, id_for_key
+from chalicelib.placing.idempotency import counted_as_rejected, fingerprint
+from chalicelib.placing.ids import SEPARATOR
 from chalicelib.placing.rejections import PERMANENT, keep_rejection
 from chalicelib.placing.webhooks import authenticated, mapped, place_mapped
-from chalicelib.records import REJECTED, Kind, Placement
+from chalicelib.records import REJECTED, Placement
 from chalicelib.validation.salesforce_message import Notification, read_salesforce_message
 
 API_GATEWAY_SECONDS = 29  # API Gateway's own limit on a request: Salesforce waits 60 s
@@ -117,6 +116,10 @@ def place_salesforce_message(
     return MessageOutcome(placed, rejected)
 
 
+# A notification's refusals are counted as every door's are (CallsRejected, by reason).
+place_counted = counted_as_rejected(place_mapped)
+
+
 def decide(
     notification: Notification,
     org: str,
@@ -128,11 +131,15 @@ def decide(
     deps: Dependencies,
 ) -> bool:
     """One notification placed (True) or refused for good (False, its rejection kept); a
-    passing fault raises."""
+    passing fault raises. Salesforce sends a record as it is when it sends, so a redelivery
+    with other values is still a redelivery: the request is the notification, whatever its
+    values (`same`), and a redelivery is answered as the first request's replay (while that one
+    is still being placed, `idempotency_in_progress`: Salesforce comes again)."""
     fields, expressions = mapped(integration, notification.fields)
     key = SEPARATOR.join(("salesforce", org, notification.id))
+    same = fingerprint(key)
     try:
-        placed = place_notification(
+        placed = place_counted(
             integration,
             fields,
             expressions,
@@ -141,46 +148,12 @@ def decide(
             base_url=base_url,
             parameters=parameters,
             deps=deps,
+            request_hash=same,
         )
     except PERMANENT as err:
-        keep_rejection(fields, "", key, err, deps, integration=integration.name)
+        keep_rejection(fields, "", key, err, deps, integration=integration.name, request_hash=same)
         return False
     return placed.status != REJECTED  # REJECTED: a replay of a kept rejection
-
-
-@counted_as_rejected
-def place_notification(
-    integration: Integration,
-    fields: object,
-    expressions: dict[str, str],
-    key: str,
-    send: Callable[..., Placement],
-    *,
-    base_url: str,
-    parameters: Parameters,
-    deps: Dependencies,
-) -> Placement:
-    """The notification placed, or its first request's answer again. Salesforce sends a record
-    as it is when it sends, so a redelivery with other values is still a redelivery: it is
-    answered as a replay of the first request would be (still being placed: a passing fault,
-    so that Salesforce comes again and finds how the first one ended)."""
-    try:
-        return place_mapped(
-            integration,
-            fields,
-            expressions,
-            key,
-            send,
-            base_url=base_url,
-            parameters=parameters,
-            deps=deps,
-        )
-    except IdempotencyKeyReused:
-        earlier = deps.store.get(id_for_key(parameters.id_secret, key, Kind.CALL, integration.name))
-        if earlier is None:  # freed since: the next delivery places it
-            raise IdempotencyInProgress("the notification is being placed; retry shortly") from None
-        logger.info("notification sent again with other values: the first request stands")
-        return replay(earlier, earlier.request_hash, deps.clock(), deps, base_url)
 
 
 def not_acknowledged(first: BridgeError, undecided: int, total: int) -> BridgeError:

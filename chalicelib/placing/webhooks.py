@@ -148,9 +148,10 @@ def place_mapped(
     base_url: str,
     parameters: Parameters,
     deps: Dependencies,
+    request_hash: str | None = None,
 ) -> Placement:
-    """One call of a webhook on the one idempotent path; a refusal names each mapped field with
-    the expression it came from."""
+    """One call of a webhook on the one idempotent path (`request_hash`: place_once's); a
+    refusal names each mapped field with the expression it came from."""
     try:
         return place_once(
             Kind.CALL,
@@ -163,6 +164,7 @@ def place_mapped(
             parameters=parameters,
             deps=deps,
             caller=Caller.of(integration),
+            request_hash=request_hash,
         )
     except BridgeError as err:
         if not err.details or not expressions:

@@ -22,6 +22,9 @@ OPT_OUT_URL = "opt_out_url"  # the bridge's own variable: where the callee's opt
 TIME_ZONE = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,29}(/[A-Za-z0-9_+-]{1,30}){0,2}")
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
 UNIX_SECONDS = re.compile(r"[0-9]{1,12}")  # ASCII digits only: "²".isdigit() is True
+# A Salesforce id (an org's, a notification's): 15 case-sensitive letters and digits, or 18
+# with the case-safe suffix.
+SALESFORCE_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 MAX_VARIABLES_BYTES = 4096
 MAX_REFERENCE_LENGTH = 128
 # What a call and a list both take: how and when Fuse dials, and the request's own key.

@@ -15,12 +15,12 @@ the parsed document cannot be logged or stored.
 from __future__ import annotations
 
 import io
-import re
 from dataclasses import dataclass
 from typing import Any
 from xml.etree.ElementTree import Element
 
 from chalicelib.errors import FieldError, InvalidXml, PayloadTooLarge
+from chalicelib.validation.fields import SALESFORCE_ID
 
 SOAP_ENVELOPE = "http://schemas.xmlsoap.org/soap/envelope/"
 OUTBOUND = "http://soap.sforce.com/2005/09/outbound"
@@ -31,8 +31,6 @@ MAX_NOTIFICATIONS = 100  # Salesforce sends at most 100 in one message
 MAX_XML_DEPTH = 10  # Envelope, Body, notifications, Notification, sObject, field: 6, and room
 MAX_ELEMENTS = 60_000  # 100 notifications of 500 fields, and room
 MAX_FIELD_CHARS = 131_072  # the longest a Long Text Area field may be made
-# A Salesforce id: 15 case-sensitive letters and digits, or 18 with the case-safe suffix.
-SALESFORCE_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 NIL = {"true", "1"}
 
 
