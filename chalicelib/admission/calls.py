@@ -25,6 +25,7 @@ from chalicelib.errors import (
     PhoneSuppressed,
     StoreUnavailable,
 )
+from chalicelib.fuse.callback_urls import opt_out_url
 from chalicelib.logs import logger
 from chalicelib.store.calls import CallStore
 from chalicelib.store.numbers import OverCap, Suppressed
@@ -36,6 +37,13 @@ from chalicelib.validation.call_settings import CallSettings
 def number_key(secret: str, phone: str) -> str:
     """The name a number is kept under: the same for every integration, never the number."""
     return hmac.new(secret.encode(), f"number:{phone}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def opt_out_link(base_url: str, call_id: str, phone: str, parameters: Parameters) -> str:
+    """Where a call's Fuse application posts the callee's opt-out: the call and its number's
+    key (never the number), signed; every way a call goes to Fuse gives it this one."""
+    number = number_key(parameters.id_secret, phone)
+    return opt_out_url(base_url, call_id, number, parameters.callback_secret)
 
 
 def allowance_of(
@@ -139,9 +147,7 @@ def suppressed() -> PhoneSuppressed:
     )
 
 
-def give_back(
-    call_id: str, phone: str | None, parameters: Parameters, settings: Settings, store: CallStore
-) -> None:
+def give_back(call_id: str, phone: str | None, parameters: Parameters, store: CallStore) -> None:
     """Uncounts a call refused or certainly never queued. A failure is logged, not raised: the
     count then lapses 24 hours after its moment, a cautious error (a call fewer, never one more)."""
     if not phone:

@@ -106,10 +106,9 @@ def give_back_contacts(
     request: ListRequest,
     *,
     parameters: Parameters,
-    settings: Settings,
     store: CallStore,
 ) -> None:
     """Each contact's count given back (several at once): its list was not placed."""
     with ThreadPoolExecutor(max_workers=COUNTERS) as pool:
         for contact in request.contacts:
-            pool.submit(give_back, ids[contact.index], contact.phone, parameters, settings, store)
+            pool.submit(give_back, ids[contact.index], contact.phone, parameters, store)

@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.campaigns import Campaign
 from chalicelib.config.integrations import Integration, comma_list, parse_integrations
-from chalicelib.consent.hours import parse_calling_hours
+from chalicelib.consent.hours import ANY_HOUR, parse_calling_hours
 from chalicelib.consent.zones import known_zone
 from chalicelib.errors import ConfigurationIncomplete, SecretsUnavailable
 from chalicelib.fuse.client import FuseCredentials
@@ -148,7 +148,7 @@ def consent_problem(parts: Mapping[str, str], path: str) -> str | None:
     """Why a campaign's calling hours, days or zone cannot be read, if they cannot: such a
     campaign places nothing (a typo must not widen the hours)."""
     try:
-        parse_calling_hours(parts.get("calling_hours") or "00:00-24:00", parts.get("calling_days"))
+        parse_calling_hours(parts.get("calling_hours") or ANY_HOUR, parts.get("calling_days"))
     except ValueError as err:
         return f"SSM parameter {path}/calling_hours or calling_days {err}"
     zone = parts.get("timezone")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chalicelib.campaigns import Campaign
-from chalicelib.consent.hours import CallingHours, parse_calling_hours
+from chalicelib.consent.hours import ANY_HOUR, CallingHours, parse_calling_hours
 from chalicelib.consent.schedule import Window, calling_window, next_open
 from chalicelib.consent.zones import known_zone, zones_for_number
 from chalicelib.errors import FieldError, OutsideCallingHours, ValidationFailed
@@ -36,7 +36,7 @@ def campaign_hours(base: CallingHours, hours: str | None, days: str | None) -> C
     """The deployment's hours narrowed by a campaign's (checked when parameters loaded)."""
     if hours is None and days is None:
         return base
-    return base.narrowed(parse_calling_hours(hours or "00:00-24:00", days))
+    return base.narrowed(parse_calling_hours(hours or ANY_HOUR, days))
 
 
 def allowance(

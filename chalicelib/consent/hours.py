@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 ALL_DAYS = frozenset(range(7))  # date.weekday(): 0 is Monday
 MINUTES_PER_DAY = 1440  # a closing of 24:00 is the next midnight
+ANY_HOUR = "00:00-24:00"  # the whole of each allowed day: no hours given, or days alone
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_HOURS_TEXT = 64  # longer is not hours but a mistake (or an attack on the parser)
 HOURS_TEXT = re.compile(r"\s*([0-9]{2}):([0-9]{2})\s*-\s*([0-9]{2}):([0-9]{2})\s*")

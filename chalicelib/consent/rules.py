@@ -19,7 +19,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.consent.hours import CallingHours, parse_calling_days, parse_calling_hours
+from chalicelib.consent.hours import (
+    ANY_HOUR,
+    CallingHours,
+    parse_calling_days,
+    parse_calling_hours,
+)
 
 RULE_PREFIX = re.compile(r"\+[0-9]{1,15}")  # E.164: a plus and up to 15 digits
 RULE_FIELDS = frozenset({"hours", "days", "max_calls", "note"})
@@ -27,7 +32,6 @@ MAX_RULES = 2000
 MAX_RULES_TEXT = 64 * 1024
 MAX_NOTE = 200
 MIN_CALLS_CAP, MAX_CALLS_CAP = 1, 100
-ANY_HOUR = "00:00-24:00"  # a rule of days alone keeps the whole of each allowed day
 ANY_DAY = "Mon-Sun"  # and a rule of hours alone applies every day
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,10 +19,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import phonenumberutil
 
+from chalicelib.validation.fields import TIME_ZONE
+from chalicelib.validation.phones import NUMBER_TYPES
+
 ZONE_DATA = Path(__file__).with_name("zone_prefixes.json")
-MAX_ZONE_NAME = 64
-# IANA names: "America/New_York", "Etc/GMT+5", "UTC". Letters first, no dots: no path tricks.
-ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*")
 # Files of the system's zone folder that are not zones to call by: the host's own setting,
 # zic's template, the "no zone" placeholder, and copies under other rules (leap seconds).
 NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
@@ -42,7 +41,7 @@ def zones_for_number(e164: str, kind: str | None = None) -> tuple[str, ...]:
     no zone for it. `kind`, the number's type as validation named it (phonenumbers'
     PhoneNumberType, lower case), spares working it out again (a tenth of a millisecond a
     number: a second for a list of 10,000)."""
-    known = getattr(phonenumbers.PhoneNumberType, kind.upper(), None) if kind else None
+    known = NUMBER_TYPES.get(kind) if kind else None
     digits = e164.removeprefix("+")
     country = country_code(digits) if known is not None else None
     if known is None or country is None:
@@ -94,7 +93,8 @@ def _names(indexes: str, names: tuple[str, ...]) -> tuple[str, ...]:
 def known_zone(name: str) -> bool:
     """Whether a request's `timezone` is an IANA zone this runtime knows. Bounded, and never a
     path: ZoneInfo itself refuses absolute and `..` keys; the pattern refuses the rest first."""
-    if not isinstance(name, str) or len(name) > MAX_ZONE_NAME or not ZONE_NAME.fullmatch(name):
+    # TIME_ZONE is validation's shape of an IANA name: letters first, no dots, no path tricks.
+    if not isinstance(name, str) or not TIME_ZONE.fullmatch(name):
         return False
     if name in NOT_ZONES or name.startswith(NOT_ZONE_FOLDERS):
         return False

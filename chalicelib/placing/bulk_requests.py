@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
-from chalicelib.admission.calls import give_back, number_key
+from chalicelib.admission.calls import give_back, opt_out_link
 from chalicelib.campaigns import Campaign
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.parameters import Parameters
@@ -30,7 +30,7 @@ from chalicelib.errors import (
     FuseUnavailable,
 )
 from chalicelib.fuse.bulk_form import bulk_csv
-from chalicelib.fuse.callback_urls import bulk_callback_url, opt_out_url
+from chalicelib.fuse.callback_urls import bulk_callback_url
 from chalicelib.fuse.client import FuseCredentials
 from chalicelib.fuse.form import fuse_phone_number, schedule_fields
 from chalicelib.logs import logger
@@ -210,18 +210,18 @@ def bulk_request(
         logger.error("bulk's campaign is not configured", extra={"campaign": first.campaign})
         return None
     bulk_id = bulk_id or new_id()
-    base_url, secret = deps.settings.public_base_url, parameters.callback_secret
+    base_url = deps.settings.public_base_url
     rows = [
         (
             fuse_phone_number(c.request["phone"], c.request["caller_id"], c.request.get("dtmf")),
             {
                 **(c.request.get("variables") or {}),
-                OPT_OUT_URL: opt_out_url(base_url, c.id, number_of(c, parameters), secret),
+                OPT_OUT_URL: opt_out_link(base_url, c.id, str(c.request["phone"]), parameters),
             },
         )
         for c in calls
     ]
-    url = bulk_callback_url(base_url, bulk_id, secret)
+    url = bulk_callback_url(base_url, bulk_id, parameters.callback_secret)
     return BulkRequest(
         bulk_id=bulk_id,
         credentials=parameters.fuse_credentials,
@@ -230,10 +230,6 @@ def bulk_request(
         fields=schedule_fields(shared_settings(first, planned_at), url),
         rows=len(rows),
     )
-
-
-def number_of(call: CallRecord, parameters: Parameters) -> str:
-    return number_key(parameters.id_secret, str(call.request["phone"]))
 
 
 def sent_to_fuse(
@@ -331,5 +327,5 @@ def reject(call: CallRecord, err: FuseError, parameters: Parameters, deps: Depen
     reply = Reply(err.status, {**err.body(), "id": call.id, "status": REJECTED})
     deps.store.dispatch.settle(call.id, bulk_id, REJECTED, now, reply=reply)
     count("CallsRejected", reason=err.code)
-    give_back(call.id, call.request.get("phone"), parameters, deps.settings, deps.store)
+    give_back(call.id, call.request.get("phone"), parameters, deps.store)
     deliver_outcome(replace(call, status=REJECTED, reply=reply), None, now, parameters, deps)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import math
 
-from chalicelib.admission.calls import admit, number_key, schedule_call
+from chalicelib.admission.calls import admit, opt_out_link, schedule_call
 from chalicelib.config.dependencies import Dependencies
 from chalicelib.config.integrations import Caller
 from chalicelib.config.parameters import Parameters
 from chalicelib.errors import BridgeError, FuseError, FuseOutcomeUnknown, FuseUnavailable
-from chalicelib.fuse.callback_urls import callback_url, opt_out_url
+from chalicelib.fuse.callback_urls import callback_url
 from chalicelib.fuse.form import fuse_form_fields
 from chalicelib.logs import logger
 from chalicelib.metrics import count
@@ -125,8 +125,7 @@ def dial_now(
     """The single queue request, its budget taken."""
     call_id = record.id
     url = callback_url(base_url, call_id, parameters.callback_secret)
-    number = number_key(parameters.id_secret, request.phone)
-    opt_out = opt_out_url(base_url, call_id, number, parameters.callback_secret)
+    opt_out = opt_out_link(base_url, call_id, request.phone, parameters)
     log = {
         "call_id": call_id,
         "reference": request.reference,

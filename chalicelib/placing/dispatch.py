@@ -243,6 +243,6 @@ def settle_unsent(
     else:
         count("CallsRejected", reason=error["code"])
     logger.warning("call not sent", extra={"call_id": record.id, "outcome": error["code"]})
-    give_back(record.id, record.request.get("phone"), parameters, deps.settings, deps.store)
+    give_back(record.id, record.request.get("phone"), parameters, deps.store)
     deliver_outcome(replace(record, status=status, reply=reply), None, now, parameters, deps)
     return True

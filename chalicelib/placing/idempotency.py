@@ -242,7 +242,7 @@ def release_call(call_id: str, phone: str, parameters: Parameters, deps: Depende
     """A call Fuse certainly did not queue: its key freed (release) and its number's count
     given back, so neither a later retry nor the cap pays for a call that never rang."""
     release(call_id, Kind.CALL, deps)
-    give_back(call_id, phone, parameters, deps.settings, deps.store)
+    give_back(call_id, phone, parameters, deps.store)
 
 
 def release(record_id: str, kind: Kind, deps: Dependencies) -> None:

@@ -14,7 +14,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from chalicelib.admission.calls import number_key
+from chalicelib.admission.calls import opt_out_link
 from chalicelib.admission.contacts import (
     admit_contacts,
     give_back_contacts,
@@ -34,7 +34,7 @@ from chalicelib.errors import (
     ValidationFailed,
 )
 from chalicelib.fuse.bulk_form import bulk_form_fields, contacts_csv
-from chalicelib.fuse.callback_urls import list_callback_url, opt_out_url
+from chalicelib.fuse.callback_urls import list_callback_url
 from chalicelib.logs import logger
 from chalicelib.metrics import count
 from chalicelib.placing.idempotency import (
@@ -113,7 +113,13 @@ def send_list(
             queued = deps.fuse.bulk_queue(
                 parameters.fuse_credentials,
                 parameters.campaigns[request.campaign],
-                csv_file=contacts_csv(part, opt_out_urls(base_url, part, ids, parameters)),
+                csv_file=contacts_csv(
+                    part,
+                    [
+                        opt_out_link(base_url, ids[c.index], c.phone, parameters)
+                        for c in part.contacts
+                    ],
+                ),
                 fields=bulk_form_fields(part, url),
                 rows=len(part.contacts),
             )
@@ -129,9 +135,7 @@ def send_list(
                 not_sent(list_id, request, ids, parameters, deps)
                 raise
             skipped += [skipped_for(c, err) for c in part.contacts]  # a later window refused
-            give_back_contacts(
-                ids, part, parameters=parameters, settings=deps.settings, store=deps.store
-            )
+            give_back_contacts(ids, part, parameters=parameters, store=deps.store)
             continue
         count("BulkContacts", len(part.contacts), outcome=status)
         calls += contact_calls(
@@ -140,7 +144,7 @@ def send_list(
             status=status,
             call_ids=call_ids,
             now=now,
-            id_secret=parameters.id_secret,
+            ids=ids,
             deps=deps,
         )
     status = UNKNOWN if unknown else QUEUED
@@ -195,8 +199,8 @@ def counted_contacts(
     except BridgeError:
         not_sent(list_id, request, ids, parameters, deps)
         raise
-    if not admitted.contacts:
-        not_sent(list_id, request, ids, parameters, deps)
+    if not admitted.contacts:  # every contact refused, and a refusal counts nothing
+        release(list_id, Kind.LIST, deps)
         raise nothing_to_call(admitted)
     return admitted
 
@@ -213,28 +217,10 @@ def by_window(request: ListRequest) -> list[ListRequest]:
     ]
 
 
-def opt_out_urls(
-    base_url: str, request: ListRequest, ids: dict[int, str], parameters: Parameters
-) -> list[str]:
-    return [
-        opt_out_url(
-            base_url,
-            ids[c.index],
-            number_key(parameters.id_secret, c.phone),
-            parameters.callback_secret,
-        )
-        for c in request.contacts
-    ]
-
-
 def nothing_to_call(request: ListRequest) -> BridgeError:
     """A list consent left no contact of: refused with the first contact's reason."""
     first = next(s for s in request.skipped if s.code)
-    kinds = {
-        "phone_suppressed": PhoneSuppressed,
-        "call_limit_reached": CallLimitReached,
-        "validation_failed": ValidationFailed,
-    }
+    kinds = {e.code: e for e in (PhoneSuppressed, CallLimitReached, ValidationFailed)}
     error = kinds.get(first.code or "", OutsideCallingHours)
     return error(
         "no contact of this list may be called now (see details)",
@@ -251,9 +237,7 @@ def not_sent(
 ) -> None:
     """Nothing of the list went to Fuse: its key freed, its contacts' counts given back."""
     release(list_id, Kind.LIST, deps)
-    give_back_contacts(
-        ids, request, parameters=parameters, settings=deps.settings, store=deps.store
-    )
+    give_back_contacts(ids, request, parameters=parameters, store=deps.store)
 
 
 def contact_calls(
@@ -263,17 +247,17 @@ def contact_calls(
     status: str,
     call_ids: tuple[str, ...] | None,
     now: int,
-    id_secret: str,
+    ids: dict[int, str],
     deps: Dependencies,
 ) -> list[CallRecord]:
-    """One call per contact, its list's integration's. Only with Fuse's ids can the reconciler
-    ask about a call later."""
+    """One call per contact (`ids`: each contact's call id, by its index), its list's
+    integration's. Only with Fuse's ids can the reconciler ask about a call later."""
     list_id = list_record.id
     shared = request.settings.to_json()  # its window's (send_list sends one part a window)
     poll_at = request.settings.check_after(now, deps.settings.reconcile_after_seconds)
     return [
         CallRecord(
-            id=contact_call_id(id_secret, list_id, contact.phone),
+            id=ids[contact.index],
             status=status,
             request_hash="",
             created_at=now,
