@@ -113,15 +113,29 @@ def known_base_url(configured: str) -> str | None:
 
 
 def for_caller(*, reading: bool = False) -> tuple[Dependencies, Parameters, str, Caller]:
-    """The caller routes' first step: who the token says the caller is (an integration, or an
-    admin; `reading`: a signed integration's read token too), the collaborators, and the
+    """The caller routes' first step: who the token says the caller is (identified()), and the
     public base URL the answer's links are on."""
+    deps, parameters, caller = identified(reading=reading)
+    return deps, parameters, public_base_url(deps.settings.public_base_url), caller
+
+
+def identified(*, reading: bool = False) -> tuple[Dependencies, Parameters, Caller]:
+    """The collaborators and who the token says the caller is (an integration, or an admin;
+    `reading`: a signed integration's read token too), for routes whose answers hold no link."""
     deps = get_dependencies()
     parameters = deps.parameters.get()
     authorization = app.current_request.headers.get("authorization")
     caller = identify_caller(authorization, parameters, reading=reading)
     logger.append_keys(integration=caller.integration)
-    return deps, parameters, public_base_url(deps.settings.public_base_url), caller
+    return deps, parameters, caller
+
+
+def for_admin() -> tuple[Dependencies, Parameters]:
+    """The admin routes' first step: 403 for a caller's token, 401 for anything else."""
+    deps = get_dependencies()
+    parameters = deps.parameters.get()
+    require_admin_token(app.current_request.headers.get("authorization"), parameters)
+    return deps, parameters
 
 
 def single_query() -> dict[str, str]:
@@ -209,9 +223,7 @@ def read_calls() -> dict[str, Any]:
 def cancel_campaign(name: str) -> Response:
     from chalicelib.placing.cancels import cancel_pending
 
-    deps = get_dependencies()
-    parameters = deps.parameters.get()
-    require_admin_token(app.current_request.headers.get("authorization"), parameters)
+    deps, parameters = for_admin()
     return reply_response(cancel_pending(name, parameters, deps))
 
 
@@ -278,46 +290,43 @@ def redrive_deliveries(name: str) -> dict[str, Any]:
     """Every failed delivery of an integration back on the queue (admin token)."""
     from chalicelib.deliveries.queueing import redrive
 
-    deps = get_dependencies()
-    require_admin_token(app.current_request.headers.get("authorization"), deps.parameters.get())
+    deps, _ = for_admin()
     return {"integration": name, "requeued": redrive(name, deps)}
 
 
 @app.route("/suppressions/{phone}", methods=["PUT"], content_types=["application/json", "*/*"])
-def suppress_number(phone: str) -> dict[str, Any]:
+def put_suppression(phone: str) -> dict[str, Any]:
     """A number on the do-not-call list (an integration's token, or admin)."""
     from chalicelib.admission.suppressions import suppress_number
 
-    deps, parameters, _, caller = for_caller()
+    deps, parameters, caller = identified()
     return suppress_number(phone, app.current_request.raw_body, caller, parameters, deps)
 
 
 @app.route("/suppressions/{phone}", methods=["GET"])
-def read_suppression(phone: str) -> dict[str, Any]:
+def get_suppression(phone: str) -> dict[str, Any]:
     from chalicelib.admission.suppressions import read_suppression
 
-    deps, parameters, _, caller = for_caller(reading=True)
+    deps, parameters, caller = identified(reading=True)
     return read_suppression(phone, caller, parameters, deps)
 
 
 @app.route("/suppressions/{phone}", methods=["DELETE"])
-def unsuppress_number(phone: str) -> Response:
+def delete_suppression(phone: str) -> Response:
     """Off the do-not-call list: admin only (an opt-out is the callee's, not a CRM's, to undo)."""
     from chalicelib.admission.suppressions import unsuppress_number
 
-    deps = get_dependencies()
-    parameters = deps.parameters.get()
-    require_admin_token(app.current_request.headers.get("authorization"), parameters)
+    deps, parameters = for_admin()
     unsuppress_number(phone, parameters, deps)
     return Response(body="", status_code=204)
 
 
 @app.route("/suppressions", methods=["POST"])
-def suppress_numbers() -> dict[str, Any]:
+def post_suppressions() -> dict[str, Any]:
     """A CRM's list sync: up to 10,000 numbers on the do-not-call list at once."""
     from chalicelib.admission.suppressions import suppress_numbers
 
-    deps, parameters, _, caller = for_caller()
+    deps, parameters, caller = identified()
     return suppress_numbers(app.current_request.raw_body, caller, parameters, deps)
 
 
