@@ -10,16 +10,21 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import boto3
 from botocore.config import Config
 from chalice.local import LambdaContext
 from chalice.test import Client
+from hypothesis import strategies as st
 
 from chalicelib.config.dependencies import Dependencies
+from chalicelib.consent.hours import ALL_DAYS, CallingHours
 from chalicelib.fuse.callback_urls import callback_token
 from local.demo import (
     ADMIN_TOKEN,
@@ -249,6 +254,11 @@ def list_requests(fuse: FuseSimulator) -> list[Any]:
     return [r for r in fuse.received if r.path.endswith("/bulk_queue")]
 
 
+def calls_by_phone(fuse: FuseSimulator) -> Counter[str]:
+    """How many calls Fuse has for each phone, whether they came alone or in a bulk."""
+    return Counter(form["phone_number"].split(";")[0] for form in fuse.queued.values())
+
+
 def chalice_package(stage: str, out: Path, *extra: str) -> None:
     """`chalice package` of a stage into `out` (its dependencies cached after the first)."""
     subprocess.run(
@@ -305,3 +315,54 @@ def stop_clock(deps: Dependencies, at: float) -> Clock:
     clock = Clock(at)
     deps.clock, deps.sleep = clock, clock.sleep
     return clock
+
+
+# Calling hours' test oracle and strategies (tests/consent/): zones with every kind of clock
+# change, the wall clock read directly, hours on a quarter-hour grid.
+CLOCK_ZONES = (
+    "America/New_York",
+    "America/Los_Angeles",
+    "America/Boise",
+    "Pacific/Honolulu",
+    "Europe/London",
+    "Australia/Lord_Howe",  # a 30-minute clock change
+    "Asia/Kolkata",
+    "Pacific/Chatham",  # +12:45 / +13:45
+    "America/St_Johns",  # -3:30 / -2:30
+)
+FROM, TO = (int(datetime(y, 1, 1, tzinfo=UTC).timestamp()) for y in (2024, 2028))
+DAY = 86400
+
+
+def open_by_clock(hours: CallingHours, zone: str, moment: int) -> bool:
+    """The oracle: the zone's wall clock at `moment` is within hours."""
+    clock = datetime.fromtimestamp(moment, ZoneInfo(zone))
+    minute = clock.hour * 60 + clock.minute
+    return clock.weekday() in hours.days and hours.opens <= minute < hours.closes
+
+
+def open_everywhere(hours: CallingHours, zones: tuple[str, ...], moment: int) -> bool:
+    return all(open_by_clock(hours, zone, moment) for zone in zones)
+
+
+def near_clock_change(zones: tuple[str, ...], moment: int, margin: int = 2 * 3600) -> bool:
+    """Where the conservative reading of a skipped or repeated hour may keep a call out although
+    the clock reads open: within an hour (the largest change here) of a zone's clock change."""
+    for zone in zones:
+        tz = ZoneInfo(zone)
+        before = datetime.fromtimestamp(moment - margin, tz).utcoffset()
+        if before != datetime.fromtimestamp(moment + margin, tz).utcoffset():
+            return True
+    return False
+
+
+zone_sets = st.lists(st.sampled_from(CLOCK_ZONES), min_size=1, max_size=3, unique=True).map(tuple)
+
+
+@st.composite
+def calling_hours(draw: st.DrawFn) -> CallingHours:
+    """On a quarter-hour grid, which reaches into the skipped and repeated hours."""
+    opens = draw(st.integers(0, 95))
+    closes = draw(st.integers(opens + 1, 96))
+    days = draw(st.frozensets(st.integers(0, 6), min_size=1) | st.just(ALL_DAYS))
+    return CallingHours(opens * 15, closes * 15, days)

@@ -18,20 +18,17 @@ from chalicelib.consent.hours import (
     parse_calling_days,
     parse_calling_hours,
 )
-
-ZONES = (
-    "America/New_York",
-    "America/Los_Angeles",
-    "America/Boise",
-    "Pacific/Honolulu",
-    "Europe/London",
-    "Australia/Lord_Howe",  # a 30-minute clock change
-    "Asia/Kolkata",
-    "Pacific/Chatham",  # +12:45 / +13:45
-    "America/St_Johns",  # -3:30 / -2:30
+from tests.helpers import (
+    CLOCK_ZONES,
+    DAY,
+    FROM,
+    TO,
+    calling_hours,
+    near_clock_change,
+    open_everywhere,
+    zone_sets,
 )
-FROM, TO = (int(datetime(y, 1, 1, tzinfo=UTC).timestamp()) for y in (2024, 2028))
-DAY = 86400
+
 NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -41,28 +38,6 @@ def utc(*parts: int) -> int:
 
 def local(zone: str, *parts: int, fold: int = 0) -> int:
     return int(datetime(*parts, tzinfo=ZoneInfo(zone), fold=fold).timestamp())
-
-
-def open_by_clock(hours: CallingHours, zone: str, moment: int) -> bool:
-    """The oracle: the zone's wall clock at `moment` is within hours."""
-    clock = datetime.fromtimestamp(moment, ZoneInfo(zone))
-    minute = clock.hour * 60 + clock.minute
-    return clock.weekday() in hours.days and hours.opens <= minute < hours.closes
-
-
-def open_everywhere(hours: CallingHours, zones: tuple[str, ...], moment: int) -> bool:
-    return all(open_by_clock(hours, zone, moment) for zone in zones)
-
-
-def near_clock_change(zones: tuple[str, ...], moment: int, margin: int = 2 * 3600) -> bool:
-    """Where the conservative reading of a skipped or repeated hour may keep a call out although
-    the clock reads open: within an hour (the largest change here) of a zone's clock change."""
-    for zone in zones:
-        tz = ZoneInfo(zone)
-        before = datetime.fromtimestamp(moment - margin, tz).utcoffset()
-        if before != datetime.fromtimestamp(moment + margin, tz).utcoffset():
-            return True
-    return False
 
 
 def clock_changes(zone: str) -> list[int]:
@@ -83,22 +58,12 @@ def clock_changes(zone: str) -> list[int]:
     return found
 
 
-CHANGES = sorted({t for zone in ZONES for t in clock_changes(zone)})
+CHANGES = sorted({t for zone in CLOCK_ZONES for t in clock_changes(zone)})
 
 moments = st.one_of(
     st.integers(FROM, TO),
     st.builds(lambda t, d: t + d, st.sampled_from(CHANGES), st.integers(-2 * DAY, DAY)),
 )
-zone_sets = st.lists(st.sampled_from(ZONES), min_size=1, max_size=3, unique=True).map(tuple)
-
-
-@st.composite
-def calling_hours(draw: st.DrawFn) -> CallingHours:
-    """On a quarter-hour grid, which reaches into the skipped and repeated hours."""
-    opens = draw(st.integers(0, 95))
-    closes = draw(st.integers(opens + 1, 96))
-    days = draw(st.frozensets(st.integers(0, 6), min_size=1) | st.just(ALL_DAYS))
-    return CallingHours(opens * 15, closes * 15, days)
 
 
 # Parsing
@@ -166,7 +131,22 @@ def test_bad_days_are_refused_with_the_format(days: str) -> None:
         parse_calling_hours("08:00-21:00", days)
 
 
-@given(text=st.text(max_size=80), days=st.none() | st.text(max_size=80))
+# Hours and days that are nearly right as well as any text: most of those are read, so the
+# read-back is exercised, not only the refusal.
+NEAR_HOURS = st.from_regex(
+    r"\s?[0-2][0-9]:[0-6][0-9]\s?-\s?[0-2][0-9]:[0-6][0-9]\s?", fullmatch=True
+)
+NEAR_DAYS = st.lists(
+    st.sampled_from(["Mon", "tue", "WED", "Thu-Sat", "sun-mon", "Fri", "Mon-Mon"]),
+    min_size=1,
+    max_size=4,
+).map(",".join)
+
+
+@given(
+    text=st.text(max_size=80) | NEAR_HOURS,
+    days=st.none() | st.text(max_size=80) | NEAR_DAYS,
+)
 @settings(max_examples=300, deadline=None, derandomize=True)
 def test_any_text_is_either_refused_or_read_back(text: str, days: str | None) -> None:
     try:

@@ -93,8 +93,10 @@ field_values = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(),
+    st.integers(-5, 120),  # around the cap's range, so caps are taken, not only refused
     st.floats(),
     st.text(max_size=30),
+    st.sampled_from(["08:00-20:00", "09:30-17:00", "mon-fri", "Sat,Sun", "24:00-08:00", "mon-"]),
     st.lists(st.integers()),
 )
 
@@ -109,6 +111,8 @@ def test_any_value_is_taken_or_refused_by_name(field: str, value: Any) -> None:
     else:
         refusal = f"calling rule '+1305' field '{field}' "
         assert rule.max_calls is None or 1 <= rule.max_calls <= 100
+        if field == "max_calls":
+            assert rule.max_calls == value  # taken as given, never adjusted
     assert refusal.startswith(f"calling rule '+1305' field '{field}' ")
 
 

@@ -13,21 +13,16 @@ from hypothesis import strategies as st
 
 from chalicelib.consent.hours import CallingHours, parse_calling_hours
 from chalicelib.consent.schedule import Window, calling_window, next_open
-from tests.consent.test_hours import calling_hours, open_everywhere
-
-ZONES = (
-    "America/New_York",
-    "America/Los_Angeles",
-    "America/Boise",
-    "Pacific/Honolulu",
-    "Europe/London",
-    "Australia/Lord_Howe",
-    "Asia/Kolkata",
-    "Pacific/Chatham",
-    "America/St_Johns",
+from tests.helpers import (
+    DAY,
+    FROM,
+    TO,
+    calling_hours,
+    near_clock_change,
+    open_everywhere,
+    zone_sets,
 )
-FROM, TO = (int(datetime(y, 1, 1, tzinfo=UTC).timestamp()) for y in (2024, 2028))
-DAY = 86400
+
 # Days around the 2025 clock changes of New York, London and Lord Howe, to land on them often.
 CHANGE_DAYS = [
     int(datetime(*d, tzinfo=UTC).timestamp())
@@ -40,17 +35,6 @@ CHANGE_DAYS = [
         (2025, 10, 4),
     ]
 ]
-
-
-def near_clock_change(zones: tuple[str, ...], moment: int) -> bool:
-    """Within two hours of a clock change, the conservative reading may keep a call out that
-    the clock would let through (never the other way)."""
-    for zone in zones:
-        tz = ZoneInfo(zone)
-        before = datetime.fromtimestamp(moment - 7200, tz).utcoffset()
-        if before != datetime.fromtimestamp(moment + 7200, tz).utcoffset():
-            return True
-    return False
 
 
 def no_open_moment(hours: CallingHours, zones: tuple[str, ...], since: int, until: int) -> bool:
@@ -66,7 +50,6 @@ def no_open_moment(hours: CallingHours, zones: tuple[str, ...], since: int, unti
 nows = st.integers(FROM, TO) | st.builds(
     lambda day, offset: day + offset, st.sampled_from(CHANGE_DAYS), st.integers(-DAY, DAY)
 )
-zone_sets = st.lists(st.sampled_from(ZONES), min_size=1, max_size=3, unique=True).map(tuple)
 
 
 @given(

@@ -26,6 +26,7 @@ from chalicelib.consent.zones import (
     longest_prefix_zones,
     zones_for_number,
 )
+from chalicelib.validation.fields import TIME_ZONE
 from infra.zone_prefixes import build, literal, read_wheel
 from tests.helpers import ROOT
 
@@ -129,6 +130,8 @@ def test_a_number_gives_its_prefix_zones_or_its_country_zones(digits: str) -> No
         return
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     assert zones in {(), naive_lookup(e164[1:]), country_zones(str(number.country_code))}
+    if phonenumbers.is_valid_number(number) and naive_lookup(e164[1:]):
+        assert zones  # a valid number the data knows has its zones, never none
 
 
 def test_the_data_loads_on_first_use_not_on_import() -> None:
@@ -169,11 +172,19 @@ def test_names_that_are_not_zones_or_are_paths(name: str) -> None:
     assert not known_zone(name)
 
 
-@given(name=st.text(max_size=80))
+# Real zone names, and the same bent toward path tricks, beside any text.
+ZONE_LIKE = st.sampled_from(DATA["zones"]) | st.builds(
+    str.__add__,
+    st.sampled_from(DATA["zones"]),
+    st.sampled_from(["", "/", "/..", "/../../etc/passwd", "x" * 80, "\x00"]),
+)
+
+
+@given(name=st.text(max_size=80) | ZONE_LIKE | ZONE_LIKE.map(lambda z: "/" + z))
 @settings(max_examples=300, deadline=None, derandomize=True)
 def test_any_text_is_checked_without_error(name: str) -> None:
     if known_zone(name):
-        assert len(name) <= 64
+        assert TIME_ZONE.fullmatch(name)  # validation's shape of a zone name
         assert ".." not in name
         assert not name.startswith("/")
         ZoneInfo(name)

@@ -226,8 +226,8 @@ def test_native_webhooks_through_the_local_stack(local_stack: dict[str, str]) ->
         call = requests.get(f"{local_stack['bridge']}/calls/{first['id']}", headers=auth, timeout=5)
         delivery = call.json().get("delivery") or {}
     assert delivery.get("status") == "delivered", delivery
-    # A Salesforce outbound message of two, sent twice: acknowledged each time, two calls in a
-    # bulk through the local dispatcher.
+    # A Salesforce outbound message of two, sent twice: acknowledged each time, and its two calls
+    # (no more) queued through the local dispatcher.
     for _ in range(2):
         sent = send_hook("salesforce-demo", env)
         assert sent.startswith("200 "), sent

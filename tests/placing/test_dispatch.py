@@ -53,6 +53,7 @@ from tests.helpers import (
     Aws,
     Clock,
     bridge_environment,
+    calls_by_phone,
     consume,
     error_of,
     list_requests,
@@ -116,11 +117,6 @@ def at(deps: Dependencies, second: float) -> None:
 def dispatch_all() -> int:
     """The dispatcher over everything waiting, as its event source hands it over."""
     return consume(DISPATCH, "dispatch_calls", batch_size=100)
-
-
-def calls_by_phone(fuse: FuseSimulator) -> Counter[str]:
-    """How many calls Fuse has for each phone, whether they came alone or in a bulk."""
-    return Counter(form["phone_number"].split(";")[0] for form in fuse.queued.values())
 
 
 def bulk_rows(request: Any) -> list[dict[str, str]]:

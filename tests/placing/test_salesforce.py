@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -42,6 +42,7 @@ from local.salesforce_demo import (
     SALESFORCE_TOKEN,
     salesforce_message,
 )
+from local.send_hook import SOAP_HEADERS
 from tests.helpers import (
     ADMIN_TOKEN,
     PREFIX,
@@ -50,6 +51,7 @@ from tests.helpers import (
     Aws,
     bridge_environment,
     broken_client,
+    calls_by_phone,
     consume,
     emitted,
     get,
@@ -58,7 +60,7 @@ from tests.helpers import (
 )
 
 HOOK = f"/hooks/salesforce-demo?api_key={SALESFORCE_TOKEN}"
-XML = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
+XML = SOAP_HEADERS  # what Salesforce sends, as local/send_hook.py sends it
 OUT = "{http://soap.sforce.com/2005/09/outbound}"
 ENV = "{http://schemas.xmlsoap.org/soap/envelope/}"
 ERRORS = "{urn:fuse-bridge:errors}"
@@ -102,10 +104,6 @@ def fault_of(response: Any) -> tuple[str, str, str]:
 
 def notification(n: int, **fields: str | None) -> tuple[str, str, dict[str, str | None]]:
     return (f"04l5e00000Kc{n:04d}AV", "Contact", {"Id": f"0035e00000B1{n:04d}AJ", **fields})
-
-
-def calls_by_phone(fuse: FuseSimulator) -> Counter[str]:
-    return Counter(form["phone_number"].split(";")[0] for form in fuse.queued.values())
 
 
 def read_by_reference(client: Client, reference: str, token: str = SALESFORCE_TOKEN) -> Any:
@@ -216,9 +214,11 @@ def test_fuse_down_is_a_fault_and_the_redelivery_places_only_the_rest(
     assert calls_by_phone(fuse) == {"tel:+16175551234": 1, "tel:+16175551235": 1}
 
 
-def place_directly(deps: Dependencies, body: bytes) -> Any:
-    """The door itself, as app.py calls it, with a whole invocation's time: its outcome, or
-    the code of the fault it raised."""
+def place_directly(
+    deps: Dependencies, body: bytes, remaining_ms: Callable[[], int] = lambda: 30_000
+) -> Any:
+    """The door itself, as app.py calls it (by default with a whole invocation's time): its
+    outcome, or the code of the fault it raised."""
     request = WebhookRequest(
         url=f"{PUBLIC_BASE_URL}{HOOK}",
         headers={"content-type": "text/xml"},
@@ -232,8 +232,10 @@ def place_directly(deps: Dependencies, body: bytes) -> Any:
             PUBLIC_BASE_URL,
             deps.parameters.get(),
             deps,
-            remaining_ms=lambda: 30_000,
+            remaining_ms=remaining_ms,
         )
+    except NoTimeLeft as err:
+        return f"{err.code}: {err.message}"
     except BridgeError as err:
         return err.code
 
@@ -319,28 +321,11 @@ def test_a_store_out_of_reach_is_a_fault_and_nothing_rings(
 def test_a_message_whose_time_runs_out_is_a_fault_and_its_redelivery_does_the_rest(
     client: Client, deps: Dependencies, fuse: FuseSimulator
 ) -> None:
-    body = salesforce_message()
-    request = WebhookRequest(
-        url=f"{PUBLIC_BASE_URL}{HOOK}",
-        headers={"content-type": "text/xml"},
-        query={"api_key": [SALESFORCE_TOKEN]},
-        body=body,
-    )
     times = iter([30_000, 1_000])  # time for the first notification, not for the second
-    parameters = deps.parameters.get()
-    with pytest.raises(NoTimeLeft, match="1 of 2"):
-        place_salesforce_message(
-            "salesforce-demo",
-            request,
-            PUBLIC_BASE_URL,
-            parameters,
-            deps,
-            remaining_ms=lambda: next(times),
-        )
+    ran_out = place_directly(deps, salesforce_message(), lambda: next(times))
+    assert ran_out.startswith("no_time_left: 1 of 2")
     assert len(fuse.queue_requests()) == 1
-    outcome = place_salesforce_message(
-        "salesforce-demo", request, PUBLIC_BASE_URL, parameters, deps, remaining_ms=lambda: 30_000
-    )
+    outcome = place_directly(deps, salesforce_message())
     assert (outcome.placed, outcome.rejected) == (2, 0)
     assert len(fuse.queue_requests()) == 2
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from chalicelib.errors import InvalidXml, PayloadTooLarge
 from chalicelib.validation.salesforce_message import (
+    MAX_ELEMENTS,
     MAX_MESSAGE_BYTES,
     MAX_NOTIFICATIONS,
     MAX_XML_DEPTH,
@@ -196,6 +197,16 @@ def test_a_message_over_the_limit_is_refused_before_it_is_read() -> None:
     huge = envelope(contact(fields="<sf:Note>" + "x" * MAX_MESSAGE_BYTES + "</sf:Note>"))
     with pytest.raises(PayloadTooLarge):
         read_salesforce_message(huge)
+
+
+def test_elements_are_counted_as_they_are_read() -> None:
+    """Well under 1 MiB, flat: 60,001 elements are refused while expat reads them."""
+    flat = envelope(contact(fields="<sf:A/>" * MAX_ELEMENTS))
+    assert len(flat) < MAX_MESSAGE_BYTES
+    with pytest.raises(InvalidXml, match="elements"):
+        read_salesforce_message(flat)
+    fewer = envelope(contact(fields="".join(f"<sf:F{n}/>" for n in range(500))))
+    assert len(read_salesforce_message(fewer).notifications[0].fields) == 500
 
 
 def test_depth_is_bounded_where_salesforce_never_goes() -> None:
